@@ -1,0 +1,561 @@
+"""The CityOps data model (SQLAlchemy 2.0): places, assets, feeds, alerts, incidents, people, audit.
+
+Geometry is stored portably — points as ``lon``/``lat`` columns (WGS-84), polygons and lines as WKB
+with their bounding box beside them — so the same schema runs on SQLite and PostgreSQL.
+Every timestamp is stored in UTC and comes back timezone-aware.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, date, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as naive UTC and returned as aware UTC; naive input is refused."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: object) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: CityOps stores only timezone-aware times")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: object) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every CityOps table."""
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    OPERATOR = "operator"
+    LEADER = "leader"
+    HANDLER = "handler"
+    WORKER = "worker"
+
+
+class AreaLevel(enum.StrEnum):
+    CITY = "city"
+    DISTRICT = "district"
+    STREET = "street"
+    COMMUNITY = "community"
+
+
+class IncidentState(enum.StrEnum):
+    REPORTED = "reported"
+    FILED = "filed"
+    REJECTED = "rejected"
+    DISPATCHED = "dispatched"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class PolygonMixin:
+    """A WKB geometry with its bounding box, for bbox pre-filtering without a spatial extension."""
+
+    geom: Mapped[bytes] = mapped_column(LargeBinary)
+    minx: Mapped[float] = mapped_column(Float)
+    miny: Mapped[float] = mapped_column(Float)
+    maxx: Mapped[float] = mapped_column(Float)
+    maxy: Mapped[float] = mapped_column(Float)
+
+
+# --- places -------------------------------------------------------------------------------------
+
+
+class Area(PolygonMixin, Base):
+    """An administrative area above the unit grid: city, district, street/town or community."""
+
+    __tablename__ = "areas"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    level: Mapped[str] = mapped_column(String(16), index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id"), index=True)
+
+    parent: Mapped[Area | None] = relationship(remote_side=[id])
+
+
+class Grid(PolygonMixin, Base):
+    """A unit grid (单元网格): the smallest management area, with one responsible grid worker."""
+
+    __tablename__ = "grids"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    community_id: Mapped[int] = mapped_column(ForeignKey("areas.id"), index=True)
+    worker_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", use_alter=True, name="fk_grids_worker"), index=True
+    )
+
+    community: Mapped[Area] = relationship()
+
+
+class Doorplate(Base):
+    """A doorplate (门楼牌): the address plate of a building."""
+
+    __tablename__ = "doorplates"
+    __table_args__ = (Index("ix_doorplates_lon_lat", "lon", "lat"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    address: Mapped[str] = mapped_column(String(255))
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"), index=True)
+    households: Mapped[int] = mapped_column(Integer, default=0)
+    merchants: Mapped[int] = mapped_column(Integer, default=0)
+    contact_name: Mapped[str | None] = mapped_column(String(64))
+    contact_phone: Mapped[str | None] = mapped_column(String(32))
+
+
+class VideoPlatform(Base):
+    """A video platform (视频监控平台) that cameras belong to."""
+
+    __tablename__ = "video_platforms"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+
+
+class Camera(Base):
+    """A camera point (视频点位)."""
+
+    __tablename__ = "cameras"
+    __table_args__ = (Index("ix_cameras_lon_lat", "lon", "lat"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    platform_id: Mapped[int] = mapped_column(ForeignKey("video_platforms.id"), index=True)
+    type: Mapped[str] = mapped_column(String(24))
+    status: Mapped[str] = mapped_column(String(16), default="online", index=True)
+    stream_url: Mapped[str | None] = mapped_column(String(255))
+    algorithms: Mapped[list[str]] = mapped_column(JSON, default=list)
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"), index=True)
+
+
+class Asset(Base):
+    """A monitored asset of a lifeline or environmental network: pipe, bridge, outfall, station."""
+
+    __tablename__ = "assets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(32))
+    family: Mapped[str] = mapped_column(String(24), index=True)
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+
+
+class KeyPlace(Base):
+    """A key risk source, key place or key project (重点风险源/重点场所/重点项目)."""
+
+    __tablename__ = "key_places"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(24), index=True)
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"))
+
+
+class BasemapFeature(Base):
+    """A basemap feature drawn from our own data: road, river, water body or boundary line."""
+
+    __tablename__ = "basemap_features"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), index=True)
+    name: Mapped[str | None] = mapped_column(String(128))
+    geom: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+# --- feeds and alerts ---------------------------------------------------------------------------
+
+
+class Sensor(Base):
+    """A lifeline or environmental sensor."""
+
+    __tablename__ = "sensors"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), index=True)
+    family: Mapped[str] = mapped_column(String(24), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    unit: Mapped[str] = mapped_column(String(16))
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    asset_id: Mapped[int | None] = mapped_column(ForeignKey("assets.id"))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="online")
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    last_value: Mapped[float | None] = mapped_column(Float)
+    last_ts: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Reading(Base):
+    """One sensor reading; (sensor_id, ts) is unique."""
+
+    __tablename__ = "readings"
+    __table_args__ = (UniqueConstraint("sensor_id", "ts", name="uq_readings_sensor_ts"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    sensor_id: Mapped[str] = mapped_column(ForeignKey("sensors.id"))
+    ts: Mapped[datetime] = mapped_column(UTCDateTime)
+    value: Mapped[float] = mapped_column(Float)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Rule(Base):
+    """An alert rule; ``body`` is the validated rule document of DESIGN §5."""
+
+    __tablename__ = "rules"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    body: Mapped[dict] = mapped_column(JSON)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    source: Mapped[str] = mapped_column(String(16), default="api")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Alert(Base):
+    """One alert episode of a (rule, sensor) pair: pending → firing → resolved."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_rule_sensor_state", "rule_id", "sensor_id", "state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rule_id: Mapped[str] = mapped_column(String(64), index=True)
+    sensor_id: Mapped[str] = mapped_column(ForeignKey("sensors.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    level: Mapped[str] = mapped_column(String(8))
+    value: Mapped[float | None] = mapped_column(Float)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    last_ts: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    exercise: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Why notification is muted (``silence``, ``maintenance``, ``inhibited``); None = not muted.
+    muted: Mapped[str | None] = mapped_column(String(16))
+
+
+class Silence(Base):
+    """A silence or maintenance window: mutes the alerts of a rule, sensor and/or grid for a time window."""
+
+    __tablename__ = "silences"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), default="silence")  # silence | maintenance
+    rule_id: Mapped[str | None] = mapped_column(String(64))
+    sensor_id: Mapped[str | None] = mapped_column(ForeignKey("sensors.id", ondelete="CASCADE"))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id", ondelete="CASCADE"))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReadingRollup(Base):
+    """Hourly aggregate of raw readings, written by the retention job before it deletes them."""
+
+    __tablename__ = "reading_rollups"
+
+    sensor_id: Mapped[str] = mapped_column(ForeignKey("sensors.id", ondelete="CASCADE"), primary_key=True)
+    bucket: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    min: Mapped[float] = mapped_column(Float)
+    max: Mapped[float] = mapped_column(Float)
+    total: Mapped[float] = mapped_column(Float)
+
+
+class JobState(Base):
+    """Small durable key/value state of scheduler jobs (e.g. the last evaluated reading id)."""
+
+    __tablename__ = "job_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict] = mapped_column(JSON)
+
+
+class SchedulerLease(Base):
+    """The lease that makes exactly one scheduler active across processes."""
+
+    __tablename__ = "scheduler_lease"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# --- dispatch -----------------------------------------------------------------------------------
+
+
+class Department(Base):
+    """A responsible department (处置部门)."""
+
+    __tablename__ = "departments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(128))
+    name_en: Mapped[str] = mapped_column(String(128))
+
+
+class Category(Base):
+    """A GB/T 30428-style incident category: a component (部件) or event (事件) class."""
+
+    __tablename__ = "categories"
+
+    code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(128))
+    name_en: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))
+    major: Mapped[str | None] = mapped_column(String(64))
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    handle_hours: Mapped[float] = mapped_column(Float)
+    close_hours: Mapped[float] = mapped_column(Float)
+    # dispatch (0002_dispatch): count limit hours in working hours (WorkPeriod, CalendarDay) only.
+    working_hours: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+
+    department: Mapped[Department] = relationship()
+
+
+class Incident(Base):
+    """A case in the dispatch-and-closure loop (DESIGN §6); ``version`` guards against stale writes."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        Index("ix_incidents_reported_at", "reported_at"),
+        Index("ix_incidents_state_card", "state", "card"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    state: Mapped[str] = mapped_column(String(16), default=IncidentState.REPORTED)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    category_code: Mapped[str] = mapped_column(ForeignKey("categories.code"), index=True)
+    source: Mapped[str] = mapped_column(String(16), index=True)
+    title: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(String(255))
+    lon: Mapped[float | None] = mapped_column(Float)
+    lat: Mapped[float | None] = mapped_column(Float)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"), index=True)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    filed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rejected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    handle_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    close_deadline: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    card: Mapped[str] = mapped_column(String(8), default="none")
+    escalated: Mapped[bool] = mapped_column(Boolean, default=False)
+    rework_count: Mapped[int] = mapped_column(Integer, default=0)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    exercise: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # dispatch (0002_dispatch): severity, the 12345 hotline caller and rating, a proposed duplicate.
+    severity: Mapped[str] = mapped_column(String(16), default="normal", server_default="normal")
+    caller_name: Mapped[str | None] = mapped_column(String(64))
+    caller_phone: Mapped[str | None] = mapped_column(String(32))
+    caller_email: Mapped[str | None] = mapped_column(String(128))
+    hotline_mode: Mapped[str | None] = mapped_column(String(16))
+    satisfaction: Mapped[str | None] = mapped_column(String(16))
+    rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+
+    category: Mapped[Category] = relationship()
+    grid: Mapped[Grid | None] = relationship()
+    department: Mapped[Department | None] = relationship()
+    assignee: Mapped[User | None] = relationship()
+    history: Mapped[list[IncidentHistory]] = relationship(
+        back_populates="incident", order_by="IncidentHistory.id"
+    )
+    photos: Mapped[list[Attachment]] = relationship(order_by="Attachment.id", viewonly=True)  # 0002_dispatch
+
+
+class IncidentHistory(Base):
+    """One action taken on an incident (who, when, from-state, to-state, note)."""
+
+    __tablename__ = "incident_history"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(16))
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict | None] = mapped_column(JSON)
+
+    incident: Mapped[Incident] = relationship(back_populates="history")
+    actor: Mapped[User | None] = relationship()
+
+
+# --- dispatch: limits, calendar, photos, notifications (0002_dispatch) ---------------------------
+
+
+class CategoryLimit(Base):
+    """A handling and closing limit of a category for one severity (overrides the category's own)."""
+
+    __tablename__ = "category_limits"
+
+    category_code: Mapped[str] = mapped_column(ForeignKey("categories.code", ondelete="CASCADE"), primary_key=True)
+    severity: Mapped[str] = mapped_column(String(16), primary_key=True)
+    handle_hours: Mapped[float] = mapped_column(Float)
+    close_hours: Mapped[float] = mapped_column(Float)
+
+
+class WorkPeriod(Base):
+    """A working period of a weekday (0 = Monday), in minutes after local midnight: [start, end)."""
+
+    __tablename__ = "work_periods"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    weekday: Mapped[int] = mapped_column(Integer, index=True)
+    start_minute: Mapped[int] = mapped_column(Integer)
+    end_minute: Mapped[int] = mapped_column(Integer)
+
+
+class CalendarDay(Base):
+    """A day that breaks the weekly pattern: a holiday (``workday`` false) or a make-up working day."""
+
+    __tablename__ = "calendar_days"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    workday: Mapped[bool] = mapped_column(Boolean, default=False)
+    name: Mapped[str | None] = mapped_column(String(64))
+
+
+class Attachment(Base):
+    """A photo of an incident (patrol, resolution, camera snapshot), re-encoded and stored under a random name."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    history_id: Mapped[int | None] = mapped_column(ForeignKey("incident_history.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16), default="photo")
+    stored_name: Mapped[str] = mapped_column(String(96), unique=True)
+    thumb_name: Mapped[str] = mapped_column(String(96))
+    content_type: Mapped[str] = mapped_column(String(32))
+    size: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Notification(Base):
+    """A notice to a department's handlers and the desk (escalation 督办, postponement request, ...)."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    read_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+    incident: Mapped[Incident] = relationship()
+
+
+# --- people and audit ---------------------------------------------------------------------------
+
+
+class User(Base):
+    """A user with one role; workers belong to a grid, handlers to a department."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiToken(Base):
+    """An API bearer token; only its SHA-256 hash is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    user: Mapped[User] = relationship()
+
+
+class AuditLog(Base):
+    """The append-only operation audit (操作审计): every write and every login."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str | None] = mapped_column(String(128))
+    detail: Mapped[dict | None] = mapped_column(JSON)
+    ip: Mapped[str | None] = mapped_column(String(64))

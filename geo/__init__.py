@@ -1,0 +1,1 @@
+"""Spatial functions: grid index and point→grid assignment, coordinate transforms, map layers."""
