@@ -1,0 +1,1 @@
+"""Alert engine: rules as data, the pure evaluator, AQI, feeds, scheduler jobs."""

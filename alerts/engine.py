@@ -1,0 +1,278 @@
+"""The database edge of the alert engine: feed new readings to the pure evaluator and persist the outcome.
+
+``evaluate_pending`` reads the readings stored since the durable cursor (``job_state`` key
+``alerts.cursor``) in id order and bounded batches, rebuilds the evaluator's state from the open
+alerts and the sensors' last evaluated readings, writes Alert rows (and incidents for rules that
+auto-create them) and moves the cursor — all in the caller's transaction, so a run that fails leaves
+neither duplicate alerts nor skipped readings behind.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+from sqlalchemy import select, union_all
+from sqlalchemy.orm import Session
+
+from alerts.evaluator import (
+    FIRING,
+    PENDING,
+    RESOLVED,
+    TRANSITION_KINDS,
+    KeyState,
+    OpenAlert,
+    Sample,
+    SensorInfo,
+    State,
+    Transition,
+    evaluate,
+    history_depth,
+    prime_state,
+    supported,
+)
+from alerts.ingest import dialect_insert
+from alerts.rules_schema import LEVEL_RANK, RuleSpec, RuleValidationError, StaleCondition, validate_rule
+from alerts.silences import refresh_mutes
+from alerts.triage import file_incident
+from data.models import Alert, JobState, Reading, Rule, Sensor, utcnow
+from dispatch import service as dispatch_service
+
+log = logging.getLogger(__name__)
+
+CURSOR_KEY = "alerts.cursor"
+#: Readings per batch: bounds memory and the size of each query, not the work of one run.
+BATCH_SIZE = 5000
+OPEN_ALERT_STATES = (PENDING, FIRING)
+#: Sensors per history query (SQLite allows 500 terms in one compound SELECT).
+_HISTORY_CHUNK = 200
+SENSOR_ONLINE = "online"
+SENSOR_OFFLINE = "offline"
+
+
+def enabled_rules(session: Session) -> tuple[list[RuleSpec], list[str]]:
+    """The enabled rules this evaluator can judge, and the ids of enabled rules it has to skip."""
+    rules: list[RuleSpec] = []
+    skipped: list[str] = []
+    for rule_id, body in session.execute(select(Rule.id, Rule.body).where(Rule.enabled).order_by(Rule.id)):
+        try:
+            spec = validate_rule(body)
+        except RuleValidationError as exc:
+            log.error("rule %s is stored but does not validate, skipped: %s", rule_id, exc)
+            skipped.append(rule_id)
+            continue
+        if not supported(spec):
+            log.warning(
+                "rule %s: condition type %r is not evaluated yet, skipped", rule_id, spec.condition.type
+            )
+            skipped.append(rule_id)
+            continue
+        rules.append(spec)
+    return rules, skipped
+
+
+def _claim_cursor(session: Session) -> JobState:
+    """The cursor row, locked for this run (row lock on PostgreSQL, the write lock on SQLite)."""
+    session.execute(
+        dialect_insert(session, JobState.__table__)
+        .values(key=CURSOR_KEY, value={"reading_id": 0})
+        .on_conflict_do_nothing(index_elements=["key"])
+    )
+    stmt = (
+        select(JobState)
+        .where(JobState.key == CURSOR_KEY)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return session.scalars(stmt).one()
+
+
+def _sensors(session: Session) -> dict[str, SensorInfo]:
+    rows = session.execute(select(Sensor.id, Sensor.kind, Sensor.tags, Sensor.last_ts))
+    return {
+        sensor_id: SensorInfo(sensor_id, kind, frozenset(tags or ()), last_ts)
+        for sensor_id, kind, tags, last_ts in rows
+    }
+
+
+def _history(session: Session, sensor_ids: Iterable[str], cursor: int, depth: int) -> list[Sample]:
+    """The last ``depth`` readings (by ts) of each sensor among those already evaluated (id ≤ cursor)."""
+    ids = sorted(sensor_ids)
+    samples: list[Sample] = []
+    for start in range(0, len(ids), _HISTORY_CHUNK):
+        parts = []
+        for sensor_id in ids[start : start + _HISTORY_CHUNK]:
+            latest = (
+                select(Reading.sensor_id, Reading.ts, Reading.value)
+                .where(Reading.sensor_id == sensor_id, Reading.id <= cursor)
+                .order_by(Reading.ts.desc())
+                .limit(depth)
+                .subquery()
+            )
+            parts.append(select(latest.c.sensor_id, latest.c.ts, latest.c.value))
+        query = parts[0] if len(parts) == 1 else union_all(*parts)
+        samples.extend(Sample(sensor_id, ts, value) for sensor_id, ts, value in session.execute(query))
+    return samples
+
+
+class EngineRun:
+    """One call of ``evaluate_pending``: the rules, sensors, open Alert rows and evaluator state."""
+
+    def __init__(self, session: Session, now: datetime, rules: Sequence[RuleSpec], *, exercise: bool = False) -> None:
+        self.session = session
+        self.now = now
+        self.exercise = exercise
+        self.rules = rules
+        self.rules_by_id = {rule.id: rule for rule in rules}
+        self.reading_rules = [rule for rule in rules if not isinstance(rule.condition, StaleCondition)]
+        self.sensors = _sensors(session)
+        self.counts: Counter[str] = Counter()
+        self.primed: set[str] = set()
+        #: Alerts that fired (or went on firing) in this run, with the highest level they reached.
+        self.fired: dict[int, tuple[Alert, str]] = {}
+        open_rows = session.scalars(
+            select(Alert)
+            .where(Alert.state.in_(OPEN_ALERT_STATES), Alert.exercise.is_(exercise))
+            .order_by(Alert.id)
+        )
+        self.rows: dict[tuple[str, str], Alert] = {}
+        self.state: State = {}
+        for row in open_rows:
+            key = (row.rule_id, row.sensor_id)
+            if key in self.rows:  # cannot happen through this engine; never let it open a second alert
+                log.error("alert %s duplicates open alert %s, resolving it", row.id, self.rows[key].id)
+                row.state, row.resolved_at = RESOLVED, now
+                continue
+            self.rows[key] = row
+            alert = OpenAlert(row.state, row.level, row.value, row.started_at, row.fired_at)
+            self.state[key] = KeyState(alert, row.last_ts)
+
+    def _watched(self, sensor_id: str) -> bool:
+        info = self.sensors.get(sensor_id)
+        return info is not None and any(
+            rule.applies_to.matches(info.id, info.kind, info.tags) for rule in self.reading_rules
+        )
+
+    def judge(self, batch: Sequence[Sample], cursor: int) -> None:
+        """Evaluate one batch (after restoring what earlier runs knew of its sensors) and persist it."""
+        fresh = {sample.sensor_id for sample in batch} - self.primed
+        self.primed |= fresh
+        fresh = {sensor_id for sensor_id in fresh if self._watched(sensor_id)}
+        if fresh:
+            history = _history(self.session, fresh, cursor, history_depth(self.rules))
+            self.state = prime_state(self.rules, history, self.state, sensors=self.sensors)
+        self.state, transitions = evaluate(self.rules, batch, self.state, self.now, sensors=self.sensors)
+        for transition in transitions:
+            self._apply(transition)
+        self.counts["readings"] += len(batch)
+
+    def _apply(self, t: Transition) -> None:
+        key = (t.rule_id, t.sensor_id)
+        row = self.rows.get(key)
+        self.counts[t.kind] += 1
+        if row is None:
+            row = Alert(rule_id=t.rule_id, sensor_id=t.sensor_id, started_at=t.started_at, exercise=self.exercise)
+            self.session.add(row)
+            self.rows[key] = row
+        if t.kind == "dropped":  # a pending alert that never fired is not kept
+            del self.rows[key]
+            if row.id is None:
+                self.session.expunge(row)
+            else:
+                self.session.delete(row)
+            return
+        row.level, row.value, row.last_ts = t.level, t.value, t.ts
+        if t.kind == "pending":
+            row.state = PENDING
+        elif t.kind == "fired":
+            row.state, row.fired_at = FIRING, t.ts
+            self._set_sensor_status(row, SENSOR_ONLINE, SENSOR_OFFLINE)
+        elif t.kind == "resolved":
+            row.state, row.resolved_at = RESOLVED, t.ts
+            del self.rows[key]
+            self._set_sensor_status(row, SENSOR_OFFLINE, SENSOR_ONLINE)
+        if row.fired_at is not None:  # the highest level of this run decides auto-filing (see finish)
+            _, peak = self.fired.get(id(row), (row, t.level))
+            self.fired[id(row)] = (row, max(peak, t.level, key=LEVEL_RANK.__getitem__))
+
+    def file_incidents(self) -> None:
+        """File the incident of every unmuted alert, firing now or fired in this run, whose rule
+        auto-creates one at its level (the highest it reached in this run).
+
+        Run after the mutes are refreshed, so an alert fired under a silence is filed once the silence
+        ends (if it still fires), and one that rises from yellow to red is filed when it reaches red.
+        """
+        candidates = {id(row): (row, row.level) for row in self.rows.values() if row.state == FIRING}
+        candidates.update(self.fired)
+        for row, level in candidates.values():
+            rule = self.rules_by_id.get(row.rule_id)
+            if (
+                row.incident_id is not None or row.muted is not None
+                or rule is None or rule.incident is None or not rule.incident.auto_creates(level)
+            ):
+                continue  # operator triage (or nothing to do)
+            try:
+                with self.session.begin_nested():
+                    filed = file_incident(self.session, row, rule, auto_file=True)
+            except dispatch_service.ServiceError as exc:
+                # A misconfigured rule (e.g. an unknown category) must not stop alerting: the alert stays
+                # firing without an incident and an operator can file one by hand.
+                log.error("rule %s: cannot create the incident of alert on %s: %s", rule.id, row.sensor_id, exc)
+                self.counts["incident_errors"] += 1
+                continue
+            if filed is not None and filed[1]:
+                self.counts["incidents"] += 1
+
+    def finish(self) -> None:
+        """After the transitions: re-mute the open alerts (silences, maintenance, inhibition), file incidents."""
+        self.session.flush()
+        touched = {id(row): row for row in self.rows.values()} | {key: row for key, (row, _) in self.fired.items()}
+        refresh_mutes(self.session, self.now, list(touched.values()), rules=self.rules)
+        self.file_incidents()
+        self.session.flush()
+
+    def _set_sensor_status(self, row: Alert, old: str, new: str) -> None:
+        """A stale alert marks its sensor offline while it fires (a status set by hand is left alone)."""
+        rule = self.rules_by_id.get(row.rule_id)
+        if rule is None or not isinstance(rule.condition, StaleCondition):
+            return
+        sensor = self.session.get(Sensor, row.sensor_id)
+        if sensor is not None and sensor.status == old:
+            sensor.status = new
+
+
+def evaluate_pending(
+    session: Session, *, now: datetime | None = None, batch_size: int = BATCH_SIZE
+) -> dict[str, int]:
+    """Evaluate every reading not yet evaluated against the enabled rules; returns counts.
+
+    Counts: ``readings`` judged, ``rules`` evaluated, ``skipped_rules``, one per transition kind
+    (``pending``, ``fired``, ``updated``, ``level_changed``, ``resolved``, ``dropped``), ``incidents``
+    created, ``incident_errors`` and the new ``cursor``. ``stale`` rules are judged against ``now``
+    (wall clock, default the current time). Runs in the caller's transaction and never commits.
+    """
+    now = now or utcnow()
+    cursor_row = _claim_cursor(session)
+    cursor = int(cursor_row.value.get("reading_id", 0))
+    rules, skipped = enabled_rules(session)
+    run = EngineRun(session, now, rules)
+    while True:
+        batch = session.execute(
+            select(Reading.id, Reading.sensor_id, Reading.ts, Reading.value)
+            .where(Reading.id > cursor)
+            .order_by(Reading.id)
+            .limit(batch_size)
+        ).all()
+        run.judge([Sample(sensor_id, ts, value) for _, sensor_id, ts, value in batch], cursor)
+        if batch:
+            cursor = batch[-1].id
+        if len(batch) < batch_size:
+            break
+    cursor_row.value = {"reading_id": cursor}
+    run.finish()
+    counts = {
+        kind: run.counts[kind] for kind in ("readings", *TRANSITION_KINDS, "incidents", "incident_errors")
+    }
+    return {**counts, "rules": len(rules), "skipped_rules": len(skipped), "cursor": cursor}

@@ -1,0 +1,182 @@
+"""Ingestion of sensor readings (DESIGN §4, §5): validate each row, store the good ones, say why not.
+
+Bad rows never stop a batch: each is rejected with a reason, duplicates of (sensor_id, ts) are counted,
+and the good rows are written in one multi-row insert that skips rows already stored.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, bindparam, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from data.models import Reading, Sensor, UTCDateTime, utcnow
+
+#: How far ahead of the server clock a reading's ts may be (sensor clocks drift).
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+#: Bound parameters per IN (...) query: well under SQLite's and PostgreSQL's limits.
+_CHUNK = 900
+#: PostgreSQL advisory lock serialising ingestion, so that reading ids become visible in id order and
+#: the evaluator's cursor (``id > n``) can never step over a reading committed late. SQLite serialises
+#: writers by itself.
+INGEST_LOCK_KEY = 0x43_49_54_59_52  # "CITYR"
+
+
+@dataclass
+class IngestResult:
+    """The outcome of one batch: how many rows were stored, how many were duplicates, which were rejected."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON body of ``POST /api/v1/readings``."""
+        return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
+
+
+class RowError(ValueError):
+    """A reading row that cannot be stored; the message is the reason given back to the client."""
+
+
+def dialect_insert(session: Session, table: Table | type) -> Any:
+    """An INSERT for the session's dialect that supports ``on_conflict_do_nothing`` (SQLite, PostgreSQL)."""
+    name = session.get_bind().dialect.name
+    if name == "sqlite":
+        return sqlite.insert(table)
+    if name == "postgresql":
+        return postgresql.insert(table)
+    raise NotImplementedError(f"database dialect {name!r} is not supported")
+
+
+def parse_ts(raw: object) -> datetime:
+    """An ISO-8601 time with an offset (or an aware datetime) → aware datetime; raises RowError."""
+    if isinstance(raw, datetime):
+        ts = raw
+    elif isinstance(raw, str):
+        try:
+            ts = datetime.fromisoformat(raw.strip())
+        except ValueError:
+            raise RowError("ts is not an ISO-8601 time") from None
+    else:
+        raise RowError("ts must be an ISO-8601 string")
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise RowError("ts has no timezone offset")
+    return ts
+
+
+def _parse_row(row: object, latest_allowed: datetime) -> tuple[str, datetime, float]:
+    if not isinstance(row, Mapping):
+        raise RowError("row must be an object with sensor_id, ts and value")
+    for name in ("sensor_id", "ts", "value"):
+        if row.get(name) is None:
+            raise RowError(f"missing field {name!r}")
+    sensor_id = row["sensor_id"]
+    if not isinstance(sensor_id, str) or not sensor_id.strip():
+        raise RowError("sensor_id must be a non-empty string")
+    value = row["value"]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise RowError("value must be a number")
+    value = float(value)
+    if not math.isfinite(value):
+        raise RowError("value must be a finite number (not NaN or infinity)")
+    ts = parse_ts(row["ts"])
+    if ts > latest_allowed:
+        raise RowError("ts is more than 5 minutes in the future")
+    return sensor_id, ts, value
+
+
+def _known_sensors(session: Session, sensor_ids: set[str]) -> dict[str, datetime | None]:
+    """Sensor id → its last_ts, for the ids that exist."""
+    known: dict[str, datetime | None] = {}
+    ids = sorted(sensor_ids)
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        rows = session.execute(select(Sensor.id, Sensor.last_ts).where(Sensor.id.in_(chunk)))
+        known.update((sensor_id, last_ts) for sensor_id, last_ts in rows)
+    return known
+
+
+def _update_last_values(
+    session: Session, stored: Sequence[tuple[str, datetime, float]], known: Mapping[str, datetime | None]
+) -> None:
+    newest: dict[str, tuple[datetime, float]] = {}
+    for sensor_id, ts, value in stored:
+        current = newest.get(sensor_id)
+        if current is None or ts > current[0]:
+            newest[sensor_id] = (ts, value)
+    params = [
+        {"b_id": sensor_id, "b_ts": ts, "b_value": value}
+        for sensor_id, (ts, value) in newest.items()
+        if known[sensor_id] is None or ts > known[sensor_id]
+    ]
+    if not params:
+        return
+    sensors = Sensor.__table__
+    # The WHERE on last_ts keeps a concurrent batch with newer readings from being overwritten.
+    stmt = (
+        update(sensors)
+        .where(sensors.c.id == bindparam("b_id"))
+        .where(or_(sensors.c.last_ts.is_(None), sensors.c.last_ts < bindparam("b_ts", type_=UTCDateTime)))
+        .values(last_ts=bindparam("b_ts"), last_value=bindparam("b_value"))
+    )
+    session.execute(stmt, params)
+    for sensor_id in newest:  # loaded Sensor objects must not keep the old last_value
+        loaded = session.identity_map.get(session.identity_key(Sensor, sensor_id))
+        if loaded is not None:
+            session.expire(loaded, ["last_ts", "last_value"])
+
+
+def ingest_readings(session: Session, rows: Sequence[object], *, now: datetime | None = None) -> IngestResult:
+    """Validate and store readings; returns accepted/duplicate counts and the rejected rows with reasons.
+
+    Each row is ``{"sensor_id": str, "ts": ISO-8601 with offset (or aware datetime), "value": number}``.
+    Rejected: malformed rows, non-numbers, NaN/±inf, unknown sensors, times without an offset or more
+    than 5 minutes ahead of ``now``. Rows repeating a stored (sensor_id, ts), or one earlier in the
+    batch, count as duplicates. Sensors' ``last_value``/``last_ts`` follow their newest reading.
+    """
+    now = now or utcnow()
+    result = IngestResult()
+    latest_allowed = now + MAX_CLOCK_SKEW
+    parsed: list[tuple[int, str, datetime, float]] = []
+    for index, row in enumerate(rows):
+        try:
+            parsed.append((index, *_parse_row(row, latest_allowed)))
+        except RowError as exc:
+            result.rejected.append({"index": index, "reason": str(exc)})
+
+    known = _known_sensors(session, {sensor_id for _, sensor_id, _, _ in parsed})
+    seen: set[tuple[str, datetime]] = set()
+    values: list[dict[str, Any]] = []
+    for index, sensor_id, ts, value in parsed:
+        if sensor_id not in known:
+            result.rejected.append({"index": index, "reason": f"unknown sensor {sensor_id!r}"})
+            continue
+        key = (sensor_id, ts)
+        if key in seen:
+            result.duplicates += 1
+            continue
+        seen.add(key)
+        values.append({"sensor_id": sensor_id, "ts": ts, "value": value, "received_at": now})
+    result.rejected.sort(key=lambda rejection: rejection["index"])
+    if not values:
+        return result
+
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INGEST_LOCK_KEY})
+    stmt = (
+        dialect_insert(session, Reading.__table__)
+        .on_conflict_do_nothing(index_elements=["sensor_id", "ts"])
+        .returning(Reading.__table__.c.sensor_id, Reading.__table__.c.ts, Reading.__table__.c.value)
+    )
+    stored = session.execute(stmt, values).all()
+    result.accepted = len(stored)
+    result.duplicates += len(values) - len(stored)
+    _update_last_values(session, stored, known)
+    return result

@@ -1,0 +1,272 @@
+"""The engine at the database edge: cursor, batches, persistence, incidents, crash safety, file rules."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from alerts.engine import CURSOR_KEY, evaluate_pending
+from alerts.ingest import ingest_readings
+from alerts.rules_loader import RULES_FOLDER, sync_rule_files
+from alerts.rules_schema import rule_document, validate_rule
+from data.catalog import load_catalog
+from data.models import Alert, Category, Incident, JobState, Rule, Sensor
+
+T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
+LATER = T0 + timedelta(minutes=10)
+GAS = "GAS-P-0001"
+
+
+def add_sensor(session, sensor_id, kind="gas_pressure", **fields):
+    session.add(
+        Sensor(
+            id=sensor_id,
+            kind=kind,
+            family="gas",
+            name=f"{sensor_id} 中山路",
+            unit="MPa",
+            lon=120.15,
+            lat=30.25,
+            **fields,
+        )
+    )
+
+
+@pytest.fixture
+def city(db):
+    """Catalog (departments, categories), two gas sensors and the shipped rule files."""
+    with db.uow() as s:
+        load_catalog(s)
+        add_sensor(s, GAS)
+        add_sensor(s, "GAS-P-0002")
+        sync_rule_files(s, RULES_FOLDER)
+    return db
+
+
+def feed(db, values, *, start=T0, step=10, sensor=GAS):
+    rows = [
+        {"sensor_id": sensor, "ts": (start + timedelta(seconds=step * i)).isoformat(), "value": v}
+        for i, v in enumerate(values)
+    ]
+    with db.uow() as s:
+        result = ingest_readings(s, rows, now=start + timedelta(hours=1))
+    assert result.accepted == len(values)
+
+
+def evaluate(db, now=LATER, **kwargs):
+    with db.uow() as s:
+        return evaluate_pending(s, now=now, **kwargs)
+
+
+def alerts(db, rule_id=None):
+    query = select(Alert).order_by(Alert.id)
+    if rule_id is not None:
+        query = query.where(Alert.rule_id == rule_id)
+    with db.uow() as s:
+        return s.scalars(query).all()
+
+
+def put_rule(db, doc, *, enabled=True):
+    with db.uow() as s:
+        spec = validate_rule(doc)
+        s.merge(Rule(id=spec.id, body=rule_document(spec), enabled=enabled, source="api", updated_at=T0))
+
+
+def test_the_cursor_advances_and_a_second_run_judges_nothing_again(city):
+    feed(city, [0.30, 0.31, 0.32])
+    counts = evaluate(city)
+    assert counts["readings"] == 3 and counts["cursor"] > 0
+    with city.uow() as s:
+        assert s.get(JobState, CURSOR_KEY).value == {"reading_id": counts["cursor"]}
+    again = evaluate(city)
+    assert again["readings"] == 0 and again["cursor"] == counts["cursor"]
+
+
+def test_gas_episode_fires_once_links_an_incident_and_resolves_below_the_band(city):
+    feed(city, [0.36, 0.41, 0.43, 0.44, 0.46, 0.47, 0.43, 0.39, 0.385, 0.37, 0.36])
+    counts = evaluate(city, batch_size=3)
+    assert counts["readings"] == 11
+    assert (counts["pending"], counts["fired"], counts["resolved"], counts["incidents"]) == (1, 1, 1, 1)
+    (alert,) = alerts(city)
+    assert (alert.rule_id, alert.sensor_id, alert.state) == ("gas-pressure-high", GAS, "resolved")
+    assert alert.started_at == T0 + timedelta(seconds=10)
+    assert alert.fired_at == T0 + timedelta(seconds=40)  # 30 s of breach in event time
+    assert alert.resolved_at == T0 + timedelta(seconds=90)  # first reading below 0.38
+    with city.uow() as s:
+        incident = s.get(Incident, alert.incident_id)
+        assert (incident.source, incident.category_code, incident.state) == ("alert", "L01", "filed")
+        assert incident.reported_at == alert.fired_at
+        assert incident.department_id == s.get(Category, "L01").department_id
+        assert (incident.lon, incident.lat) == (120.15, 30.25)
+
+
+def test_an_episode_spread_over_many_runs_stays_one_alert(city):
+    values = [0.41, 0.43, 0.46, 0.46, 0.44, 0.41, 0.39, 0.46, 0.37]
+    for i, value in enumerate(values):
+        feed(city, [value], start=T0 + timedelta(seconds=10 * i))
+        evaluate(city)
+    (alert,) = alerts(city)
+    assert alert.state == "resolved" and alert.resolved_at == T0 + timedelta(seconds=80)
+    with city.uow() as s:
+        assert s.scalar(select(func.count()).select_from(Incident)) == 1
+
+
+def test_level_follows_the_value_while_firing(city):
+    feed(city, [0.41, 0.41, 0.41, 0.41])
+    evaluate(city)
+    assert [(a.state, a.level) for a in alerts(city)] == [("firing", "yellow")]
+    feed(city, [0.46], start=T0 + timedelta(minutes=1))
+    evaluate(city)
+    assert [(a.state, a.level, a.value) for a in alerts(city)] == [("firing", "red", 0.46)]
+
+
+def test_a_dropped_pending_alert_is_not_kept(city):
+    feed(city, [0.43, 0.44])
+    evaluate(city)
+    assert [a.state for a in alerts(city)] == ["pending"]
+    feed(city, [0.30], start=T0 + timedelta(seconds=20))
+    counts = evaluate(city)
+    assert counts["dropped"] == 1
+    assert alerts(city) == []
+
+
+def test_a_run_rolled_back_by_a_crash_is_redone_without_duplicates(city):
+    feed(city, [0.43, 0.44, 0.45, 0.46])
+    with pytest.raises(RuntimeError), city.uow() as s:
+        assert evaluate_pending(s, now=LATER)["fired"] == 1
+        raise RuntimeError("crash before commit")
+    assert alerts(city) == []
+    counts = evaluate(city)
+    assert counts["fired"] == 1 and counts["readings"] == 4
+    assert evaluate(city)["readings"] == 0
+    (alert,) = alerts(city)
+    assert alert.state == "firing" and alert.incident_id is not None
+    with city.uow() as s:
+        assert s.scalar(select(func.count()).select_from(Incident)) == 1
+
+
+def test_a_rule_without_auto_create_leaves_the_alert_for_triage(city):
+    doc = {
+        "id": "gas-low",
+        "name": {"zh": "低压", "en": "low pressure"},
+        "applies_to": {"kinds": ["gas_pressure"]},
+        "condition": {"type": "threshold", "op": "<", "levels": {"yellow": 0.2}},
+        "incident": {"category": "L01", "auto_create": False},
+    }
+    put_rule(city, doc)
+    feed(city, [0.15])
+    assert evaluate(city)["incidents"] == 0
+    (alert,) = alerts(city, "gas-low")
+    assert (alert.rule_id, alert.state, alert.incident_id) == ("gas-low", "firing", None)
+
+
+def test_an_unknown_incident_category_does_not_stop_alerting(city):
+    doc = {
+        "id": "gas-low",
+        "name": {"zh": "低压", "en": "low pressure"},
+        "applies_to": {"ids": [GAS]},
+        "condition": {"type": "threshold", "op": "<", "levels": {"yellow": 0.2}},
+        "incident": {"category": "ZZ99", "auto_create": True},
+    }
+    put_rule(city, doc)
+    feed(city, [0.15])
+    counts = evaluate(city)
+    assert (counts["fired"], counts["incidents"], counts["incident_errors"]) == (1, 0, 1)
+    (alert,) = alerts(city, "gas-low")
+    assert alert.state == "firing" and alert.incident_id is None
+
+
+def test_rate_memory_survives_between_runs(city):
+    doc = {
+        "id": "gas-rise",
+        "name": {"zh": "骤升", "en": "fast rise"},
+        "applies_to": {"ids": [GAS]},
+        "condition": {"type": "rate", "per": "1m", "op": ">", "levels": {"orange": 0.05}},
+    }
+    put_rule(city, doc)
+    feed(city, [0.30])
+    evaluate(city)
+    feed(city, [0.34], start=T0 + timedelta(seconds=30))  # +0.04 in 30 s = 0.08/min
+    evaluate(city)
+    assert [(a.rule_id, a.level, round(a.value, 3)) for a in alerts(city)] == [("gas-rise", "orange", 0.08)]
+
+
+def test_stale_sensor_goes_offline_and_comes_back(city):
+    feed(city, [0.30], sensor="GAS-P-0002")
+    with city.uow() as s:
+        s.get(Sensor, GAS).last_ts = None  # never reported: not judged stale
+    assert evaluate(city, now=T0 + timedelta(minutes=10))["fired"] == 0
+    assert evaluate(city, now=T0 + timedelta(minutes=16))["fired"] == 1
+    (alert,) = alerts(city)
+    assert (alert.rule_id, alert.sensor_id, alert.state) == ("gas-sensor-offline", "GAS-P-0002", "firing")
+    with city.uow() as s:
+        assert s.get(Sensor, "GAS-P-0002").status == "offline"
+    feed(city, [0.31], start=T0 + timedelta(minutes=17), sensor="GAS-P-0002")
+    assert evaluate(city, now=T0 + timedelta(minutes=17))["resolved"] == 1
+    with city.uow() as s:
+        assert s.get(Sensor, "GAS-P-0002").status == "online"
+
+
+def test_disabling_a_rule_closes_its_open_alert(city):
+    feed(city, [0.46, 0.46, 0.46, 0.46])
+    evaluate(city)
+    with city.uow() as s:
+        s.get(Rule, "gas-pressure-high").enabled = False
+    assert evaluate(city, now=LATER)["resolved"] == 1
+    (alert,) = alerts(city)
+    assert alert.state == "resolved" and alert.resolved_at == LATER
+
+
+def test_many_sensors_and_readings_in_one_run(city):
+    with city.uow() as s:
+        for i in range(3, 403):
+            add_sensor(s, f"GAS-P-{i:04d}")
+    rows = [
+        {
+            "sensor_id": f"GAS-P-{3 + i % 400:04d}",
+            "ts": (T0 + timedelta(seconds=10 * (i // 400))).isoformat(),
+            "value": 0.46 if i % 400 == 0 else 0.30,
+        }
+        for i in range(4000)
+    ]
+    with city.uow() as s:
+        assert ingest_readings(s, rows, now=LATER).accepted == 4000
+    counts = evaluate(city, batch_size=1000)
+    assert counts["readings"] == 4000 and counts["fired"] == 1
+    assert [(a.sensor_id, a.state) for a in alerts(city)] == [("GAS-P-0003", "firing")]
+
+
+def test_sync_rule_files_keeps_api_rules_and_the_enabled_flag(city, tmp_path):
+    with city.uow() as s:
+        s.get(Rule, "gas-pressure-high").enabled = False
+        s.delete(s.get(Rule, "gas-concentration-high"))  # then redefined through the API
+    put_rule(
+        city,
+        {
+            "id": "gas-concentration-high",
+            "name": {"zh": "改", "en": "edited"},
+            "applies_to": {"ids": [GAS]},
+            "condition": {"type": "threshold", "op": ">", "levels": {"red": 60}},
+        },
+    )
+    with city.uow() as s:
+        loaded = sync_rule_files(s, RULES_FOLDER)
+        assert "gas-concentration-high" not in loaded and "gas-pressure-high" in loaded
+        assert s.get(Rule, "gas-concentration-high").body["name"]["en"] == "edited"
+        assert s.get(Rule, "gas-pressure-high").enabled is False
+        assert s.get(Rule, "gas-pressure-high").source == "file"
+
+
+def test_sync_rule_files_loads_good_rules_despite_a_bad_file(db, tmp_path, caplog):
+    (tmp_path / "good.yaml").write_text(
+        "id: noise-night\nname: {zh: 夜间噪声, en: Night noise}\napplies_to: {kinds: [noise_db]}\n"
+        "condition: {type: threshold, op: '>', levels: {yellow: 55}}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "bad.yaml").write_text("id: x\ncondition: {type: threshold}\n", encoding="utf-8")
+    with db.uow() as s:
+        assert sync_rule_files(s, tmp_path) == ["noise-night"]
+        assert s.get(Rule, "noise-night").source == "file"
+    assert "bad.yaml" in caplog.text
