@@ -1,0 +1,1 @@
+"""The incident workflow: state machine, routing, deadlines and cards, KPIs."""

@@ -1,0 +1,231 @@
+"""Import of historical incidents (``python app.py import incidents FILE.csv|xlsx``, DESIGN §3).
+
+Columns: ``code, category, source, reported_at, filed_at, dispatched_at, resolved_at, closed_at,
+handle_deadline, close_deadline, lon, lat`` and optionally ``rejected_at`` (an empty cell = it never
+happened). Every timestamp and deadline is kept as given, so the KPIs cover the years before the
+system existed; a missing deadline is computed from the category's limits. A time without an
+offset is local time (CITYOPS_TZ). Rows whose times are in an impossible order (dispatched before
+filed, closed before resolved, a step without the one before it...) are rejected with their reason;
+the good rows of a file are written in one transaction with bulk inserts, and a file-level problem
+(unreadable file, missing column) raises ``ImportFileError`` before anything is written.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import insert, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from data.db import Database
+from data.importers import ImportFileError, ImportReport, read_table
+from data.models import AuditLog, Category, Incident, IncidentHistory, IncidentState, utcnow
+from dispatch import routing, sla
+from dispatch.workflow import SOURCES
+from geo.grid_index import NO_GRID
+from settings import get_settings
+
+S = IncidentState
+KIND = "incidents"
+COLUMNS = ("code", "category", "source", "reported_at", "filed_at", "dispatched_at", "resolved_at", "closed_at",
+           "handle_deadline", "close_deadline", "lon", "lat")
+OPTIONAL = ("rejected_at", "title")
+#: The steps of the loop in the order they must happen; each needs the one before it (except that a
+#: hotline call answered directly is closed without being dispatched or resolved).
+STEPS = ("reported_at", "filed_at", "dispatched_at", "resolved_at", "closed_at")
+BATCH = 5_000
+CODE_MAX = 40
+
+
+class RowRejected(Exception):
+    """One row cannot be imported; the message is the reason."""
+
+
+def _cell(record: dict[str, Any], name: str) -> str | None:
+    value = record.get(name)
+    text = "" if value is None else str(value).strip()
+    return text or None
+
+
+def _moment(record: dict[str, Any], name: str) -> datetime | None:
+    text = _cell(record, name)
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("/", "-"))
+    except ValueError:
+        raise RowRejected(f"{name} is not an ISO-8601 time: {text!r}") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=get_settings().zone)
+
+
+def _point(record: dict[str, Any]) -> tuple[float | None, float | None]:
+    lon_text, lat_text = _cell(record, "lon"), _cell(record, "lat")
+    if lon_text is None and lat_text is None:
+        return None, None
+    try:
+        lon, lat = float(lon_text), float(lat_text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise RowRejected(f"lon and lat must both be numbers, or both empty: {lon_text!r}, {lat_text!r}") from None
+    if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
+        raise RowRejected(f"({lon}, {lat}) is not a WGS-84 longitude/latitude")
+    return lon, lat
+
+
+def check_order(times: dict[str, datetime | None]) -> None:
+    """Refuse an impossible order of the loop's timestamps (RowRejected says which)."""
+    if times["reported_at"] is None:
+        raise RowRejected("missing reported_at")
+    previous = "reported_at"
+    for step in STEPS[1:]:
+        moment = times[step]
+        if moment is None:
+            continue
+        needed = "filed_at" if step == "closed_at" else STEPS[STEPS.index(step) - 1]
+        if times[needed] is None:
+            raise RowRejected(f"{step} without {needed}")
+        if step == "closed_at" and times["dispatched_at"] is not None and times["resolved_at"] is None:
+            raise RowRejected("closed_at of a dispatched incident without resolved_at")
+        earlier = times[previous]
+        if earlier is not None and moment < earlier:
+            raise RowRejected(f"{step} {moment.isoformat()} is before {previous} {earlier.isoformat()}")
+        previous = step
+    rejected = times.get("rejected_at")
+    if rejected is not None:
+        if times["filed_at"] is not None:
+            raise RowRejected("rejected_at of an incident that was filed")
+        if rejected < times["reported_at"]:
+            raise RowRejected("rejected_at is before reported_at")
+    for deadline in ("handle_deadline", "close_deadline"):
+        moment = times.get(deadline)
+        if moment is not None and moment < times["reported_at"]:
+            raise RowRejected(f"{deadline} is before reported_at")
+
+
+def _state(times: dict[str, datetime | None]) -> str:
+    for column, state in (("closed_at", S.CLOSED), ("rejected_at", S.REJECTED), ("resolved_at", S.RESOLVED),
+                          ("dispatched_at", S.DISPATCHED), ("filed_at", S.FILED)):
+        if times.get(column) is not None:
+            return state
+    return S.REPORTED
+
+
+@dataclass
+class _Context:
+    categories: dict[str, tuple[int, float, float, str]]
+    known_codes: set[str]
+    now: datetime
+
+
+def _row(number: int, record: dict[str, Any], ctx: _Context) -> dict[str, Any]:
+    code = _cell(record, "code")
+    if code is None:
+        raise RowRejected("missing code")
+    if len(code) > CODE_MAX:
+        raise RowRejected(f"code longer than {CODE_MAX} characters")
+    if code in ctx.known_codes:
+        raise RowRejected(f"code {code} exists already")
+    category = _cell(record, "category")
+    if category not in ctx.categories:
+        raise RowRejected(f"unknown category {category!r}")
+    source = _cell(record, "source") or "operator"
+    if source not in SOURCES:
+        raise RowRejected(f"unknown source {source!r} (one of {', '.join(SOURCES)})")
+    times = {col: _moment(record, col) for col in (*STEPS, "rejected_at", "handle_deadline", "close_deadline")}
+    check_order(times)
+    lon, lat = _point(record)
+    department_id, handle_hours, close_hours, name = ctx.categories[category]
+    reported = times["reported_at"]
+    assert reported is not None
+    handle_deadline = times["handle_deadline"] or sla.DEFAULT_CALENDAR.add_hours(reported, handle_hours)
+    close_deadline = times["close_deadline"] or sla.DEFAULT_CALENDAR.add_hours(reported, close_hours)
+    state = _state(times)
+    card = sla.CARD_NONE
+    if state in (S.FILED, S.DISPATCHED, S.RESOLVED):
+        card = sla.incident_card(ctx.now, reported, handle_deadline, close_deadline, resolved=state == S.RESOLVED)
+    ctx.known_codes.add(code)
+    return {
+        "code": code, "state": state, "version": 1, "category_code": category, "source": source,
+        "title": (_cell(record, "title") or name)[:255], "lon": lon, "lat": lat, "department_id": department_id,
+        "reported_at": reported, "filed_at": times["filed_at"], "rejected_at": times["rejected_at"],
+        "dispatched_at": times["dispatched_at"], "resolved_at": times["resolved_at"],
+        "first_resolved_at": times["resolved_at"], "started_at": None, "closed_at": times["closed_at"],
+        "handle_deadline": handle_deadline, "close_deadline": close_deadline, "card": card, "escalated": False,
+        "rework_count": 0, "exercise": False, "updated_at": ctx.now, "severity": "normal",
+        "_row": number,
+    }
+
+
+def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    frame = read_table(path)
+    names = {str(c).strip().lower(): c for c in frame.columns}
+    missing = [c for c in COLUMNS if c not in names]
+    if missing:
+        raise ImportFileError(f"{path.name} lacks the column(s) {', '.join(missing)} "
+                              f"(columns: {', '.join(map(str, frame.columns))})")
+    wanted = [c for c in (*COLUMNS, *OPTIONAL) if c in names]
+    data = {c: frame[names[c]].tolist() for c in wanted}
+    for i in range(len(frame)):
+        yield i + 1, {c: data[c][i] for c in wanted}
+
+
+def assign_grids(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Set ``grid_id`` of every incident row from its point (one vectorised lookup)."""
+    lon = np.array([np.nan if r["lon"] is None else r["lon"] for r in rows], dtype=np.float64)
+    lat = np.array([np.nan if r["lat"] is None else r["lat"] for r in rows], dtype=np.float64)
+    located = routing.grid_index(session).locate(lon, lat) if rows else np.array([], dtype=np.int64)
+    for row, grid in zip(rows, located.tolist(), strict=True):
+        row["grid_id"] = None if grid == NO_GRID else grid
+
+
+def write_rows(session: Session, rows: list[dict[str, Any]], now: datetime) -> None:
+    """Bulk-insert incident rows (with ``_row``, their file row) and one ``import`` history row each."""
+    for start in range(0, len(rows), BATCH):
+        chunk = rows[start:start + BATCH]
+        ids = dict(session.execute(
+            insert(Incident).returning(Incident.code, Incident.id),
+            [{k: v for k, v in r.items() if k != "_row"} for r in chunk],
+        ).all())
+        session.execute(insert(IncidentHistory), [
+            {"incident_id": ids[r["code"]], "at": now, "actor_id": None, "action": "import", "from_state": None,
+             "to_state": r["state"], "note": None, "data": {"row": r["_row"]}}
+            for r in chunk
+        ])
+
+
+def import_incidents(db: Database, path: Path | str) -> ImportReport:
+    """Import the historical incidents of a CSV/XLSX file: good rows in one transaction, bad rows
+    reported with their reason. ``ImportFileError`` (nothing written) for a file-level problem."""
+    path = Path(path)
+    records = list(_records(path))
+    report = ImportReport(KIND)
+    now = utcnow()
+    try:
+        with db.uow() as session:
+            categories = {
+                row.code: (row.department_id, row.handle_hours, row.close_hours, row.name_zh)
+                for row in session.execute(select(Category.code, Category.department_id, Category.handle_hours,
+                                                  Category.close_hours, Category.name_zh))
+            }
+            ctx = _Context(categories, set(session.scalars(select(Incident.code))), now)
+            good = []
+            for number, record in records:
+                try:
+                    good.append(_row(number, record, ctx))
+                except RowRejected as exc:
+                    report.reject(number, str(exc))
+            assign_grids(session, good)
+            write_rows(session, good, now)
+            session.add(AuditLog(at=now, action="incident.import", target=f"file:{path.name}"[:128],
+                                 detail={"imported": len(good), "rejected": len(report.rejected)}))
+            report.imported = len(good)
+    except SQLAlchemyError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ImportFileError(f"the database refused the rows; nothing was imported: {reason}") from exc
+    return report

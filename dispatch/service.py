@@ -1,0 +1,805 @@
+"""The dispatch service: creating incidents, applying workflow actions, sweeping cards, listing.
+
+Every function takes the caller's Session (one unit of work per request, callback or job) and never
+commits; it flushes so ids are known. Each write records an IncidentHistory row and an AuditLog row.
+Users are duck-typed (``id``, ``role``, ``grid_id``, ``department_id``), so a ``data.models.User``
+and the web layer's detached ``api.auth.AuthUser`` both work.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import ColumnElement, false, or_, select, true, update
+from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
+
+from data.models import (
+    Attachment,
+    AuditLog,
+    Category,
+    Department,
+    Grid,
+    Incident,
+    IncidentHistory,
+    IncidentState,
+    Role,
+    User,
+    utcnow,
+)
+from dispatch import notifications, routing, sla, workflow, working_hours
+from dispatch.workflow import OPEN_STATES, SOURCES, Action, ActionNotAllowed
+from settings import get_settings
+
+__all__ = [
+    "ActionNotAllowed",
+    "InvalidInput",
+    "NotFound",
+    "ServiceError",
+    "StaleVersion",
+    "answer_directly",
+    "apply_action",
+    "create_incident",
+    "find_duplicates",
+    "get_incident",
+    "incident_to_dict",
+    "list_incidents",
+    "mask_phone",
+    "rate_incident",
+    "sweep_cards",
+    "tasks_for_worker",
+    "to_iso",
+]
+
+S = IncidentState
+CODE_PREFIX = "SJ"
+MAX_POSTPONE_HOURS = 24 * 30
+TITLE_MAX = 255
+#: A new incident this close (metres) to an open one of the same category, reported within
+#: DUPLICATE_WINDOW of it, is proposed as its duplicate.
+DUPLICATE_RADIUS_M = 50.0
+DUPLICATE_WINDOW = timedelta(hours=24)
+EARTH_RADIUS_M = 6_371_008.8
+#: The 12345 hotline: handled directly (直办) or transferred into the loop (转办); the caller's rating.
+HOTLINE_MODES = ("direct", "transfer")
+SATISFACTION = ("satisfied", "basically_satisfied", "dissatisfied")
+
+
+class Actor(Protocol):
+    """Who takes an action: a ``User`` row or the web layer's ``AuthUser``."""
+
+    id: int
+    role: str
+    grid_id: int | None
+    department_id: int | None
+
+
+class ServiceError(Exception):
+    """A refusal of the service with a machine-readable ``code`` and an English ``message``."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class NotFound(ServiceError):
+    """The incident does not exist, or the user may not see it."""
+
+
+class StaleVersion(ServiceError):
+    """The client acted on an older version of the incident than the stored one."""
+
+
+class InvalidInput(ServiceError):
+    """A parameter is missing or wrong (unknown category, department, assignee, bad hours...)."""
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def to_iso(moment: datetime | None) -> str | None:
+    """ISO-8601 with offset, in the display time zone (CITYOPS_TZ)."""
+    return None if moment is None else moment.astimezone(get_settings().zone).isoformat()
+
+
+def incident_code(reported_at: datetime, incident_id: int) -> str:
+    """The human code of an incident, e.g. ``SJ20261122-000123`` (local report date, then id)."""
+    local = reported_at.astimezone(get_settings().zone)
+    return f"{CODE_PREFIX}{local:%Y%m%d}-{incident_id:06d}"
+
+
+def _check_point(lon: float | None, lat: float | None) -> tuple[float | None, float | None]:
+    if lon is None and lat is None:
+        return None, None
+    try:
+        lon_f, lat_f = float(lon), float(lat)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidInput("invalid_location", "lon and lat must both be numbers, or both absent") from None
+    if not (math.isfinite(lon_f) and math.isfinite(lat_f) and -180 <= lon_f <= 180 and -90 <= lat_f <= 90):
+        raise InvalidInput("invalid_location", f"({lon}, {lat}) is not a WGS-84 longitude/latitude")
+    return lon_f, lat_f
+
+
+def _card_now(incident: Incident, now: datetime) -> str:
+    return sla.incident_card(
+        now,
+        incident.reported_at,
+        incident.handle_deadline,
+        incident.close_deadline,
+        resolved=incident.state == S.RESOLVED,
+    )
+
+
+def _record(
+    session: Session,
+    incident: Incident,
+    *,
+    actor: Actor | None,
+    action: str,
+    from_state: str | None,
+    now: datetime,
+    note: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Write the history row and the audit row of one action."""
+    actor_id = actor.id if actor is not None else None
+    incident.history.append(
+        IncidentHistory(
+            at=now, actor_id=actor_id, action=action, from_state=from_state,
+            to_state=incident.state, note=note, data=data or None,
+        )
+    )
+    detail: dict[str, Any] = {"from": from_state, "to": incident.state, "version": incident.version}
+    if note:
+        detail["note"] = note
+    if data:
+        detail.update(data)
+    session.add(
+        AuditLog(at=now, user_id=actor_id, action=f"incident.{action}",
+                 target=f"incident:{incident.code}", detail=detail)
+    )
+
+
+# --- callers and duplicates ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who reported an incident by hotline or Open311 (stored; the phone is shown masked)."""
+
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    hotline_mode: str | None = None
+
+    def columns(self) -> dict[str, Any]:
+        if self.hotline_mode is not None and self.hotline_mode not in HOTLINE_MODES:
+            raise InvalidInput("invalid_mode", f"hotline mode must be one of {', '.join(HOTLINE_MODES)}")
+        for value, size, code in ((self.name, 64, "invalid_caller"), (self.phone, 32, "invalid_phone"),
+                                  (self.email, 128, "invalid_email")):
+            if value is not None and len(value) > size:
+                raise InvalidInput(code, f"at most {size} characters")
+        return {"caller_name": self.name or None, "caller_phone": self.phone or None,
+                "caller_email": self.email or None, "hotline_mode": self.hotline_mode}
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """A phone number as it may be shown: ``13812341234`` → ``138****1234``."""
+    if not phone:
+        return None
+    digits = phone.strip()
+    if len(digits) <= 4:
+        return "*" * len(digits)
+    keep_head = 3 if len(digits) >= 8 else 0
+    return digits[:keep_head] + "*" * (len(digits) - keep_head - 4) + digits[-4:]
+
+
+def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """The great-circle distance in metres between two WGS-84 points."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+
+
+def find_duplicates(
+    session: Session, category_code: str, lon: float, lat: float, at: datetime, *, exclude_id: int | None = None,
+) -> list[tuple[Incident, float]]:
+    """Open incidents of ``category_code`` within 50 m of (lon, lat) reported within 24 h before or after
+    ``at``, nearest first, with their distance in metres. Merged duplicates are never proposed."""
+    dlat = math.degrees(DUPLICATE_RADIUS_M / EARTH_RADIUS_M)
+    dlon = dlat / max(math.cos(math.radians(lat)), 0.01)
+    query = select(Incident).where(
+        Incident.category_code == category_code,
+        Incident.state.in_((S.REPORTED, *OPEN_STATES)),
+        Incident.merged_into_id.is_(None),
+        Incident.lon.between(lon - dlon, lon + dlon),
+        Incident.lat.between(lat - dlat, lat + dlat),
+        Incident.reported_at.between(at - DUPLICATE_WINDOW, at + DUPLICATE_WINDOW),
+    )
+    if exclude_id is not None:
+        query = query.where(Incident.id != exclude_id)
+    near = [(i, distance_m(lon, lat, i.lon, i.lat)) for i in session.scalars(query)]
+    return sorted(((i, d) for i, d in near if d <= DUPLICATE_RADIUS_M), key=lambda pair: (pair[1], pair[0].id))
+
+
+# --- create -------------------------------------------------------------------------------------
+
+
+def create_incident(
+    session: Session,
+    *,
+    category_code: str,
+    source: str,
+    title: str,
+    lon: float | None,
+    lat: float | None,
+    reported_at: datetime | None = None,
+    actor: User | None = None,
+    description: str | None = None,
+    auto_file: bool = False,
+    exercise: bool = False,
+    address: str | None = None,
+    severity: str = "normal",
+    caller: Caller | None = None,
+    check_duplicates: bool = True,
+    inside_city: bool = False,
+) -> Incident:
+    """Report a new incident: routed to its grid, worker and department, with deadlines set.
+
+    With ``auto_file`` (rules marked so) it is filed at once, at its report time. An open incident of
+    the same category within 50 m and 24 h is recorded as the proposed original (``duplicate_of_id``).
+    With ``inside_city`` (people's reports) a point outside every unit grid is refused.
+    """
+    category = session.get(Category, category_code)
+    if category is None:
+        raise InvalidInput("unknown_category", f"unknown category {category_code!r}")
+    if source not in SOURCES:
+        raise InvalidInput("unknown_source", f"source must be one of {', '.join(SOURCES)}")
+    if severity not in sla.SEVERITIES:
+        raise InvalidInput("unknown_severity", f"severity must be one of {', '.join(sla.SEVERITIES)}")
+    title = (title or "").strip()
+    if not title or len(title) > TITLE_MAX:
+        raise InvalidInput("invalid_title", f"a title of 1 to {TITLE_MAX} characters is required")
+    lon, lat = _check_point(lon, lat)
+    now = utcnow()
+    reported_at = reported_at or now
+    if reported_at.tzinfo is None:
+        raise InvalidInput("naive_time", "reported_at needs a time zone")
+    where = routing.route(session, lon, lat, category_code)
+    if inside_city and lon is not None and where.grid_id is None and len(routing.grid_index(session)):
+        raise InvalidInput("outside_city", f"({lon}, {lat}) lies outside the city's unit grids")
+    handle_deadline, close_deadline = sla.deadlines(
+        reported_at, working_hours.limits_for(session, category, severity),
+        working_hours.calendar_for(session, category),
+    )
+    duplicate = None
+    if check_duplicates and lon is not None and lat is not None:
+        found = find_duplicates(session, category_code, lon, lat, reported_at)
+        duplicate = found[0][0] if found else None
+    incident = Incident(
+        code=f"tmp-{uuid.uuid4().hex}",
+        state=S.REPORTED,
+        version=1,
+        category_code=category_code,
+        source=source,
+        title=title,
+        description=description,
+        address=address,
+        lon=lon,
+        lat=lat,
+        grid_id=where.grid_id,
+        department_id=where.department_id,
+        assignee_id=where.worker_id,
+        reported_at=reported_at,
+        handle_deadline=handle_deadline,
+        close_deadline=close_deadline,
+        card=sla.CARD_NONE,
+        exercise=exercise,
+        updated_at=now,
+        severity=severity,
+        duplicate_of_id=duplicate.id if duplicate is not None else None,
+        **(caller.columns() if caller is not None else {}),
+    )
+    session.add(incident)
+    session.flush()
+    incident.code = incident_code(reported_at, incident.id)
+    data: dict[str, Any] = {"source": source, "category": category_code, "exercise": exercise}
+    if severity != "normal":
+        data["severity"] = severity
+    if duplicate is not None:
+        data["duplicate_of"] = duplicate.code
+    _record(session, incident, actor=actor, action="create", from_state=None, now=now, data=data)
+    if auto_file:
+        incident.state = S.FILED
+        incident.filed_at = reported_at
+        incident.card = _card_now(incident, now)
+        _record(session, incident, actor=actor, action=Action.FILE, from_state=S.REPORTED, now=now)
+    session.flush()
+    return incident
+
+
+# --- actions ------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Step:
+    """One action being applied: what it needs, and what it adds to the history row."""
+
+    session: Session
+    incident: Incident
+    actor: Actor
+    now: datetime
+    note: str | None
+    department_code: str | None
+    assignee: str | None
+    hours: float | None
+    target_id: int | None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def _file(step: _Step) -> None:
+    step.incident.filed_at = step.now
+
+
+def _reject(step: _Step) -> None:
+    step.incident.rejected_at = step.now
+
+
+def _dispatch(step: _Step) -> None:
+    incident, session = step.incident, step.session
+    department = (
+        session.scalar(select(Department).where(Department.code == step.department_code))
+        if step.department_code
+        else incident.department
+    )
+    if department is None:
+        code = "unknown_department" if step.department_code else "department_required"
+        raise InvalidInput(code, f"dispatch needs a known department (got {step.department_code!r})")
+    assignee = incident.assignee
+    if step.assignee:
+        assignee = session.scalar(select(User).where(User.username == step.assignee, User.active.is_(True)))
+        if assignee is None:
+            raise InvalidInput("unknown_assignee", f"no active user {step.assignee!r}")
+    incident.department_id = department.id
+    incident.assignee_id = assignee.id if assignee is not None else None
+    if incident.dispatched_at is None:
+        incident.dispatched_at = step.now
+    step.data.update(department=department.code, assignee=assignee.username if assignee else None)
+
+
+def _start(step: _Step) -> None:
+    step.incident.started_at = step.now
+
+
+def _resolve(step: _Step) -> None:
+    step.incident.resolved_at = step.now
+    if step.incident.first_resolved_at is None:
+        step.incident.first_resolved_at = step.now
+
+
+def _close(step: _Step) -> None:
+    step.incident.closed_at = step.now
+
+
+def _return(step: _Step) -> None:
+    step.incident.rework_count = (step.incident.rework_count or 0) + 1
+    step.incident.resolved_at = None
+    step.data["rework"] = step.incident.rework_count
+
+
+def _escalate(step: _Step) -> None:
+    incident = step.incident
+    incident.escalated = True
+    department = incident.department
+    step.data["notify"] = {"role": Role.LEADER.value, "department": department.code if department else None}
+    notifications.notify(step.session, "escalate", incident, actor_id=step.actor.id, note=step.note,
+                         department_id=incident.department_id)
+
+
+def _pending_postpone_hours(session: Session, incident_id: int) -> float | None:
+    last = session.scalar(
+        select(IncidentHistory)
+        .where(IncidentHistory.incident_id == incident_id, IncidentHistory.action == Action.POSTPONE)
+        .order_by(IncidentHistory.id.desc())
+        .limit(1)
+    )
+    if last is None or not last.data or last.data.get("status") != "requested":
+        return None
+    return float(last.data["hours"])
+
+
+def _postpone(step: _Step) -> None:
+    incident = step.incident
+    approves = workflow.approves_postpone(step.actor.role)
+    hours = step.hours
+    if hours is None and approves:
+        hours = _pending_postpone_hours(step.session, incident.id)
+    if hours is None:
+        raise InvalidInput("hours_required", "postpone needs hours (no request is pending)")
+    if not (isinstance(hours, int | float) and math.isfinite(hours) and 0 < hours <= MAX_POSTPONE_HOURS):
+        raise InvalidInput("invalid_hours", f"hours must be in (0, {MAX_POSTPONE_HOURS}]")
+    step.data.update(hours=float(hours), status="approved" if approves else "requested")
+    if not approves:
+        notifications.notify(step.session, "postpone_request", incident, actor_id=step.actor.id,
+                             note=step.note, department_id=None)
+    if approves:
+        calendar = working_hours.calendar_for(step.session, incident.category)
+        incident.handle_deadline = sla.extend(incident.handle_deadline, hours, calendar)
+        incident.close_deadline = sla.extend(incident.close_deadline, hours, calendar)
+        step.data.update(
+            handle_deadline=to_iso(incident.handle_deadline), close_deadline=to_iso(incident.close_deadline)
+        )
+
+
+def _merge(step: _Step) -> None:
+    incident, session = step.incident, step.session
+    if step.target_id is None:
+        raise InvalidInput("target_required", "merge needs target_id, the original incident")
+    target = session.get(Incident, step.target_id)
+    if (target is None or target.id == incident.id or target.state == S.REJECTED
+            or target.merged_into_id is not None):
+        raise InvalidInput("invalid_target", f"incident {step.target_id} cannot be the original")
+    incident.merged_into_id = target.id
+    incident.duplicate_of_id = None
+    incident.rejected_at = step.now
+    step.data.update(target_id=target.id, target_code=target.code)
+    # The original's timeline says what was merged into it; it keeps its own state and version.
+    target.history.append(IncidentHistory(
+        at=step.now, actor_id=step.actor.id, action=Action.MERGE, from_state=target.state, to_state=target.state,
+        note=step.note, data={"duplicate_id": incident.id, "duplicate_code": incident.code},
+    ))
+
+
+def _comment(step: _Step) -> None:
+    if not (step.note or "").strip():
+        raise InvalidInput("note_required", "a comment needs a note")
+
+
+_EFFECTS: dict[str, Callable[[_Step], None]] = {
+    Action.FILE: _file,
+    Action.REJECT: _reject,
+    Action.DISPATCH: _dispatch,
+    Action.START: _start,
+    Action.RESOLVE: _resolve,
+    Action.CLOSE: _close,
+    Action.RETURN: _return,
+    Action.ESCALATE: _escalate,
+    Action.POSTPONE: _postpone,
+    Action.MERGE: _merge,
+    Action.COMMENT: _comment,
+}
+
+
+def _claim_version(session: Session, incident: Incident, version: int, now: datetime) -> None:
+    """Compare-and-set the version in the database, so two concurrent actions cannot both win."""
+    result = session.execute(
+        update(Incident)
+        .where(Incident.id == incident.id, Incident.version == version)
+        .values(version=version + 1, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        session.expire(incident)
+        raise StaleVersion("stale_version", f"incident {incident.id} changed meanwhile; reload it")
+    set_committed_value(incident, "version", version + 1)
+    set_committed_value(incident, "updated_at", now)
+
+
+def apply_action(
+    session: Session,
+    incident_id: int,
+    action: str,
+    *,
+    version: int,
+    actor: User | Actor,
+    note: str | None = None,
+    department_code: str | None = None,
+    assignee: str | None = None,
+    hours: float | None = None,
+    target_id: int | None = None,
+    attachment_ids: Sequence[int] = (),
+) -> Incident:
+    """Apply ``action`` by ``actor`` to an incident at ``version``; ``attachment_ids`` (photos this
+    actor uploaded to the incident and not yet attached to an action) go with the history row.
+
+    Raises NotFound, StaleVersion (the client's version is old), ActionNotAllowed (role, scope or
+    state refuse it) or InvalidInput (a parameter is missing or wrong).
+    """
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        raise NotFound("incident_not_found", f"no incident {incident_id}")
+    if incident.version != version:
+        raise StaleVersion(
+            "stale_version", f"incident {incident_id} is at version {incident.version}, not {version}"
+        )
+    to_state, scope = workflow.check(actor.role, incident.state, action)
+    if not workflow.in_scope(
+        scope,
+        user_id=actor.id,
+        user_grid_id=actor.grid_id,
+        user_department_id=actor.department_id,
+        grid_id=incident.grid_id,
+        department_id=incident.department_id,
+        assignee_id=incident.assignee_id,
+    ):
+        raise ActionNotAllowed("out_of_scope", f"incident {incident_id} is outside your {scope} scope")
+    photos = _unattached(session, incident.id, actor.id, attachment_ids)
+    now = utcnow()
+    from_state = incident.state
+    step = _Step(session, incident, actor, now, note, department_code, assignee, hours, target_id)
+    with session.no_autoflush:
+        _EFFECTS[action](step)
+        _claim_version(session, incident, version, now)
+    incident.state = to_state
+    if to_state in OPEN_STATES:
+        incident.card = _card_now(incident, now)
+    elif to_state == S.REJECTED:
+        incident.card = sla.CARD_NONE
+    if photos:
+        step.data["photos"] = [p.id for p in photos]
+    _record(session, incident, actor=actor, action=str(action), from_state=from_state, now=now,
+            note=note, data=step.data)
+    session.flush()
+    for photo in photos:
+        photo.history_id = incident.history[-1].id
+    session.flush()
+    return incident
+
+
+def _unattached(session: Session, incident_id: int, actor_id: int, attachment_ids: Sequence[int]) -> list[Attachment]:
+    """The photos ``attachment_ids`` if each was uploaded by the actor to this incident and is still free."""
+    wanted = sorted(set(int(i) for i in attachment_ids))
+    if not wanted:
+        return []
+    rows = list(session.scalars(select(Attachment).where(Attachment.id.in_(wanted))))
+    if len(rows) != len(wanted) or any(
+        r.incident_id != incident_id or r.uploaded_by != actor_id or r.history_id is not None for r in rows
+    ):
+        raise InvalidInput("invalid_attachment", "photos must be your own new uploads to this incident")
+    return rows
+
+
+# --- the 12345 hotline --------------------------------------------------------------------------
+
+
+def answer_directly(session: Session, incident: Incident, *, actor: Actor, answer: str) -> Incident:
+    """A hotline call answered at once (直办): the new work order is filed and closed in one step.
+
+    It never enters dispatch, so it counts as reported, filed and closed (on time) but not as
+    dispatched or handled. Only a hotline order still ``reported`` may be answered so.
+    """
+    if incident.source != "hotline" or incident.state != S.REPORTED:
+        raise ActionNotAllowed("invalid_transition", "only a new hotline order can be answered directly")
+    scope = workflow.scope_of(actor.role, Action.CLOSE)
+    if scope is not workflow.Scope.ALL:
+        raise ActionNotAllowed("forbidden_action", f"role {actor.role!r} may not answer calls")
+    if not (answer or "").strip():
+        raise InvalidInput("note_required", "a direct answer needs the reply given to the caller")
+    now = utcnow()
+    incident.filed_at = incident.closed_at = now
+    incident.hotline_mode = "direct"
+    incident.state = S.FILED
+    incident.version += 1
+    _record(session, incident, actor=actor, action=Action.FILE, from_state=S.REPORTED, now=now)
+    incident.state = S.CLOSED
+    incident.version += 1
+    incident.card = sla.CARD_NONE
+    incident.updated_at = now
+    _record(session, incident, actor=actor, action=Action.CLOSE, from_state=S.FILED, now=now, note=answer.strip(),
+            data={"mode": "direct"})
+    session.flush()
+    return incident
+
+
+def rate_incident(session: Session, incident_id: int, satisfaction: str, *, actor: Actor,
+                  note: str | None = None) -> Incident:
+    """Record the caller's rating (满意/基本满意/不满意) of a closed hotline or Open311 incident, once."""
+    if satisfaction not in SATISFACTION:
+        raise InvalidInput("invalid_satisfaction", f"satisfaction must be one of {', '.join(SATISFACTION)}")
+    if actor.role not in (Role.ADMIN, Role.OPERATOR):
+        raise ActionNotAllowed("forbidden_action", f"role {actor.role!r} may not record ratings")
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        raise NotFound("incident_not_found", f"no incident {incident_id}")
+    if incident.state != S.CLOSED or incident.source not in ("hotline", "open311"):
+        raise ActionNotAllowed("not_ratable", "only closed hotline and Open311 incidents are rated")
+    if incident.satisfaction is not None:
+        raise ActionNotAllowed("already_rated", "this incident has been rated already")
+    now = utcnow()
+    incident.satisfaction, incident.rated_at = satisfaction, now
+    _record(session, incident, actor=actor, action="rate", from_state=incident.state, now=now, note=note,
+            data={"satisfaction": satisfaction})
+    session.flush()
+    return incident
+
+
+# --- cards --------------------------------------------------------------------------------------
+
+
+def sweep_cards(session: Session, now: datetime) -> dict[str, int]:
+    """Recompute the card of every open incident; returns counts (checked, changed, yellow, red)."""
+    rows = session.execute(
+        select(
+            Incident.id, Incident.state, Incident.card, Incident.reported_at,
+            Incident.handle_deadline, Incident.close_deadline,
+        ).where(Incident.state.in_(OPEN_STATES))
+    ).all()
+    changes = []
+    counts = {sla.CARD_YELLOW: 0, sla.CARD_RED: 0}
+    for row in rows:
+        card = sla.incident_card(
+            now, row.reported_at, row.handle_deadline, row.close_deadline, resolved=row.state == S.RESOLVED
+        )
+        if card in counts:
+            counts[card] += 1
+        if card != row.card:
+            changes.append({"id": row.id, "card": card})
+    if changes:
+        session.execute(update(Incident), changes)
+    return {"checked": len(rows), "changed": len(changes), **counts}
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def _visible_to(user: Actor) -> ColumnElement[bool]:
+    """The incidents ``user`` may see: a worker their grid or assignments, a handler their department."""
+    if user.role == Role.WORKER:
+        clauses = [Incident.assignee_id == user.id]
+        if user.grid_id is not None:
+            clauses.append(Incident.grid_id == user.grid_id)
+        return or_(*clauses)
+    if user.role == Role.HANDLER:
+        return Incident.department_id == user.department_id if user.department_id is not None else false()
+    return true() if user.role in {r.value for r in Role} else false()
+
+
+_LOAD = (
+    selectinload(Incident.category),
+    selectinload(Incident.grid),
+    selectinload(Incident.department),
+    selectinload(Incident.assignee),
+    selectinload(Incident.history).selectinload(IncidentHistory.actor),
+    selectinload(Incident.photos),
+)
+
+
+def _as_list(value: str | Sequence[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _id_by_code(model: type[Grid] | type[Department], code: str) -> Any:
+    return select(model.id).where(model.code == code).scalar_subquery()
+
+
+def list_incidents(
+    session: Session,
+    *,
+    user: Actor,
+    state: str | Sequence[str] | None = None,
+    card: str | Sequence[str] | None = None,
+    grid_code: str | None = None,
+    department_code: str | None = None,
+    source: str | Sequence[str] | None = None,
+    category: str | Sequence[str] | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Incident]:
+    """The incidents ``user`` may see, filtered, newest report first."""
+    query = select(Incident).where(_visible_to(user)).options(*_LOAD)
+    for column, wanted in (
+        (Incident.state, state), (Incident.card, card), (Incident.source, source),
+        (Incident.category_code, category),
+    ):
+        values = _as_list(wanted)
+        if values:
+            query = query.where(column.in_(values))
+    if grid_code:
+        query = query.where(Incident.grid_id == _id_by_code(Grid, grid_code))
+    if department_code:
+        query = query.where(Incident.department_id == _id_by_code(Department, department_code))
+    query = query.order_by(Incident.reported_at.desc(), Incident.id.desc()).limit(limit).offset(offset)
+    return list(session.scalars(query))
+
+
+def get_incident(session: Session, incident_id: int, *, user: Actor) -> Incident:
+    """One incident ``user`` may see, or NotFound."""
+    incident = session.scalar(
+        select(Incident).where(Incident.id == incident_id, _visible_to(user)).options(*_LOAD)
+    )
+    if incident is None:
+        raise NotFound("incident_not_found", f"no incident {incident_id}")
+    return incident
+
+
+def tasks_for_worker(session: Session, user: Actor) -> list[Incident]:
+    """The dispatched or started incidents ``user`` may work on, the most urgent deadline first."""
+    query = (
+        select(Incident)
+        .where(_visible_to(user), Incident.state.in_((S.DISPATCHED, S.IN_PROGRESS)))
+        .options(*_LOAD)
+        .order_by(Incident.handle_deadline.asc().nulls_last(), Incident.id)
+    )
+    return list(session.scalars(query))
+
+
+def _names(row: Category | Department | None) -> dict[str, str] | None:
+    return None if row is None else {"zh": row.name_zh, "en": row.name_en}
+
+
+def history_to_dict(entry: IncidentHistory) -> dict[str, Any]:
+    """The API representation of one history row."""
+    return {
+        "at": to_iso(entry.at),
+        "action": entry.action,
+        "actor": entry.actor.username if entry.actor is not None else None,
+        "from_state": entry.from_state,
+        "to_state": entry.to_state,
+        "note": entry.note,
+        "data": entry.data,
+    }
+
+
+def incident_to_dict(incident: Incident) -> dict[str, Any]:
+    """The API representation of an incident (DESIGN §4), history included."""
+    return {
+        "id": incident.id,
+        "code": incident.code,
+        "state": incident.state,
+        "version": incident.version,
+        "category": incident.category_code,
+        "category_name": _names(incident.category),
+        "source": incident.source,
+        "title": incident.title,
+        "description": incident.description,
+        "address": incident.address,
+        "lon": incident.lon,
+        "lat": incident.lat,
+        "grid_code": incident.grid.code if incident.grid is not None else None,
+        "department": incident.department.code if incident.department is not None else None,
+        "department_name": _names(incident.department),
+        "assignee": incident.assignee.username if incident.assignee is not None else None,
+        "reported_at": to_iso(incident.reported_at),
+        "filed_at": to_iso(incident.filed_at),
+        "rejected_at": to_iso(incident.rejected_at),
+        "dispatched_at": to_iso(incident.dispatched_at),
+        "started_at": to_iso(incident.started_at),
+        "resolved_at": to_iso(incident.resolved_at),
+        "first_resolved_at": to_iso(incident.first_resolved_at),
+        "closed_at": to_iso(incident.closed_at),
+        "handle_deadline": to_iso(incident.handle_deadline),
+        "close_deadline": to_iso(incident.close_deadline),
+        "card": incident.card,
+        "escalated": bool(incident.escalated),
+        "rework_count": incident.rework_count or 0,
+        "merged_into": incident.merged_into_id,
+        "exercise": bool(incident.exercise),
+        "severity": incident.severity,
+        "duplicate_of": incident.duplicate_of_id,
+        "caller": ({"name": incident.caller_name, "phone": mask_phone(incident.caller_phone)}
+                   if incident.caller_name or incident.caller_phone else None),
+        "hotline_mode": incident.hotline_mode,
+        "satisfaction": incident.satisfaction,
+        "photos": [attachment_to_dict(a) for a in incident.photos],
+        "history": [history_to_dict(h) for h in incident.history],
+    }
+
+
+def attachment_to_dict(attachment: Attachment) -> dict[str, Any]:
+    """The API representation of a photo: where to fetch it and its thumbnail (signed-in users only)."""
+    base = f"/api/v1/attachments/{attachment.id}"
+    return {
+        "id": attachment.id, "kind": attachment.kind, "content_type": attachment.content_type,
+        "width": attachment.width, "height": attachment.height, "size": attachment.size,
+        "history_id": attachment.history_id, "uploaded_at": to_iso(attachment.uploaded_at),
+        "url": base, "thumbnail_url": f"{base}/thumbnail",
+    }
