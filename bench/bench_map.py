@@ -1,0 +1,256 @@
+"""Benchmark of the city map at the demo city's full scale (scale 1.0, SQLite).
+
+Prints:
+1. the static map data on the wire: the one-time map callback answer (all layers), raw and gzip'd
+   (what the browser downloads when the app compresses responses: Flask-Compress, ``compress=True``);
+2. the live refresh on the wire: unchanged (no figure patch) and after 200 new incidents and 60 alerts;
+3. point → grid assignment: vectorised ``GridIndex.locate`` against a per-point STRtree loop;
+4. with ``--browser``: time from navigation to every layer drawn in headless Chromium (median of 3).
+
+    .venv/bin/python bench/bench_map.py [--browser] [--db sqlite:////tmp/city.db]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import shapely
+from sqlalchemy import select
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from data.db import Database
+from data.demo import seed_demo_city
+from data.models import Alert, Category, Grid, Incident, Sensor, utcnow
+from geo.grid_index import GridIndex
+from layouts import ids
+from layouts.mapstyle import LAYERS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+def _city(url: str | None) -> Database:
+    if url:
+        return Database(url)
+    db = Database(f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}")
+    db.migrate()
+    seed_demo_city(db, scale=1.0, seed=42, demo_passwords=True)
+    return db
+
+
+class Callbacks:
+    """The real app (create_app) with gzip on, signed in as the operator, calling callbacks by name."""
+
+    def __init__(self, db: Database) -> None:
+        from flask_compress import Compress
+
+        import app as cityops_app
+
+        server, self.dash = cityops_app.create_app(db=db)
+        if "compress" not in server.extensions:
+            Compress(server)  # what dash.Dash(compress=True) does
+        self.client = server.test_client()
+        self.client.post("/login", data={"username": "operator", "password": "operator123"})
+
+    def key(self, name: str) -> str:
+        return next(k for k, v in self.dash.callback_map.items()
+                    if getattr(v.get("callback"), "__name__", "") == name
+                    or getattr(getattr(v.get("callback"), "__wrapped__", None), "__name__", "") == name)
+
+    def call(self, name: str, outputs: list, inputs: list, state: list) -> tuple[int, int, dict]:
+        """(raw bytes, gzip'd bytes as sent, answer) of one callback request."""
+        body = {"output": self.key(name), "outputs": outputs, "inputs": inputs, "state": state,
+                "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"]}
+        raw = self.client.post("/_dash-update-component", json=body)
+        assert raw.status_code == 200, raw.get_data(as_text=True)[:300]
+        zipped = self.client.post("/_dash-update-component", json=body, headers={"Accept-Encoding": "gzip"})
+        gz = zipped.headers.get("Content-Encoding") == "gzip"
+        return len(raw.get_data()), len(zipped.get_data()) if gz else len(gzip.compress(raw.get_data())), raw.get_json()
+
+
+def _prop(cid: object, prop: str, value: object = None) -> dict:
+    return {"id": cid, "property": prop, "value": value}
+
+
+def bench_payloads(db: Database) -> None:
+    app = Callbacks(db)
+    raw, sent, answer = app.call(
+        "load_map",
+        [_prop(ids.BIGSCREEN_MAP, "figure"), _prop(ids.BIGSCREEN_MAP_VERSION, "data"),
+         _prop(ids.BIGSCREEN_LIVE_DIGEST, "data")],
+        [_prop(ids.BIGSCREEN_MAP_VERSION, "id", ids.BIGSCREEN_MAP_VERSION)],
+        [_prop(ids.BIGSCREEN_LAYERS, "value", list(LAYERS)), _prop(ids.BIGSCREEN_GRID_METRIC, "value", "open")],
+    )
+    figure = answer["response"][ids.BIGSCREEN_MAP]["figure"]
+    print(f"static map data (the one-time map callback): {raw / 1e6:.2f} MB raw, "
+          f"{sent / 1e6:.2f} MB gzip'd on the wire")
+    for i, trace in enumerate(figure["data"]):
+        part = json.dumps(trace).encode()
+        print(f"  trace {i} {trace.get('type')}: {len(part) / 1e3:.0f} kB raw, "
+              f"{len(gzip.compress(part)) / 1e3:.0f} kB gz")
+    basemap = json.dumps(figure["layout"]["map"]["layers"]).encode()
+    print(f"  basemap + boundaries: {len(basemap) / 1e3:.0f} kB raw, {len(gzip.compress(basemap)) / 1e3:.0f} kB gz")
+    digest = answer["response"][ids.BIGSCREEN_LIVE_DIGEST]["data"]
+
+    tiles = [{"type": ids.BIGSCREEN_KPI_VALUE, "key": k} for k in ids.BIGSCREEN_TILE_KEYS]
+
+    def refresh() -> tuple[int, int, dict]:
+        return app.call(
+            "refresh",
+            [_prop(ids.BIGSCREEN_MAP, "figure"), [_prop(tile, "children") for tile in tiles],
+             _prop(ids.BIGSCREEN_ALERT_LIST, "children"), _prop(ids.BIGSCREEN_INCIDENT_LIST, "children"),
+             _prop(ids.BIGSCREEN_UPDATED, "children"), _prop(ids.BIGSCREEN_LIVE_DIGEST, "data")],
+            [_prop(ids.BIGSCREEN_TICK, "n_intervals", 3)],
+            [_prop(ids.BIGSCREEN_MAP_VERSION, "data", [1]), [_prop(tile, "id", tile) for tile in tiles],
+             _prop(ids.BIGSCREEN_LIVE_DIGEST, "data", digest), _prop(ids.BIGSCREEN_SCOPE, "data"),
+             _prop(ids.BIGSCREEN_GRID_METRIC, "value", "open")],
+        )
+
+    raw, sent, _ = refresh()
+    print(f"live refresh, nothing changed: {raw / 1e3:.1f} kB raw, {sent / 1e3:.1f} kB on the wire")
+    _busy_city(db)
+    raw, sent, answer = refresh()
+    patched = answer["response"].get(ids.BIGSCREEN_MAP, {}).get("figure")
+    patch_bytes = len(json.dumps(patched).encode()) if patched else 0
+    print(f"live refresh after 200 new incidents and 60 alerts: {raw / 1e3:.1f} kB raw "
+          f"(figure Patch {patch_bytes / 1e3:.1f} kB), {sent / 1e3:.1f} kB on the wire")
+
+
+def _busy_city(db: Database) -> None:
+    with db.uow() as s:
+        grids = s.execute(select(Grid.id, Grid.minx, Grid.miny, Grid.maxx, Grid.maxy).limit(200)).all()
+        category = s.scalars(select(Category.code)).first()
+        sensors = s.scalars(select(Sensor.id).limit(60)).all()
+        now = utcnow()
+        for i, (gid, minx, miny, maxx, maxy) in enumerate(grids):
+            s.add(Incident(code=f"BENCH-{i}", state="dispatched", category_code=category, source="operator",
+                           title=f"路面破损 {i}", lon=(minx + maxx) / 2, lat=(miny + maxy) / 2, grid_id=gid,
+                           reported_at=now, card=("none", "yellow", "red")[i % 3]))
+        for sid in sensors:
+            s.add(Alert(rule_id="bench", sensor_id=sid, state="firing", level="orange", value=1.0, started_at=now,
+                        fired_at=now))
+
+
+def bench_assignment(db: Database, points: int = 300_000, loop_points: int = 3_000, runs: int = 5) -> None:
+    with db.uow() as s:
+        rows = s.execute(select(Grid.id, Grid.geom)).all()
+        bounds = s.execute(select(Grid.minx, Grid.miny, Grid.maxx, Grid.maxy)).all()
+    index = GridIndex([r[0] for r in rows], shapely.from_wkb([r[1] for r in rows]))
+    west, south = min(b[0] for b in bounds), min(b[1] for b in bounds)
+    east, north = max(b[2] for b in bounds), max(b[3] for b in bounds)
+    rng = np.random.default_rng(1)
+    lon, lat = rng.uniform(west, east, points), rng.uniform(south, north, points)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        found = index.locate(lon, lat)
+        times.append(time.perf_counter() - start)
+    vector_rate = points / statistics.median(times)
+    tree, polygons, ids_ = index._tree, index.polygons, index.ids
+    loop_times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        loop = []
+        for x, y in zip(lon[:loop_points].tolist(), lat[:loop_points].tolist(), strict=True):
+            hits = tree.query(shapely.Point(x, y), predicate="intersects")
+            loop.append(int(ids_[hits.min()]) if hits.size else -1)
+        loop_times.append(time.perf_counter() - start)
+    loop_rate = loop_points / statistics.median(loop_times)
+    assert loop == found[:loop_points].tolist()
+    naive_start = time.perf_counter()
+    for x, y in zip(lon[:300].tolist(), lat[:300].tolist(), strict=True):
+        point = shapely.Point(x, y)
+        next((i for i, poly in zip(ids_.tolist(), polygons, strict=True) if poly.intersects(point)), -1)
+    naive_rate = 300 / (time.perf_counter() - naive_start)
+    print(f"point → grid ({len(rows)} grids, {points:,} points): vectorised {vector_rate:,.0f} points/s; "
+          f"per-point STRtree loop {loop_rate:,.0f} points/s (×{vector_rate / loop_rate:.0f}); "
+          f"per-point scan of every polygon {naive_rate:,.0f} points/s (×{vector_rate / naive_rate:,.0f})")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+SERVE = """
+import sys
+from flask_compress import Compress
+from waitress import serve
+import app
+server, _ = app.create_app()
+if "compress" not in server.extensions:
+    Compress(server)
+serve(server, host="127.0.0.1", port=int(sys.argv[1]), threads=8)
+"""
+
+DRAWN = """() => { const gd = document.querySelector('#bigscreen-map .js-plotly-plot');
+  if (!gd || !gd._fullData || gd._fullData.length !== 8 || !gd._fullLayout.map) return false;
+  const map = gd._fullLayout.map._subplot && gd._fullLayout.map._subplot.map;
+  const style = map && map.getStyle();
+  if (!style || !style.layers) return false;
+  const names = style.layers.map(l => l.id).join(' ');
+  return gd._fullData.every(t => names.includes(t.uid)) && map.loaded() && map.areTilesLoaded(); }"""
+
+
+def bench_browser(db_url: str, runs: int = 3) -> None:
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.conftest import CHROMIUM_ARGS
+
+    port = _free_port()
+    env = {**os.environ, "CITYOPS_DATABASE_URL": db_url, "CITYOPS_SECRET_KEY": "bench", "CITYOPS_DEMO": "1"}
+    server = subprocess.Popen([sys.executable, "-c", SERVE, str(port)], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        time.sleep(6)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1920, "height": 1080})
+            page.goto(f"{url}/login")
+            page.fill("[data-testid=login-username]", "operator")
+            page.fill("[data-testid=login-password]", "operator123")
+            page.click("[data-testid=login-submit]")
+            page.wait_for_function(DRAWN, timeout=60_000)  # warm the server's static-layer cache
+            times = []
+            for _ in range(runs):
+                start = time.perf_counter()
+                page.goto(url + "/")
+                page.wait_for_function(DRAWN, timeout=60_000, polling=50)
+                times.append(time.perf_counter() - start)
+            browser.close()
+        print("navigation → every layer drawn (headless Chromium, SwiftShader): "
+              f"median {statistics.median(times):.2f} s "
+              f"(runs: {', '.join(f'{t:.2f}' for t in times)})")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def main() -> None:
+    os.environ.setdefault("CITYOPS_SECRET_KEY", "bench")
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", help="an existing scale-1.0 demo city (default: seed a fresh one)")
+    parser.add_argument("--browser", action="store_true", help="also time the map in headless Chromium")
+    args = parser.parse_args()
+    db = _city(args.db)
+    bench_assignment(db)
+    if args.browser:
+        bench_browser(db.url)
+    bench_payloads(db)
+
+
+if __name__ == "__main__":
+    main()

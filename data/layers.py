@@ -1,0 +1,381 @@
+"""Map layer data read from the database: static layers (as numpy arrays and GeoJSON, cached per data
+version), the live layers that change between refreshes (open incidents, active alerts, sensor alert
+levels, grid metrics), the area hierarchy for drill-down, and GeoJSON features for the layers API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import shapely
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from data.models import (
+    Alert,
+    Area,
+    AreaLevel,
+    BasemapFeature,
+    Camera,
+    Doorplate,
+    Grid,
+    Incident,
+    IncidentState,
+    KeyPlace,
+    Sensor,
+    User,
+    VideoPlatform,
+    utcnow,
+)
+from geo.layers import features_to_geojson, polygons_to_geojson
+
+OPEN_STATES = (
+    IncidentState.REPORTED,
+    IncidentState.FILED,
+    IncidentState.DISPATCHED,
+    IncidentState.IN_PROGRESS,
+    IncidentState.RESOLVED,
+)
+#: Alert levels from the most to the least severe (DESIGN §5).
+LEVELS = ("red", "orange", "yellow", "blue")
+#: The colour metrics of the grid layer: open incidents, carded (red or yellow) open incidents, and
+#: the workload = incidents reported in the grid over the last WORKLOAD_DAYS days.
+GRID_METRICS = ("open", "cards", "workload")
+WORKLOAD_DAYS = 30
+KEY_PLACE_KINDS = ("risk_source", "key_place", "key_project")
+
+
+@dataclass(frozen=True)
+class PointLayer:
+    """Points as float32 lon/lat arrays with an integer value per point (id, status, class)."""
+
+    lon: np.ndarray
+    lat: np.ndarray
+    ids: np.ndarray
+    value: np.ndarray
+
+
+@dataclass(frozen=True)
+class AreaNode:
+    """One administrative area (city, district, street, community) for drill-down."""
+
+    id: int
+    code: str
+    name: str
+    level: str
+    parent_id: int | None
+    bounds: tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class GridLayer:
+    """The unit grids in a fixed order: ids, codes, names, communities, bounds and polygon GeoJSON
+    (each feature's ``id`` is the grid code)."""
+
+    ids: np.ndarray
+    codes: tuple[str, ...]
+    names: tuple[str, ...]
+    community_ids: np.ndarray
+    bounds: np.ndarray
+    geojson: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StaticLayers:
+    """Every layer that changes only when data is imported: built once per data version."""
+
+    version: tuple[int, ...]
+    doorplates: PointLayer
+    cameras: PointLayer
+    sensors: PointLayer
+    sensor_families: tuple[str, ...]
+    sensor_ids: tuple[str, ...]
+    key_places: PointLayer
+    grids: GridLayer
+    areas: tuple[AreaNode, ...]
+    basemap: dict[str, dict[str, Any]]
+    center: tuple[float, float]
+    bounds: tuple[float, float, float, float]
+
+    def area(self, area_id: int) -> AreaNode | None:
+        return next((a for a in self.areas if a.id == area_id), None)
+
+    def children(self, parent_id: int | None, level: str) -> list[AreaNode]:
+        return [a for a in self.areas if a.parent_id == parent_id and a.level == level]
+
+    def grid_positions_in(self, area_id: int) -> np.ndarray:
+        """Positions (in ``grids``) of the unit grids inside an area, at any level."""
+        wanted = {area_id}
+        for level in (AreaLevel.DISTRICT, AreaLevel.STREET, AreaLevel.COMMUNITY):
+            wanted |= {a.id for a in self.areas if a.level == level and a.parent_id in wanted}
+        return np.flatnonzero(np.isin(self.grids.community_ids, list(wanted)))
+
+
+def data_version(session: Session) -> tuple[int, ...]:
+    """A cheap fingerprint of the static data: counts and highest ids of each static table."""
+    version: list[int] = []
+    for model in (Doorplate, Camera, Sensor, Grid, Area, BasemapFeature, KeyPlace):
+        count, top = session.execute(select(func.count(), func.max(model.id))).one()
+        version += [int(count), 0 if top is None or isinstance(top, str) else int(top)]
+    return tuple(version)
+
+
+_cache: dict[tuple[str, tuple[int, ...]], StaticLayers] = {}
+
+
+def static_layers(session: Session) -> StaticLayers:
+    """The static layers, cached per (database, data version)."""
+    version = data_version(session)
+    key = (str(session.get_bind().url), version)
+    cached = _cache.get(key)
+    if cached is None:
+        _cache.clear()
+        cached = _cache[key] = _build_static_layers(session, version)
+    return cached
+
+
+def _points(session: Session, columns: tuple[Any, ...], order: Any) -> PointLayer:
+    rows = session.execute(select(*columns).order_by(order)).all()
+    if not rows:
+        empty = np.zeros(0, dtype=np.float32)
+        return PointLayer(empty, empty, np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int8))
+    lon, lat, ident, value = zip(*rows, strict=True)
+    return PointLayer(
+        np.asarray(lon, dtype=np.float32),
+        np.asarray(lat, dtype=np.float32),
+        np.asarray(ident, dtype=np.int32),
+        np.asarray(value, dtype=np.int8),
+    )
+
+
+def _kind_index(kinds: tuple[str, ...]) -> Any:
+    return case({k: i for i, k in enumerate(kinds)}, value=KeyPlace.kind, else_=len(kinds))
+
+
+def _build_static_layers(session: Session, version: tuple[int, ...]) -> StaticLayers:
+    doorplates = _points(session, (Doorplate.lon, Doorplate.lat, Doorplate.id, Doorplate.households > 0),
+                         Doorplate.id)
+    cameras = _points(session, (Camera.lon, Camera.lat, Camera.id, Camera.status == "online"), Camera.id)
+    key_places = _points(session, (KeyPlace.lon, KeyPlace.lat, KeyPlace.id, _kind_index(KEY_PLACE_KINDS)),
+                         KeyPlace.id)
+    families = tuple(session.scalars(select(Sensor.family).distinct().order_by(Sensor.family)))
+    sensor_rows = session.execute(select(Sensor.lon, Sensor.lat, Sensor.family, Sensor.id).order_by(Sensor.id)).all()
+    family_index = {f: i for i, f in enumerate(families)}
+    sensors = PointLayer(
+        np.asarray([r[0] for r in sensor_rows], dtype=np.float32),
+        np.asarray([r[1] for r in sensor_rows], dtype=np.float32),
+        np.arange(len(sensor_rows), dtype=np.int32),
+        np.asarray([family_index[r[2]] for r in sensor_rows], dtype=np.int8),
+    )
+    basemap: dict[str, dict[str, Any]] = {}
+    for kind in session.scalars(select(BasemapFeature.kind).distinct()):
+        geoms = shapely.from_wkb(list(session.scalars(select(BasemapFeature.geom).where(BasemapFeature.kind == kind))))
+        basemap[kind] = features_to_geojson(geoms)
+    area_rows = session.execute(
+        select(Area.id, Area.code, Area.name, Area.level, Area.parent_id, Area.minx, Area.miny, Area.maxx, Area.maxy,
+               Area.geom).order_by(Area.id)
+    ).all()
+    areas = tuple(AreaNode(r[0], r[1], r[2], r[3], r[4], (r[5], r[6], r[7], r[8])) for r in area_rows)
+    for level in (AreaLevel.STREET, AreaLevel.COMMUNITY):
+        geoms = shapely.from_wkb([r[9] for r in area_rows if r[3] == level])
+        basemap[f"{level}_border"] = features_to_geojson(shapely.boundary(geoms))
+    city = next((a for a in areas if a.level == AreaLevel.CITY), None)
+    bounds = city.bounds if city else (116.9, 36.6, 117.1, 36.75)
+    center = ((bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2)
+    return StaticLayers(version, doorplates, cameras, sensors, families, tuple(r[3] for r in sensor_rows),
+                        key_places, _grid_layer(session), areas, basemap, center, bounds)
+
+
+def _grid_layer(session: Session) -> GridLayer:
+    rows = session.execute(
+        select(Grid.id, Grid.code, Grid.name, Grid.community_id, Grid.minx, Grid.miny, Grid.maxx, Grid.maxy,
+               Grid.geom).order_by(Grid.id)
+    ).all()
+    codes = tuple(r[1] for r in rows)
+    return GridLayer(
+        np.asarray([r[0] for r in rows], dtype=np.int64),
+        codes,
+        tuple(r[2] for r in rows),
+        np.asarray([r[3] for r in rows], dtype=np.int64),
+        np.asarray([r[4:8] for r in rows], dtype=np.float64).reshape(-1, 4),
+        polygons_to_geojson(shapely.from_wkb([r[8] for r in rows]), codes),
+    )
+
+
+# --- live layers -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LiveAlert:
+    id: int
+    level: str
+    state: str
+    rule_id: str
+    sensor_id: str
+    sensor_name: str
+    family: str
+    lon: float
+    lat: float
+    value: float | None
+    fired_at: datetime | None
+    started_at: datetime
+
+
+def live_alerts(session: Session, limit: int = 200, grid_ids: Iterable[int] | None = None) -> list[LiveAlert]:
+    """Firing alerts (newest first), with their sensor's place; only inside ``grid_ids`` when given."""
+    query = (
+        select(Alert, Sensor.name, Sensor.family, Sensor.lon, Sensor.lat)
+        .join(Sensor, Sensor.id == Alert.sensor_id)
+        .where(Alert.state == "firing")
+        .order_by(Alert.fired_at.desc())
+        .limit(limit)
+    )
+    if grid_ids is not None:
+        query = query.where(Sensor.grid_id.in_(list(grid_ids)))
+    return [
+        LiveAlert(a.id, a.level, a.state, a.rule_id, a.sensor_id, name, family, lon, lat, a.value,
+                  a.fired_at, a.started_at)
+        for a, name, family, lon, lat in session.execute(query).all()
+    ]
+
+
+def live_incidents(session: Session, limit: int = 500, grid_ids: Iterable[int] | None = None) -> list[Incident]:
+    """Open incidents that have a place (newest first); only inside ``grid_ids`` when given."""
+    query = (
+        select(Incident)
+        .where(Incident.state.in_(OPEN_STATES), Incident.lon.is_not(None), Incident.merged_into_id.is_(None))
+        .order_by(Incident.reported_at.desc())
+        .limit(limit)
+    )
+    if grid_ids is not None:
+        query = query.where(Incident.grid_id.in_(list(grid_ids)))
+    return list(session.scalars(query))
+
+
+def sensor_levels(session: Session) -> dict[str, str]:
+    """The current alert level of every sensor with a firing alert (the most severe one)."""
+    rank = {level: i for i, level in enumerate(LEVELS)}
+    levels: dict[str, str] = {}
+    for sensor_id, level in session.execute(select(Alert.sensor_id, Alert.level).where(Alert.state == "firing")):
+        if sensor_id not in levels or rank.get(level, 9) < rank.get(levels[sensor_id], 9):
+            levels[sensor_id] = level
+    return levels
+
+
+def grid_metrics(session: Session, now: datetime | None = None) -> dict[str, dict[int, int]]:
+    """Per grid id: open incidents, carded open incidents, and the workload of the last 30 days."""
+    now = now or utcnow()
+    open_rows = session.execute(
+        select(Incident.grid_id, func.count(), func.sum(case((Incident.card.in_(("red", "yellow")), 1), else_=0)))
+        .where(Incident.state.in_(OPEN_STATES), Incident.grid_id.is_not(None), Incident.merged_into_id.is_(None))
+        .group_by(Incident.grid_id)
+    ).all()
+    workload = session.execute(
+        select(Incident.grid_id, func.count())
+        .where(Incident.grid_id.is_not(None), Incident.reported_at >= now - timedelta(days=WORKLOAD_DAYS))
+        .group_by(Incident.grid_id)
+    ).all()
+    return {
+        "open": {g: int(n) for g, n, _ in open_rows},
+        "cards": {g: int(c or 0) for g, _, c in open_rows if c},
+        "workload": {g: int(n) for g, n in workload},
+    }
+
+
+# --- GeoJSON features for the layers API -----------------------------------------------------------
+
+Bbox = tuple[float, float, float, float]
+POINT_PRECISION = 6  # ≈ 0.1 m
+
+
+def _point(lon: float, lat: float, properties: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [round(lon, POINT_PRECISION),
+                                                                            round(lat, POINT_PRECISION)]},
+            "properties": properties}
+
+
+def _in_bbox(model: Any, bbox: Bbox | None) -> list[Any]:
+    if bbox is None:
+        return []
+    return [model.lon >= bbox[0], model.lat >= bbox[1], model.lon <= bbox[2], model.lat <= bbox[3]]
+
+
+def _grid_codes(session: Session) -> dict[int, str]:
+    return dict(session.execute(select(Grid.id, Grid.code)).all())
+
+
+def doorplate_features(session: Session, bbox: Bbox | None, limit: int) -> list[dict[str, Any]]:
+    """Doorplates (no personal data) in ``bbox``, by id, at most ``limit``."""
+    grids = _grid_codes(session)
+    rows = session.execute(select(Doorplate.id, Doorplate.code, Doorplate.address, Doorplate.lon, Doorplate.lat,
+                                  Doorplate.grid_id, Doorplate.households, Doorplate.merchants)
+                           .where(*_in_bbox(Doorplate, bbox)).order_by(Doorplate.id).limit(limit)).all()
+    return [_point(r.lon, r.lat, {"id": r.id, "code": r.code, "address": r.address, "grid_code": grids.get(r.grid_id),
+                                  "households": r.households, "merchants": r.merchants}) for r in rows]
+
+
+def camera_features(session: Session, bbox: Bbox | None, limit: int) -> list[dict[str, Any]]:
+    grids = _grid_codes(session)
+    rows = session.execute(select(Camera, VideoPlatform.code).join(VideoPlatform)
+                           .where(*_in_bbox(Camera, bbox)).order_by(Camera.id).limit(limit)).all()
+    return [_point(c.lon, c.lat, {"id": c.id, "code": c.code, "name": c.name, "platform": platform, "type": c.type,
+                                  "status": c.status, "algorithms": list(c.algorithms or []),
+                                  "stream_url": c.stream_url, "grid_code": grids.get(c.grid_id)})
+            for c, platform in rows]
+
+
+def sensor_features(session: Session, bbox: Bbox | None, limit: int) -> list[dict[str, Any]]:
+    grids = _grid_codes(session)
+    levels = sensor_levels(session)
+    rows = session.scalars(select(Sensor).where(*_in_bbox(Sensor, bbox)).order_by(Sensor.id).limit(limit)).all()
+    return [_point(s.lon, s.lat, {"id": s.id, "kind": s.kind, "family": s.family, "name": s.name, "unit": s.unit,
+                                  "status": s.status, "last_value": s.last_value,
+                                  "last_ts": s.last_ts.isoformat() if s.last_ts else None,
+                                  "alert_level": levels.get(s.id), "grid_code": grids.get(s.grid_id)})
+            for s in rows]
+
+
+def incident_features(session: Session, bbox: Bbox | None, limit: int,
+                      states: Iterable[str] = OPEN_STATES) -> list[dict[str, Any]]:
+    grids = _grid_codes(session)
+    rows = session.scalars(select(Incident).where(Incident.lon.is_not(None), Incident.state.in_(list(states)),
+                                                  *_in_bbox(Incident, bbox))
+                           .order_by(Incident.id).limit(limit)).all()
+    return [_point(i.lon, i.lat, {"id": i.id, "code": i.code, "state": i.state, "card": i.card,
+                                  "category": i.category_code, "source": i.source, "title": i.title,
+                                  "reported_at": i.reported_at.isoformat(), "grid_code": grids.get(i.grid_id)})
+            for i in rows]
+
+
+def alert_features(session: Session, bbox: Bbox | None, limit: int,
+                   states: Iterable[str] = ("firing",)) -> list[dict[str, Any]]:
+    rows = session.execute(select(Alert, Sensor.lon, Sensor.lat, Sensor.name).join(Sensor)
+                           .where(Alert.state.in_(list(states)), *_in_bbox(Sensor, bbox))
+                           .order_by(Alert.id).limit(limit)).all()
+    return [_point(lon, lat, {"id": a.id, "rule_id": a.rule_id, "sensor_id": a.sensor_id, "sensor_name": name,
+                              "state": a.state, "level": a.level, "value": a.value,
+                              "started_at": a.started_at.isoformat(),
+                              "fired_at": a.fired_at.isoformat() if a.fired_at else None})
+            for a, lon, lat, name in rows]
+
+
+def grid_features(session: Session, bbox: Bbox | None, limit: int) -> list[dict[str, Any]]:
+    """Grid polygons whose bounding box meets ``bbox``, with their worker's name and open incidents."""
+    metrics = grid_metrics(session)
+    query = (select(Grid, Area.code, User.display_name).join(Area, Area.id == Grid.community_id)
+             .outerjoin(User, User.id == Grid.worker_id).order_by(Grid.id).limit(limit))
+    if bbox is not None:
+        query = query.where(Grid.maxx >= bbox[0], Grid.maxy >= bbox[1], Grid.minx <= bbox[2], Grid.miny <= bbox[3])
+    rows = session.execute(query).all()
+    if not rows:
+        return []
+    collection = features_to_geojson(
+        shapely.from_wkb([g.geom for g, _, _ in rows]),
+        [{"id": g.id, "code": g.code, "name": g.name, "community": community, "worker": worker,
+          "open_incidents": metrics["open"].get(g.id, 0), "cards": metrics["cards"].get(g.id, 0)}
+         for g, community, worker in rows],
+    )
+    return collection["features"]

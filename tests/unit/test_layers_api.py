@@ -1,0 +1,144 @@
+"""GET /api/v1/layers/{kind}?bbox=: WGS-84 GeoJSON FeatureCollections, bounded by a limit, for the
+roles that see the big-screen map; a bad bbox is a 422."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+import api.layers  # noqa: F401  (declares the layer routes)
+from api.auth import init_auth
+from api.errors import register_error_handlers
+from api.registry import api_v1, openapi_document
+from data.accounts import issue_token, user_by_name
+from data.db import Database
+from data.models import Alert, Category, Grid, Incident, Sensor, utcnow
+from tests.unit.city_copies import city_copy, seeded_template
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    path = seeded_template(tmp_path_factory.mktemp("layers"), seed=5)
+    db = Database(f"sqlite:///{path}")
+    with db.uow() as s:
+        grid = s.scalars(select(Grid).order_by(Grid.id)).first()
+        sensor = s.scalars(select(Sensor).order_by(Sensor.id)).first()
+        category = s.scalars(select(Category)).first()
+        lon, lat = (grid.minx + grid.maxx) / 2, (grid.miny + grid.maxy) / 2
+        now = utcnow()
+        s.add_all([
+            Incident(code="E-OPEN", state="dispatched", category_code=category.code, source="operator", title="open",
+                     lon=lon, lat=lat, grid_id=grid.id, reported_at=now, card="yellow"),
+            Incident(code="E-CLOSED", state="closed", category_code=category.code, source="operator", title="done",
+                     lon=lon, lat=lat, grid_id=grid.id, reported_at=now, closed_at=now),
+            Alert(rule_id="r1", sensor_id=sensor.id, state="firing", level="orange", value=1.0, started_at=now,
+                  fired_at=now),
+            Alert(rule_id="r2", sensor_id=sensor.id, state="firing", level="red", value=2.0, started_at=now,
+                  fired_at=now),
+        ])
+    db.dispose()
+    return path
+
+
+@pytest.fixture
+def city(template, tmp_path):
+    yield from city_copy(template, tmp_path)
+
+
+@pytest.fixture
+def get(city):
+    server = Flask(__name__)
+    server.secret_key = "test"
+    init_auth(server, city)
+    register_error_handlers(server)
+    server.register_blueprint(api_v1)
+    client = server.test_client()
+    with city.uow() as s:
+        tokens = {name: issue_token(s, user_by_name(s, name)) for name in ("operator", "worker", "handler")}
+
+    def request(path: str, user: str | None = "operator"):
+        headers = {"Authorization": f"Bearer {tokens[user]}"} if user else {}
+        return client.get(path, headers=headers)
+
+    return request
+
+
+def first_grid(city) -> Grid:
+    with city.uow() as s:
+        return s.scalars(select(Grid).order_by(Grid.id)).first()
+
+
+def test_doorplates_in_a_bbox_are_points_inside_it_without_personal_data(get, city):
+    grid = first_grid(city)
+    bbox = (grid.minx, grid.miny, grid.maxx, grid.maxy)
+    response = get("/api/v1/layers/doorplates?bbox=" + ",".join(map(str, bbox)))
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["type"] == "FeatureCollection" and body["features"] and not body["truncated"]
+    for feature in body["features"]:
+        lon, lat = feature["geometry"]["coordinates"]
+        assert feature["geometry"]["type"] == "Point"
+        assert bbox[0] <= lon <= bbox[2] and bbox[1] <= lat <= bbox[3]
+        assert {"code", "address", "grid_code", "households"} <= feature["properties"].keys()
+        assert not {"contact_name", "contact_phone"} & feature["properties"].keys()
+
+
+def test_a_city_wide_request_is_bounded_by_the_limit(get):
+    body = get("/api/v1/layers/doorplates?limit=5").get_json()
+    assert body["numberReturned"] == 5 and body["truncated"] is True and body["limit"] == 5
+    assert get("/api/v1/layers/doorplates").get_json()["numberReturned"] == 2000  # the default limit
+
+
+@pytest.mark.parametrize("query", ["bbox=1,2,3", "bbox=a,b,c,d", "bbox=117.1,36,117.0,37", "bbox=0,0,200,10",
+                                   "bbox=1,2,3,nan", "limit=0", "limit=10001", "limit=x"])
+def test_bad_bbox_or_limit_is_a_422(get, query):
+    response = get(f"/api/v1/layers/cameras?{query}")
+    assert response.status_code == 422
+    assert response.get_json()["error"]["code"] in ("invalid_bbox", "invalid_parameter")
+
+
+def test_grids_are_polygons_with_their_open_incidents_and_cards(get, city):
+    grid = first_grid(city)
+    body = get(f"/api/v1/layers/grids?bbox={grid.minx},{grid.miny},{grid.maxx},{grid.maxy}").get_json()
+    by_code = {f["properties"]["code"]: f for f in body["features"]}
+    assert by_code[grid.code]["geometry"]["type"] in ("Polygon", "MultiPolygon")
+    assert by_code[grid.code]["properties"]["open_incidents"] == 1
+    assert by_code[grid.code]["properties"]["cards"] == 1
+
+
+def test_incidents_are_open_ones_unless_a_state_is_asked(get):
+    codes = {f["properties"]["code"] for f in get("/api/v1/layers/incidents").get_json()["features"]}
+    assert codes == {"E-OPEN"}
+    closed = get("/api/v1/layers/incidents?state=closed").get_json()["features"]
+    assert [f["properties"]["code"] for f in closed] == ["E-CLOSED"]
+    assert get("/api/v1/layers/incidents?state=lost").status_code == 422
+
+
+def test_alerts_and_sensors_carry_the_alert_level(get):
+    alerts = get("/api/v1/layers/alerts").get_json()["features"]
+    assert sorted(f["properties"]["level"] for f in alerts) == ["orange", "red"]
+    sensors = get("/api/v1/layers/sensors?limit=10000").get_json()["features"]
+    levels = {f["properties"]["id"]: f["properties"]["alert_level"] for f in sensors}
+    assert levels[alerts[0]["properties"]["sensor_id"]] == "red"  # the most severe firing alert
+    assert sum(1 for v in levels.values() if v) == 1
+
+
+def test_cameras_list_their_platform_status_and_algorithms(get):
+    feature = get("/api/v1/layers/cameras?limit=1").get_json()["features"][0]
+    assert {"code", "name", "platform", "type", "status", "algorithms", "stream_url"} <= feature["properties"].keys()
+    assert isinstance(feature["properties"]["algorithms"], list)
+
+
+def test_roles_anonymous_401_worker_403_handler_allowed(get):
+    assert get("/api/v1/layers/sensors", user=None).status_code == 401
+    assert get("/api/v1/layers/sensors", user="worker").status_code == 403
+    assert get("/api/v1/layers/sensors", user="handler").status_code == 200
+
+
+def test_the_layer_routes_are_in_the_openapi_document():
+    paths = openapi_document()["paths"]
+    for kind in ("doorplates", "grids", "cameras", "sensors", "incidents", "alerts"):
+        operation = paths[f"/api/v1/layers/{kind}"]["get"]
+        assert "worker" not in operation["description"]
+        assert {p["name"] for p in operation["parameters"]} >= {"bbox", "limit"}

@@ -1,0 +1,285 @@
+"""The city map's data and figure: static layers, live parts patched only when they change, clicks
+resolved to objects, details with personal data masked, search, drill-down and the video-wall list."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import plotly.io as pio
+import pytest
+from dash import Patch
+from flask import Flask
+from sqlalchemy import select
+
+from callbacks import bigscreen, mapkit
+from data.layers import grid_metrics, live_incidents, sensor_levels, static_layers
+from data.map_details import detail, mask_name, mask_phone, patrol_cameras, search
+from data.models import Alert, Area, Camera, Category, Doorplate, Grid, Incident, Sensor, utcnow
+from layouts.mapstyle import LAYERS
+from tests.unit.city_copies import city_copy, seeded_template
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    return seeded_template(tmp_path_factory.mktemp("map"), seed=3)
+
+
+@pytest.fixture
+def city(template, tmp_path):
+    yield from city_copy(template, tmp_path)
+
+
+@pytest.fixture
+def ctx(city):
+    server = Flask(__name__)
+    server.extensions["cityops_db"] = city
+    with server.test_request_context("/"):
+        yield city
+
+
+def add_incident(session, grid: Grid, code: str, card: str = "none", state: str = "dispatched") -> Incident:
+    category = session.scalars(select(Category)).first()
+    incident = Incident(code=code, state=state, category_code=category.code, source="operator", title=code,
+                        lon=(grid.minx + grid.maxx) / 2, lat=(grid.miny + grid.maxy) / 2, grid_id=grid.id,
+                        reported_at=utcnow(), card=card)
+    session.add(incident)
+    session.flush()
+    return incident
+
+
+# --- static and live layers ------------------------------------------------------------------------
+
+
+def test_static_layers_hold_grids_boundaries_key_places_and_the_area_tree(city):
+    with city.uow() as s:
+        layers = static_layers(s)
+        n_grids = len(s.scalars(select(Grid.id)).all())
+    assert len(layers.grids.codes) == n_grids == len(layers.grids.geojson["features"])
+    assert [f["id"] for f in layers.grids.geojson["features"]] == list(layers.grids.codes)
+    kinds = {"community_border", "street_border", "district_border", "arterial", "river", "water"}
+    assert kinds <= layers.basemap.keys()
+    assert layers.key_places.lon.size == 13 and set(layers.key_places.value.tolist()) <= {0, 1, 2}
+    city_area = next(a for a in layers.areas if a.level == "city")
+    district = layers.children(city_area.id, "district")[0]
+    inside = layers.grid_positions_in(district.id)
+    assert 0 < inside.size < n_grids
+    assert layers.grid_positions_in(city_area.id).size == n_grids
+
+
+def test_grid_metrics_count_open_carded_and_recent_incidents(city):
+    with city.uow() as s:
+        grid = s.scalars(select(Grid)).first()
+        add_incident(s, grid, "A", card="red")
+        add_incident(s, grid, "B")
+        add_incident(s, grid, "C", state="closed")
+        metrics = grid_metrics(s)
+    assert metrics["open"] == {grid.id: 2}
+    assert metrics["cards"] == {grid.id: 1}
+    assert metrics["workload"] == {grid.id: 3}
+
+
+def test_sensor_level_is_the_most_severe_firing_alert(city):
+    with city.uow() as s:
+        sensor = s.scalars(select(Sensor)).first()
+        now = utcnow()
+        for level, state in (("yellow", "firing"), ("red", "resolved"), ("orange", "firing")):
+            s.add(Alert(rule_id=level, sensor_id=sensor.id, state=state, level=level, started_at=now))
+        s.flush()
+        assert sensor_levels(s) == {sensor.id: "orange"}
+
+
+def test_live_incidents_can_be_scoped_to_grids(city):
+    with city.uow() as s:
+        first, second = s.scalars(select(Grid).order_by(Grid.id).limit(2)).all()
+        add_incident(s, first, "IN")
+        add_incident(s, second, "OUT")
+        assert [i.code for i in live_incidents(s, grid_ids=[first.id])] == ["IN"]
+        assert {i.code for i in live_incidents(s)} == {"IN", "OUT"}
+
+
+# --- the figure ------------------------------------------------------------------------------------
+
+
+def test_the_figure_draws_every_layer_offline_with_a_switcher_index(ctx):
+    with ctx.uow() as s:
+        fig, version, digests = mapkit.build_map_figure(s, visible=[k for k in LAYERS if k != "doorplates"])
+    payload = json.loads(pio.to_json(fig))
+    types = [trace["type"] for trace in payload["data"]]
+    assert types[mapkit.GRIDS] == "choroplethmap" and types.count("scattermap") == 7
+    assert payload["data"][mapkit.DOORPLATES]["visible"] is False
+    assert payload["data"][mapkit.DOORPLATES]["lon"]["dtype"] == "f4"
+    assert payload["data"][mapkit.CAMERAS]["hoverinfo"] == "none"  # clicks still report points
+    index = payload["layout"]["meta"]["layers"]
+    assert set(index) == set(LAYERS)
+    names = [layer["name"] for layer in payload["layout"]["map"]["layers"]]
+    assert {names[i] for i in index["boundaries"]["layers"]} == {"community_border", "street_border", "district_border"}
+    assert index["grids"]["traces"] == [mapkit.GRIDS]
+    assert all("url" not in src and "tiles" not in src for src in payload["layout"]["map"]["style"]["sources"].values())
+    assert set(digests) == set(mapkit.LIVE_PARTS) and version
+
+
+def test_a_new_incident_changes_only_the_incident_and_grid_parts(ctx):
+    with ctx.uow() as s:
+        _, _, before = mapkit.build_map_figure(s)
+        add_incident(s, s.scalars(select(Grid)).first(), "NEW", card="yellow")
+    tiles = [{"type": "bigscreen-kpi-value", "key": "open"}]
+    patch, values, *_, digest = bigscreen.refresh(3, [1], tiles, before)
+    assert isinstance(patch, Patch) and len(values) == 1
+    touched = {tuple(op["location"][:2]) for op in patch.to_plotly_json()["operations"]}
+    assert touched == {("data", mapkit.INCIDENTS), ("data", mapkit.GRIDS)}
+    assert digest["sensors"] == before["sensors"] and digest["incidents"] != before["incidents"]
+
+
+def test_recolouring_grids_patches_only_their_values(ctx):
+    with ctx.uow() as s:
+        grid = s.scalars(select(Grid).order_by(Grid.id)).first()
+        add_incident(s, grid, "OLD", state="closed")
+    patch, digest = bigscreen.recolour_grids("workload", {})
+    ops = patch.to_plotly_json()["operations"]
+    assert {tuple(op["location"]) for op in ops} == {("data", mapkit.GRIDS, "z"), ("data", mapkit.GRIDS, "zmax")}
+    z = next(op["params"]["value"] for op in ops if op["location"][-1] == "z")
+    assert z[0] == 1 and sum(z) == 1 and "grids" in digest
+
+
+def test_clicks_resolve_to_the_object_under_the_pointer(city):
+    with city.uow() as s:
+        layers = static_layers(s)
+    assert mapkit.click_target(layers, {"curveNumber": mapkit.DOORPLATES, "pointNumber": 3}) == \
+        ("doorplate", int(layers.doorplates.ids[3]))
+    assert mapkit.click_target(layers, {"curveNumber": mapkit.CAMERAS, "pointNumber": 0})[0] == "camera"
+    assert mapkit.click_target(layers, {"curveNumber": mapkit.SENSORS, "pointNumber": 1}) == \
+        ("sensor", layers.sensor_ids[1])
+    assert mapkit.click_target(layers, {"curveNumber": mapkit.GRIDS, "location": layers.grids.codes[2]}) == \
+        ("grid", int(layers.grids.ids[2]))
+    assert mapkit.click_target(layers, {"curveNumber": mapkit.INCIDENTS, "customdata": 42}) == ("incident", 42)
+    assert mapkit.click_target(layers, {"curveNumber": mapkit.DOORPLATES, "pointNumber": 10**7}) is None
+    assert mapkit.click_target(layers, {"curveNumber": mapkit.HIGHLIGHT, "pointNumber": 0}) is None
+
+
+# --- details, masking, search ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "masked"), [("张三", "张*"), ("欧阳娜娜", "欧***"), ("李", "李*"), (None, None)])
+def test_names_are_masked_to_the_surname(name, masked):
+    assert mask_name(name) == masked
+
+
+def test_phones_keep_only_their_first_three_and_last_four_digits():
+    assert mask_phone("13812341234") == "138****1234"
+    assert mask_phone("123") == "***"
+
+
+def test_a_doorplate_detail_masks_personal_data_except_for_those_allowed(city):
+    with city.uow() as s:
+        plate = s.scalars(select(Doorplate).where(Doorplate.contact_name.is_not(None))).first()
+        masked = dict(detail(s, "doorplate", plate.id).fields)
+        full = dict(detail(s, "doorplate", plate.id, show_personal=True).fields)
+    assert full["contact_name"] == plate.contact_name and full["contact_phone"] == plate.contact_phone
+    assert masked["contact_name"] == plate.contact_name[0] + "*" * (len(plate.contact_name) - 1)
+    assert masked["contact_phone"] == plate.contact_phone[:3] + "****" + plate.contact_phone[-4:]
+    assert masked["address"] == plate.address and masked["grid"]
+
+
+def test_the_detail_callback_masks_for_an_operator_and_not_for_an_admin(ctx, monkeypatch):
+    with ctx.uow() as s:
+        plate = s.scalars(select(Doorplate).where(Doorplate.contact_phone.is_not(None))).first()
+    for role, shown in (("operator", plate.contact_phone[:3] + "****"), ("admin", plate.contact_phone)):
+        monkeypatch.setattr(bigscreen, "signed_in", lambda role=role: SimpleNamespace(role=role))
+        text = json.dumps(bigscreen.show_detail({"kind": "doorplate", "id": plate.id}).to_plotly_json(),
+                          default=lambda o: o.to_plotly_json(), ensure_ascii=False)
+        assert shown in text and (role == "admin") == (plate.contact_phone in text)
+
+
+def test_grid_camera_sensor_and_incident_details(city):
+    with city.uow() as s:
+        grid = s.scalars(select(Grid)).first()
+        incident = add_incident(s, grid, "D-1", card="red")
+        camera = s.scalars(select(Camera)).first()
+        sensor = s.scalars(select(Sensor)).first()
+        grid_fields = dict(detail(s, "grid", grid.id).fields)
+        camera_detail = detail(s, "camera", camera.id)
+        sensor_detail = detail(s, "sensor", sensor.id)
+        incident_fields = dict(detail(s, "incident", incident.id).fields)
+        assert detail(s, "camera", 10**9) is None and detail(s, "nonsense", 1) is None
+    assert grid_fields["open_incidents"] == 1 and grid_fields["red_cards"] == 1 and grid_fields["code"] == grid.code
+    assert dict(camera_detail.fields)["platform"] and camera_detail.extra["stream_url"] == camera.stream_url
+    assert sensor_detail.extra["series"] == ([], []) and sensor_detail.extra["alerts"] == []
+    assert incident_fields["state"] == "dispatched" and incident_fields["card"] == "red"
+    card = bigscreen.render_detail(detail_of_incident(city, incident.id))
+    assert f"/console?incident={incident.id}" in json.dumps(card.to_plotly_json(), default=lambda o: o.to_plotly_json())
+
+
+def detail_of_incident(city, ident):
+    with city.uow() as s:
+        return detail(s, "incident", ident)
+
+
+def test_search_finds_grid_codes_doorplate_codes_address_fragments_and_cameras(city):
+    with city.uow() as s:
+        grid = s.scalars(select(Grid).order_by(Grid.id)).first()
+        plate = s.scalars(select(Doorplate).order_by(Doorplate.id)).first()
+        camera = s.scalars(select(Camera).order_by(Camera.id)).first()
+        assert search(s, grid.code)[0].kind == "grid" and search(s, grid.code)[0].id == grid.id
+        assert (search(s, plate.code)[0].kind, search(s, plate.code)[0].id) == ("doorplate", plate.id)
+        fragment = plate.address[-6:]
+        assert all(fragment in h.label for h in search(s, fragment) if h.kind == "doorplate")
+        assert plate.id in [h.id for h in search(s, fragment, limit=50)]
+        assert (search(s, camera.code)[0].kind, search(s, camera.code)[0].id) == ("camera", camera.id)
+        assert any(h.kind == "camera" for h in search(s, camera.name[:4]))
+        assert search(s, "%") == [] and search(s, "  ") == []
+
+
+def test_search_callback_flies_to_the_first_hit_and_shows_the_list(ctx, monkeypatch):
+    with ctx.uow() as s:
+        plate = s.scalars(select(Doorplate).order_by(Doorplate.id)).first()
+    monkeypatch.setattr(bigscreen, "ctx", SimpleNamespace(triggered_id=bigscreen.ids.BIGSCREEN_SEARCH))
+    selected, results, patch = bigscreen.select(None, 1, None, [], plate.code)
+    assert selected == {"kind": "doorplate", "id": plate.id}
+    ops = {tuple(op["location"]): op["params"]["value"] for op in patch.to_plotly_json()["operations"]}
+    assert ops[("layout", "map", "center")] == {"lon": plate.lon, "lat": plate.lat}
+    assert ops[("data", mapkit.HIGHLIGHT, "lon")] == [plate.lon]
+    assert plate.code in json.dumps(results.to_plotly_json(), default=lambda o: o.to_plotly_json())
+
+
+# --- drill-down and the video wall -----------------------------------------------------------------
+
+
+def test_drill_down_fills_the_levels_below_and_scopes_to_the_deepest_choice(city):
+    with city.uow() as s:
+        layers = static_layers(s)
+        district = s.scalars(select(Area).where(Area.level == "district").order_by(Area.code)).first()
+        street = s.scalars(select(Area).where(Area.parent_id == district.id).order_by(Area.code)).first()
+    state = bigscreen.drill_state(layers, {"district": district.id, "street": None, "community": None, "grid": None},
+                                  "district")
+    assert street.id in [o["value"] for o in state["options"]["street"]] and state["options"]["community"] == []
+    assert state["scope"] == {"level": "district", "id": district.id, "district": district.code}
+    # choosing another district clears the street chosen under the first one
+    state = bigscreen.drill_state(layers, {"district": district.id, "street": street.id, "community": None,
+                                           "grid": None}, "district")
+    assert state["values"]["street"] is None
+    state = bigscreen.drill_state(layers, {"district": district.id, "street": street.id, "community": None,
+                                           "grid": None}, "street")
+    assert state["scope"]["level"] == "street" and state["options"]["community"]
+    west, south, east, north = bigscreen.scope_bounds(layers, state["scope"])
+    assert layers.bounds[0] <= west < east <= layers.bounds[2] and layers.bounds[1] <= south < north <= layers.bounds[3]
+
+
+def test_patrol_cameras_of_an_area_or_a_saved_list(city):
+    with city.uow() as s:
+        grid = s.scalars(select(Grid).join(Camera, Camera.grid_id == Grid.id)).first()
+        in_grid = set(s.scalars(select(Camera.id).where(Camera.grid_id == grid.id)))
+        area = patrol_cameras(s, grid_ids=[grid.id])
+        saved = patrol_cameras(s, camera_ids=[5, 2, 999_999])
+    assert {c.id for c in area} == in_grid
+    assert [c.status for c in area] == sorted((c.status for c in area), key=lambda st: st != "online")
+    assert [c.id for c in saved] == [5, 2]
+
+
+def test_the_patrol_rotation_cycles_through_the_list(ctx):
+    cameras = [{"id": i, "code": f"C{i}", "name": f"cam {i}", "status": "online", "stream_url": f"rtsp://x/{i}"}
+               for i in range(3)]
+    shown = [json.dumps(bigscreen.patrol_tick(n, cameras).to_plotly_json(), default=lambda o: o.to_plotly_json())
+             for n in (0, 1, 2, 3)]
+    assert "rtsp://x/0" in shown[0] and "rtsp://x/1" in shown[1] and "rtsp://x/0" in shown[3]
+    assert "3 / 3" in shown[2]
