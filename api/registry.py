@@ -1,0 +1,298 @@
+"""The API registry: the /api/v1 blueprint, ``operation(...)`` to declare a route, the shared request
+helpers and models, and the OpenAPI 3.1 document built from every declared route.
+
+Route modules (api/v1.py and the others) declare their views with ``operation``; it registers the
+view on the blueprint, guards it with ``require_roles`` and records what the OpenAPI document says
+about it — so the document cannot forget a route. Request bodies are pydantic models (a 422 names
+the offending field).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from typing import Any, Literal
+
+from flask import Blueprint, Response, jsonify, request
+from flask_login import current_user
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.json_schema import models_json_schema
+from sqlalchemy.orm import Session
+
+from api.auth import ALL_ROLES, require_roles
+from api.errors import ApiError
+from data.models import AuditLog, Role
+from settings import get_settings
+
+PREFIX = "/api/v1"
+api_v1 = Blueprint("api_v1", __name__, url_prefix=PREFIX)
+MAX_PAGE = 1000
+STAFF = (Role.ADMIN, Role.OPERATOR)
+ADMIN = (Role.ADMIN,)
+
+
+# --- shared models ------------------------------------------------------------------------------
+
+
+class StrictBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="machine-readable error code, e.g. stale_version")
+    message: str = Field(description="English explanation for developers")
+
+
+class ErrorBody(BaseModel):
+    """Every error answer."""
+
+    error: ErrorDetail
+
+
+class HealthOut(BaseModel):
+    """``GET /healthz`` (no auth; 503 with db "error" when the database fails)."""
+
+    status: Literal["ok", "error"]
+    db: Literal["ok", "error"]
+    scheduler: Literal["running", "absent", "stale"]
+
+
+class Names(BaseModel):
+    """A name in both languages."""
+
+    zh: str = Field(min_length=1, max_length=128)
+    en: str = Field(min_length=1, max_length=128)
+
+
+class Counts(BaseModel):
+    """Counts by name."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+# --- route declaration --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Param:
+    """A query or path parameter, for the OpenAPI document."""
+
+    name: str
+    description: str
+    type: str = "string"
+    where: str = "query"
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What the OpenAPI document says about one route and method."""
+
+    rule: str
+    method: str
+    endpoint: str
+    summary: str
+    tag: str
+    roles: tuple[str, ...] | None
+    body: type[BaseModel] | None
+    response: type[BaseModel] | None
+    many: bool
+    status: int
+    params: tuple[Param, ...]
+    errors: tuple[int, ...]
+
+
+OPERATIONS: list[Operation] = []
+
+
+def operation(
+    rule: str,
+    method: str,
+    *,
+    summary: str,
+    tag: str,
+    roles: tuple[str, ...] | None = tuple(sorted(ALL_ROLES)),
+    body: type[BaseModel] | None = None,
+    response: type[BaseModel] | None = None,
+    many: bool = False,
+    status: int = 200,
+    params: tuple[Param, ...] = (),
+    errors: tuple[int, ...] = (),
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a view on ``api_v1`` (guarded by ``roles``; None = public) and document it."""
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        guarded = require_roles(*roles)(view) if roles is not None else view
+        api_v1.add_url_rule(rule, endpoint=view.__name__, view_func=guarded, methods=[method])
+        OPERATIONS.append(
+            Operation(rule, method, view.__name__, summary, tag, roles, body, response, many, status,
+                      params, errors)
+        )
+        return view
+
+    return decorate
+
+
+# --- request helpers ----------------------------------------------------------------------------
+
+
+def actor() -> Any:
+    """The signed-in user (a detached AuthUser)."""
+    return current_user._get_current_object()
+
+
+def parse_body(model: type[BaseModel], data: object) -> Any:
+    """Validate ``data`` against ``model``; a 422 names the first offending field."""
+    if not isinstance(data, dict):
+        raise ApiError(400, "bad_json", "the body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "body"
+        raise ApiError(422, "invalid_field", f"{where}: {first['msg']}") from None
+
+
+def json_body() -> object:
+    return request.get_json(force=True, silent=True)
+
+
+def int_arg(name: str, default: int, low: int = 0, high: int = MAX_PAGE) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(422, "invalid_parameter", f"{name} must be an integer") from None
+    if not low <= value <= high:
+        raise ApiError(422, "invalid_parameter", f"{name} must be between {low} and {high}")
+    return value
+
+
+def page_args() -> tuple[int, int]:
+    """The ``limit`` (1..1000, default 100) and ``offset`` query parameters."""
+    return int_arg("limit", 100, 1), int_arg("offset", 0, 0, 10**9)
+
+
+def choice_arg(name: str, choices: tuple[str, ...]) -> list[str] | None:
+    """A comma-separated filter whose values must be among ``choices``."""
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    values = [v.strip() for v in raw.split(",") if v.strip()]
+    unknown = [v for v in values if v not in choices]
+    if unknown:
+        raise ApiError(422, "invalid_parameter", f"{name} must be among {', '.join(choices)}")
+    return values
+
+
+def parse_moment(raw: str, name: str) -> datetime:
+    """An ISO-8601 date (local midnight) or time (local when it has no offset) from a query string.
+
+    A ``+`` of an offset that arrived as a space (an unencoded query string) is restored.
+    """
+    text = re.sub(r" (\d{2}:?\d{2})$", r"+\1", raw.strip())
+    zone = get_settings().zone
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            return datetime.combine(date.fromisoformat(text), time(), tzinfo=zone)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ApiError(422, "invalid_time", f"{name} is not an ISO-8601 date or time: {raw!r}") from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+
+
+def audit(session: Session, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
+    session.add(AuditLog(user_id=actor().id, action=action, target=target, detail=detail,
+                         ip=request.remote_addr))
+
+
+def created(body: dict[str, Any]) -> tuple[Response, int]:
+    return jsonify(body), 201
+
+
+# --- OpenAPI ------------------------------------------------------------------------------------
+
+
+def openapi_path(rule: str) -> str:
+    """A Flask rule as an OpenAPI path: ``/incidents/<int:id>`` → ``/api/v1/incidents/{id}``."""
+    return PREFIX + re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _content(model: type[BaseModel], many: bool = False) -> dict[str, Any]:
+    schema = {"type": "array", "items": _ref(model)} if many else _ref(model)
+    return {"application/json": {"schema": schema}}
+
+
+def _operation_doc(op: Operation) -> dict[str, Any]:
+    doc: dict[str, Any] = {"operationId": op.endpoint, "summary": op.summary, "tags": [op.tag]}
+    if op.roles is not None:
+        doc["description"] = f"Roles: {', '.join(op.roles)}."
+    else:
+        doc["security"] = []
+    if op.params:
+        doc["parameters"] = [
+            {"name": p.name, "in": p.where, "required": p.where == "path", "description": p.description,
+             "schema": {"type": p.type}}
+            for p in op.params
+        ]
+    if op.body is not None:
+        doc["requestBody"] = {"required": True, "content": _content(op.body)}
+    success: dict[str, Any] = {"description": "success"}
+    if op.response is not None:
+        success["content"] = _content(op.response, op.many)
+    doc["responses"] = {str(op.status): success} | {
+        str(status): {"description": "error", "content": _content(ErrorBody)} for status in op.errors
+    }
+    return doc
+
+
+def schema_models() -> list[type[BaseModel]]:
+    """Every model a declared route reads or answers with, plus the error and health bodies."""
+    models: dict[str, type[BaseModel]] = {ErrorBody.__name__: ErrorBody, HealthOut.__name__: HealthOut}
+    for op in OPERATIONS:
+        for model in (op.body, op.response):
+            if model is not None:
+                models.setdefault(model.__name__, model)
+    return list(models.values())
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of every route of this blueprint, and of /healthz."""
+    _, definitions = models_json_schema(
+        [(model, "validation") for model in schema_models()], ref_template="#/components/schemas/{model}"
+    )
+    health = {"operationId": "healthz", "summary": "Liveness of the web process, database and scheduler",
+              "tags": ["meta"], "security": [],
+              "responses": {"200": {"description": "healthy", "content": _content(HealthOut)},
+                            "503": {"description": "the database fails", "content": _content(HealthOut)}}}
+    paths: dict[str, dict[str, Any]] = {"/healthz": {"get": health}}
+    for op in OPERATIONS:
+        paths.setdefault(openapi_path(op.rule), {})[op.method.lower()] = _operation_doc(op)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "CityOps API", "version": "1.0.0",
+                 "description": "City operations command centre: readings, alerts, incidents, KPIs."},
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}, {"session": []}],
+        "paths": paths,
+        "components": {
+            "schemas": definitions.get("$defs", {}),
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "an API token (users token)"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "session"},
+            },
+        },
+    }
+
+
+@operation("/openapi.json", "GET", summary="This OpenAPI document", tag="meta", roles=None)
+def get_openapi() -> Response:
+    return jsonify(openapi_document())
+

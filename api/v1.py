@@ -1,0 +1,374 @@
+"""The core routes under /api/v1 (DESIGN §4): incident categories, incidents and their actions, KPIs.
+
+Declared with ``api.registry.operation`` (blueprint, role guard and OpenAPI in one); responses are
+built by the dispatch layer. One unit of work per request."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Any, Literal
+
+from flask import Response, jsonify, request
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+import api.channels  # also declares the photo, detection, duplicate, rating and notification routes
+from api.auth import current_db
+from api.errors import ApiError
+from api.registry import (
+    ADMIN,
+    STAFF,
+    Names,
+    Param,
+    StrictBody,
+    audit,
+    choice_arg,
+    created,
+    json_body,
+    operation,
+    page_args,
+    parse_body,
+    parse_moment,
+)
+from api.registry import actor as current_actor
+from data.models import Category, Role
+from dispatch.categories import CategoryChange, limits_of, save_category
+from dispatch.kpi import kpi_snapshot
+from dispatch.service import (
+    InvalidInput,
+    apply_action,
+    create_incident,
+    get_incident,
+    incident_to_dict,
+    list_incidents,
+)
+from dispatch.sla import SEVERITIES
+from dispatch.workflow import SOURCES, Action
+from settings import get_settings
+
+CARDS = ("none", "yellow", "red")
+
+
+# --- request and response models (validation and the OpenAPI schemas) ---------------------------
+
+class LimitsIn(StrictBody):
+    handle_hours: float = Field(gt=0)
+    close_hours: float = Field(gt=0)
+
+
+class CategoryIn(StrictBody):
+    code: str = Field(pattern=r"^[A-Z][A-Z0-9]{1,15}$")
+    name: Names
+    kind: Literal["component", "event"]
+    major: str | None = Field(default=None, max_length=64)
+    department: str = Field(description="department code")
+    handle_hours: float = Field(gt=0)
+    close_hours: float = Field(gt=0)
+    working_hours: bool = Field(default=False, description="count the limits in working hours only")
+    limits: dict[Literal[SEVERITIES], LimitsIn] = Field(  # type: ignore[valid-type]
+        default_factory=dict, description="per-severity limits overriding handle_hours/close_hours")
+
+
+class CategoryOut(BaseModel):
+    code: str
+    name: Names
+    kind: str
+    major: str | None
+    department: str
+    handle_hours: float
+    close_hours: float
+    working_hours: bool
+    limits: dict[str, LimitsIn]
+
+
+class IncidentIn(StrictBody):
+    category: str = Field(description="category code")
+    title: str = Field(min_length=1, max_length=255)
+    lon: float | None = None
+    lat: float | None = None
+    source: Literal[SOURCES] | None = Field(  # type: ignore[valid-type]
+        default=None, description="default: patrol for workers, operator otherwise"
+    )
+    description: str | None = None
+    address: str | None = Field(default=None, max_length=255)
+    reported_at: AwareDatetime | None = None
+    auto_file: bool = Field(default=False, description="file at once (operators and admins)")
+    exercise: bool = False
+    severity: Literal[SEVERITIES] = "normal"  # type: ignore[valid-type]
+
+
+class ActionIn(StrictBody):
+    action: Action
+    version: int = Field(description="the version the client saw; 409 when it is stale")
+    note: str | None = None
+    department: str | None = Field(default=None, description="dispatch: department code")
+    assignee: str | None = Field(default=None, description="dispatch: username")
+    hours: float | None = Field(default=None, description="postpone: hours to extend")
+    target_id: int | None = Field(default=None, description="merge: id of the original incident")
+    photo_ids: list[int] = Field(default_factory=list, description="your photos uploaded to this incident")
+
+
+class HistoryOut(BaseModel):
+    at: str
+    action: str
+    actor: str | None
+    from_state: str | None
+    to_state: str
+    note: str | None
+    data: dict[str, Any] | None
+
+
+class IncidentOut(BaseModel):
+    id: int
+    code: str
+    state: Literal["reported", "filed", "rejected", "dispatched", "in_progress", "resolved", "closed"]
+    version: int
+    category: str
+    category_name: Names | None
+    source: str
+    title: str
+    description: str | None
+    address: str | None
+    lon: float | None
+    lat: float | None
+    grid_code: str | None
+    department: str | None
+    department_name: Names | None
+    assignee: str | None
+    reported_at: str
+    filed_at: str | None
+    rejected_at: str | None
+    dispatched_at: str | None
+    started_at: str | None
+    resolved_at: str | None
+    first_resolved_at: str | None
+    closed_at: str | None
+    handle_deadline: str | None
+    close_deadline: str | None
+    card: Literal["none", "yellow", "red"]
+    escalated: bool
+    rework_count: int
+    merged_into: int | None
+    exercise: bool
+    severity: str
+    duplicate_of: int | None
+    caller: dict[str, str | None] | None = Field(description="hotline/Open311 caller; the phone masked")
+    hotline_mode: str | None
+    satisfaction: str | None
+    photos: list[api.channels.AttachmentOut]
+    history: list[HistoryOut]
+
+
+class AlertCounts(BaseModel):
+    red: int
+    orange: int
+    yellow: int
+    blue: int
+
+
+class SourceCounts(BaseModel):
+    alert: int
+    patrol: int
+    hotline: int
+    open311: int
+    video: int
+    operator: int
+
+
+class KpiOut(BaseModel):
+    """The KPI snapshot (DESIGN §7); rates are fractions 0..1 or null when the denominator is 0."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: str = Field(alias="from")
+    to: str
+    as_of: str
+    district: str | None
+    department: str | None
+    reported: int
+    filed: int
+    filing_rate: float | None
+    dispatched: int
+    handled: int
+    handled_on_time: int
+    handling_rate: float | None
+    closed: int
+    closed_on_time: int
+    closure_rate: float | None
+    on_time_closure_rate: float | None
+    due: int
+    std_closure_rate: float | None
+    std_on_time_closure_rate: float | None
+    rework_rate: float | None
+    open: int
+    yellow_cards: int
+    red_cards: int
+    mean_handle_hours: float | None
+    alerts_firing: AlertCounts
+    by_source: SourceCounts
+
+
+# --- categories ---------------------------------------------------------------------------------
+
+
+def category_to_dict(category: Category, limits: dict[str, tuple[float, float]] | None = None) -> dict[str, Any]:
+    """The API representation of an incident category (with its per-severity limits)."""
+    return {
+        "code": category.code, "name": {"zh": category.name_zh, "en": category.name_en},
+        "kind": category.kind, "major": category.major, "department": category.department.code,
+        "handle_hours": category.handle_hours, "close_hours": category.close_hours,
+        "working_hours": bool(category.working_hours),
+        "limits": {s: {"handle_hours": h, "close_hours": c} for s, (h, c) in (limits or {}).items()},
+    }
+
+
+@operation("/categories", "GET", summary="List incident categories", tag="categories",
+           response=CategoryOut, many=True, errors=(401,))
+def list_categories() -> Response:
+    with current_db().uow() as session:
+        categories = session.scalars(
+            select(Category).options(selectinload(Category.department)).order_by(Category.code)
+        )
+        limits = limits_of(session)
+        return jsonify([category_to_dict(c, limits.get(c.code)) for c in categories])
+
+
+@operation("/categories", "POST", summary="Add an incident category", tag="categories", roles=ADMIN,
+           body=CategoryIn, response=CategoryOut, status=201, errors=(400, 401, 403, 409, 422))
+def post_category() -> tuple[Response, int]:
+    return created(_save_category(parse_body(CategoryIn, json_body()), create=True))
+
+
+@operation("/categories/<code>", "PUT", summary="Change an incident category", tag="categories", roles=ADMIN,
+           body=CategoryIn, response=CategoryOut, params=(Param("code", "category code", "string", "path"),),
+           errors=(400, 401, 403, 404, 422))
+def put_category(code: str) -> Response:
+    data = parse_body(CategoryIn, json_body())
+    if data.code != code:
+        raise ApiError(422, "invalid_field", "code: the body's code must be the one in the path")
+    return jsonify(_save_category(data, create=False))
+
+
+def _save_category(data: CategoryIn, *, create: bool) -> dict[str, Any]:
+    if data.close_hours < data.handle_hours:
+        raise ApiError(422, "invalid_field", "close_hours: must not be shorter than handle_hours")
+    change = CategoryChange(
+        code=data.code, name_zh=data.name.zh, name_en=data.name.en, kind=data.kind, major=data.major,
+        department=data.department, handle_hours=data.handle_hours, close_hours=data.close_hours,
+        working_hours=data.working_hours,
+        limits={s: (v.handle_hours, v.close_hours) for s, v in data.limits.items()},
+    )
+    with current_db().uow() as session:
+        exists = session.get(Category, data.code) is not None
+        if create and exists:
+            raise ApiError(409, "category_exists", f"category {data.code!r} exists already")
+        if not create and not exists:
+            raise ApiError(404, "category_not_found", f"no category {data.code!r}")
+        try:
+            category = save_category(session, change, create=create)
+        except InvalidInput as exc:
+            field = "department" if exc.code == "unknown_department" else "limits"
+            raise ApiError(422, "invalid_field", f"{field}: {exc.message}") from None
+        audit(session, "category.create" if create else "category.update", f"category:{category.code}")
+        return category_to_dict(category, limits_of(session, [category.code]).get(category.code))
+
+
+# --- incidents ----------------------------------------------------------------------------------
+
+
+@operation("/incidents", "GET", summary="List the incidents the user may see, newest first",
+           tag="incidents", response=IncidentOut, many=True,
+           params=(Param("state", "comma-separated states"), Param("card", "none, yellow or red"),
+                   Param("grid_code", "unit grid code"), Param("department", "department code"),
+                   Param("source", "comma-separated sources"), Param("category", "category code"),
+                   Param("limit", "at most 1000", "integer"), Param("offset", "rows to skip", "integer")),
+           errors=(401, 422))
+def get_incidents() -> Response:
+    states = ("reported", "filed", "rejected", "dispatched", "in_progress", "resolved", "closed")
+    limit, offset = page_args()
+    with current_db().uow() as session:
+        incidents = list_incidents(
+            session,
+            user=current_actor(),
+            state=choice_arg("state", states),
+            card=choice_arg("card", CARDS),
+            grid_code=request.args.get("grid_code") or None,
+            department_code=request.args.get("department") or None,
+            source=choice_arg("source", SOURCES),
+            category=request.args.get("category") or None,
+            limit=limit,
+            offset=offset,
+        )
+        return jsonify([incident_to_dict(i) for i in incidents])
+
+
+@operation("/incidents", "POST", summary="Report an incident (routed to grid, worker and department)",
+           tag="incidents", roles=(Role.ADMIN, Role.OPERATOR, Role.HANDLER, Role.WORKER), body=IncidentIn,
+           response=IncidentOut, status=201, errors=(400, 401, 403, 422))
+def post_incident() -> tuple[Response, int]:
+    data = parse_body(IncidentIn, json_body())
+    actor = current_actor()
+    if data.auto_file and actor.role not in STAFF:
+        raise ApiError(403, "forbidden", "only operators and admins file incidents")
+    default_source = "patrol" if actor.role == Role.WORKER else "operator"
+    with current_db().uow() as session:
+        incident = create_incident(
+            session, category_code=data.category, source=data.source or default_source, title=data.title,
+            lon=data.lon, lat=data.lat, reported_at=data.reported_at, actor=actor,
+            description=data.description, auto_file=data.auto_file, exercise=data.exercise,
+            address=data.address, severity=data.severity, inside_city=True,
+        )
+        return created(incident_to_dict(incident))
+
+
+@operation("/incidents/<int:incident_id>", "GET", summary="One incident with its history", tag="incidents",
+           response=IncidentOut, params=(Param("incident_id", "incident id", "integer", "path"),),
+           errors=(401, 404))
+def get_one_incident(incident_id: int) -> Response:
+    with current_db().uow() as session:
+        return jsonify(incident_to_dict(get_incident(session, incident_id, user=current_actor())))
+
+
+@operation("/incidents/<int:incident_id>/actions", "POST", summary="Take a workflow action on an incident",
+           tag="incidents", body=ActionIn, response=IncidentOut,
+           params=(Param("incident_id", "incident id", "integer", "path"),),
+           errors=(400, 401, 404, 409, 422))
+def post_action(incident_id: int) -> Response:
+    data = parse_body(ActionIn, json_body())
+    actor = current_actor()
+    with current_db().uow() as session:
+        get_incident(session, incident_id, user=actor)  # 404 for what the user may not see
+        incident = apply_action(
+            session, incident_id, data.action, version=data.version, actor=actor, note=data.note,
+            department_code=data.department, assignee=data.assignee, hours=data.hours,
+            target_id=data.target_id, attachment_ids=data.photo_ids,
+        )
+        return jsonify(incident_to_dict(incident))
+
+
+# --- KPIs ---------------------------------------------------------------------------------------
+
+
+def kpi_period(raw_from: str | None, raw_to: str | None) -> tuple[datetime, datetime]:
+    """The [from, to) of a KPI request; the default is today in CITYOPS_TZ."""
+    zone = get_settings().zone
+    today = datetime.now(zone).date()
+    start = parse_moment(raw_from, "from") if raw_from else datetime.combine(today, time(), zone)
+    end = parse_moment(raw_to, "to") if raw_to else datetime.combine(today + timedelta(days=1), time(), zone)
+    if start > end:
+        raise ApiError(422, "invalid_period", "from is after to")
+    return start, end
+
+
+@operation("/kpi", "GET", summary="The KPI snapshot of incidents reported in [from, to)", tag="kpi",
+           response=KpiOut,
+           params=(Param("from", "ISO date or time; default today 00:00 in CITYOPS_TZ"),
+                   Param("to", "ISO date or time, exclusive; default tomorrow 00:00"),
+                   Param("district", "district code or name"), Param("department", "department code")),
+           errors=(401, 422))
+def get_kpi() -> Response:
+    start, end = kpi_period(request.args.get("from"), request.args.get("to"))
+    with current_db().uow() as session:
+        return jsonify(kpi_snapshot(session, start, end, district=request.args.get("district") or None,
+                                    department=request.args.get("department") or None))

@@ -1,0 +1,421 @@
+"""CityOps composition root and command line: builds the Flask server and the Dash app, wires the API,
+pages, callbacks and scheduler, and exposes the CLI of DESIGN §3. Nothing imports this module."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import secrets
+import socket
+import sys
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import partial
+from pathlib import Path
+
+import click
+import dash
+from flask import Flask, request
+from flask_login import current_user
+from pydantic import ValidationError
+
+import callbacks  # importing it registers every @dash.callback
+from api.auth import PAGE_PATHS, allowed, init_auth
+from api.errors import error_response, register_error_handlers
+from api.health import health_bp
+from api.login import login_bp
+from api.open311 import open311_bp
+from api.registry import api_v1
+from data.db import Database, DatabaseConfigError, check_connection
+from i18n import current_lang, t
+from layouts.shell import shell
+from settings import Settings, get_settings
+
+HERE = Path(__file__).parent
+
+
+class StartupError(click.ClickException):
+    """A problem that stops the program with one clear line and a non-zero exit."""
+
+    def show(self, file=None) -> None:  # noqa: ANN001
+        click.echo(f"cityops: {self.message}", err=True)
+
+
+def _secret_key(settings: Settings) -> str:
+    if settings.secret_key:
+        return settings.secret_key
+    if settings.demo:
+        return secrets.token_hex(32)
+    raise StartupError("CITYOPS_SECRET_KEY is not set (it is required outside demo mode)")
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> tuple[Flask, dash.Dash]:
+    """Build the Flask server with the API and the Dash app on it."""
+    settings = settings or get_settings()
+    db = db or Database(settings.database_url)
+    callbacks.share_with_new_app()
+    server = Flask(__name__)
+    server.secret_key = _secret_key(settings)
+    server.config["MAX_CONTENT_LENGTH"] = 8 * 1024 * 1024
+    init_auth(server, db)
+    register_error_handlers(server)
+    server.register_blueprint(health_bp)
+    server.register_blueprint(api_v1)
+    server.register_blueprint(login_bp)
+    server.register_blueprint(open311_bp)
+
+    app = dash.Dash(
+        __name__,
+        server=server,
+        use_pages=True,
+        pages_folder="",  # pages are registered by _register_pages, not discovered by importing files
+        assets_folder=str(HERE / "assets"),
+        serve_locally=True,
+        compress=True,
+        title=t("app.title", settings.lang),
+        update_title=None,
+        suppress_callback_exceptions=True,
+    )
+    app.layout = _layout
+    _register_pages()
+
+    @server.before_request
+    def _refuse_unknown_routes():
+        # Dash's catch-all page route would answer any unknown /api/… path with the HTML shell.
+        if request.path.startswith(("/api/", "/open311/")) and request.blueprint is None:
+            return error_response(404, "not_found", f"no route {request.path}")
+        # Dash answers a callback it does not know with a 500; an unknown output is bad input: 404.
+        if request.path == "/_dash-update-component" and request.method == "POST":
+            body = request.get_json(silent=True)
+            if not isinstance(body, dict) or body.get("output") not in app.callback_map:
+                return error_response(404, "unknown_callback", "no such callback")
+        return None
+
+    return server, app
+
+
+def _page_title(page: str, **_query: str) -> str:
+    return t(f"nav.{page}")
+
+
+def _register_pages() -> None:
+    """Register every page of ``PAGE_PATHS`` (the one table of paths and access) with its ``layouts``
+    module. Registering is idempotent; the layout modules themselves have no import side effects."""
+    for path, page in PAGE_PATHS.items():
+        module = importlib.import_module(f"layouts.{page}")
+        dash.register_page(module.__name__, path=path, name=page, title=partial(_page_title, page),
+                           layout=module.layout)
+
+
+def _layout():
+    user = current_user if current_user.is_authenticated else None
+    nav = [(path, f"nav.{page}") for path, page in PAGE_PATHS.items() if user and allowed(user.role, page)]
+    return shell(
+        username=user.display_name if user else None,
+        role=user.role if user else None,
+        lang=current_lang(),
+        nav=nav,
+        page_container=dash.page_container,
+    )
+
+
+# --- command line -------------------------------------------------------------------------------
+
+
+def _database(settings: Settings) -> Database:
+    try:
+        db = Database(settings.database_url)
+        check_connection(db.engine)
+    except DatabaseConfigError as exc:
+        raise StartupError(str(exc)) from None
+    return db
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = "CITYOPS_" + str(first["loc"][0]).upper()
+        raise StartupError(f"{field} is invalid: {first['msg']}") from None
+
+
+def _ensure_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+@click.group(invoke_without_command=True)
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """CityOps: the city operations command centre. With no command: serve the demo."""
+    if ctx.invoked_subcommand is None:
+        os.environ.setdefault("CITYOPS_DEMO", "1")
+        get_settings.cache_clear()
+        ctx.invoke(serve)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8050, show_default=True, type=int)
+@click.option("--no-scheduler", is_flag=True, help="Do not run the scheduler in this process.")
+@click.option("--no-simulator", is_flag=True, help="Do not run the sensor simulator.")
+def serve(host: str, port: int, no_scheduler: bool, no_simulator: bool) -> None:
+    """Web server (+ scheduler + simulator unless disabled); migrates and seeds an empty database."""
+    from alerts.rules_loader import sync_rule_files
+    from alerts.scheduler import start_scheduler
+    from data.demo import DEMO_LOGINS, seed_demo_city
+
+    settings = _settings()
+    _ensure_port_free(host, port)
+    db = _database(settings)
+    db.migrate()
+    if db.is_empty():
+        click.echo(t("cli.seeding", settings.lang))
+        seed_demo_city(db, demo_passwords=settings.demo)
+    with db.uow() as s:
+        sync_rule_files(s, HERE / "alerts" / "rules")
+    server, _ = create_app(settings, db)
+    handle = None
+    if not no_scheduler:
+        handle = start_scheduler(db, simulator=not no_simulator, holder=f"{socket.gethostname()}:{os.getpid()}",
+                                 daily=_daily_jobs())
+    click.echo(t("cli.listening", settings.lang, url=f"http://{host}:{port}/"))
+    if settings.demo:
+        for name, password in DEMO_LOGINS.items():
+            click.echo(f"  {name} / {password}")
+    from waitress import serve as waitress_serve
+
+    try:
+        waitress_serve(server, host=host, port=port, threads=8, ident="cityops")
+    finally:
+        if handle is not None:
+            handle.shutdown()
+
+
+def _daily_jobs() -> dict[str, Callable[[Database, datetime], object]]:
+    """The scheduler's daily jobs: yesterday's briefing written to the reports folder (DESIGN §3)."""
+    from reports.archive import write_daily_reports
+
+    return {"daily_report": write_daily_reports}
+
+
+@cli.command()
+def worker() -> None:
+    """The scheduler alone (rules, overdue sweep, retention, scheduled reports)."""
+    from alerts.rules_loader import sync_rule_files
+    from alerts.scheduler import run_worker
+
+    settings = _settings()
+    db = _database(settings)
+    db.migrate()
+    with db.uow() as s:
+        sync_rule_files(s, HERE / "alerts" / "rules")
+    run_worker(db, daily=_daily_jobs())
+
+
+@cli.command()
+@click.option("--scale", default=1.0, show_default=True, type=click.FloatRange(0.001, 10))
+@click.option("--seed", "seed_", default=42, show_default=True, type=int)
+@click.option("--reset", is_flag=True, help="Delete everything first (required on a non-empty database).")
+def seed(scale: float, seed_: int, reset: bool) -> None:
+    """Generate the demo city deterministically."""
+    from data.demo import DemoCityError, seed_demo_city
+
+    settings = _settings()
+    db = _database(settings)
+    db.migrate()
+    try:
+        counts = seed_demo_city(db, scale=scale, seed=seed_, reset=reset, demo_passwords=settings.demo)
+    except DemoCityError as exc:
+        raise StartupError(str(exc)) from None
+    for table, n in counts.items():
+        click.echo(f"{table}\t{n}")
+
+
+def _parse_time(value: str | None, default: datetime) -> datetime:
+    if not value:
+        return default
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"not an ISO-8601 time: {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=get_settings().zone)
+
+
+@cli.command()
+@click.option("--from", "from_", help="Start of the cohort (ISO-8601; default: today 00:00 local).")
+@click.option("--to", "to", help="End of the cohort (ISO-8601; default: tomorrow 00:00 local).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def kpi(from_: str | None, to: str | None, as_json: bool) -> None:
+    """The KPI snapshot of DESIGN §7."""
+    from dispatch.kpi import kpi_snapshot
+
+    settings = _settings()
+    db = _database(settings)
+    today = datetime.now(settings.zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = _parse_time(from_, today)
+    end = _parse_time(to, today + timedelta(days=1))
+    if start > end:
+        raise click.BadParameter("--from is after --to")
+    db.migrate()
+    with db.uow() as s:
+        snapshot = kpi_snapshot(s, start, end)
+    if as_json:
+        click.echo(json.dumps(snapshot, ensure_ascii=False, indent=2, default=str))
+        return
+    for key, value in snapshot.items():
+        click.echo(f"{key}\t{json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else value}")
+
+
+@cli.command()
+@click.argument("kind", type=click.Choice(["daily", "weekly"]))
+@click.option("--date", "day", help="A day in the period (YYYY-MM-DD; default: yesterday / last week).")
+@click.option("--format", "fmt", type=click.Choice(["pdf", "xlsx"]), default="pdf", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Where to write it.")
+def report(kind: str, day: str | None, fmt: str, out: Path | None) -> None:
+    """The daily or weekly briefing (日调度、周通报) as PDF or XLSX; prints the file written."""
+    from datetime import date
+
+    from reports.archive import default_day, write_report
+
+    settings = _settings()
+    try:
+        when = date.fromisoformat(day) if day else default_day(kind)
+    except ValueError:
+        raise click.BadParameter(f"not a date YYYY-MM-DD: {day!r}", param_hint="--date") from None
+    db = _database(settings)
+    db.migrate()
+    try:
+        path = write_report(db, kind, when, fmt, out=out)
+    except OSError as exc:
+        raise StartupError(f"cannot write the report: {exc.strerror}: {exc.filename}") from None
+    click.echo(str(path))
+
+
+@cli.command("import")
+@click.argument("kind", type=click.Choice(["doorplates", "grids", "cameras", "sensors", "incidents"]))
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--crs", help="The file's coordinate system: EPSG:4326 (default), gcj02, or any EPSG code.")
+@click.option("--layer", help="The layer of a GeoPackage.")
+def import_(kind: str, file: Path, crs: str | None, layer: str | None) -> None:
+    """Import a GeoJSON/GPKG/Shapefile/CSV/XLSX file; prints counts and every rejected row's reason."""
+    from data.importers import ImportFileError, import_file
+    from dispatch.history_import import import_incidents
+
+    db = _database(_settings())
+    db.migrate()
+    try:
+        result = import_incidents(db, file) if kind == "incidents" else import_file(
+            db, kind, file, crs=crs, layer=layer)
+    except ImportFileError as exc:
+        raise StartupError(f"{file.name}: {exc}; nothing was imported") from None
+    for line in result.lines():
+        click.echo(line)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--speed", type=click.FloatRange(min=0.001), help="Replay N times faster than real time "
+              "(default: all at once).")
+@click.option("--keep-open", is_flag=True, help="Leave the drill's alerts open at the end.")
+def drill(file: Path, speed: float | None, keep_open: bool) -> None:
+    """Replay a CSV of readings (sensor_id,ts,value) as an exercise (演练): alerts and incidents marked
+    Exercise and excluded from KPIs."""
+    from alerts.drill import DrillFileError, run_drill
+
+    db = _database(_settings())
+    db.migrate()
+    try:
+        counts = run_drill(db, file, speed=speed, close=not keep_open)
+    except DrillFileError as exc:
+        raise StartupError(str(exc)) from None
+    for key in ("readings", "fired", "resolved", "incidents", "closed_at_end"):
+        click.echo(f"{key}\t{counts.get(key, 0)}")
+    for row in counts["rejected"]:
+        where = f"line {row['line']}" if row["line"] else "file"
+        click.echo(f"  rejected {where}: {row['reason']}")
+
+
+@cli.group()
+def users() -> None:
+    """Users and API tokens."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(["admin", "operator", "leader", "handler", "worker"]))
+@click.option("--grid", help="The unit grid code of a worker.")
+@click.option("--department", help="The department code of a handler.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def users_add(name: str, role: str, grid: str | None, department: str | None, password_stdin: bool) -> None:
+    """Add a user."""
+    from data.accounts import AccountError, create_user
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    if password_stdin and not password:
+        raise StartupError("an empty password was given on standard input")
+    db = _database(_settings())
+    db.migrate()
+    try:
+        with db.uow() as s:
+            create_user(s, name, role, password=password, grid_code=grid, department_code=department)
+    except AccountError as exc:
+        raise StartupError(str(exc)) from None
+    click.echo(f"user {name} ({role}) added")
+
+
+@users.command("token")
+@click.argument("name")
+def users_token(name: str) -> None:
+    """Print a new API token for NAME, alone on the last line."""
+    from data.accounts import issue_token, user_by_name
+
+    db = _database(_settings())
+    with db.uow() as s:
+        user = user_by_name(s, name)
+        if user is None:
+            raise StartupError(f"no active user {name!r}")
+        token = issue_token(s, user)
+    click.echo(token)
+
+
+@cli.group("db")
+def db_group() -> None:
+    """Schema management."""
+
+
+@db_group.command("upgrade")
+def db_upgrade() -> None:
+    """Alembic upgrade to head."""
+    db = _database(_settings())
+    db.migrate()
+    click.echo("schema at head")
+
+
+def main() -> None:
+    """Run the CLI, turning configuration errors into one clear line."""
+    try:
+        cli.main(standalone_mode=True)
+    except DatabaseConfigError as exc:
+        click.echo(f"cityops: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
+
+
+
+def __getattr__(name: str) -> Flask:
+    """``gunicorn 'app:server'``: build the WSGI server lazily, only when a server asks for it."""
+    if name == "server":
+        flask_server, _ = create_app()
+        globals()["server"] = flask_server
+        return flask_server
+    raise AttributeError(name)

@@ -1,0 +1,133 @@
+"""Callbacks of the category and calendar section of /admin: pick a category to edit (or type a new
+code), save it with its per-severity limits and working-hours flag, and save the working week and the
+holidays. Refusals are shown translated and change nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dash import ALL, Input, Output, State, callback, ctx
+from dash.exceptions import PreventUpdate
+from sqlalchemy import select
+
+from callbacks.common import uow
+from callbacks.pagekit import Outcome, name_of, outcome_view, refusal_message
+from data.models import Category, Department
+from dispatch.categories import CategoryChange, limits_of, save_category
+from dispatch.service import InvalidInput
+from dispatch.working_hours import (
+    CalendarError,
+    format_days,
+    format_week,
+    parse_days,
+    parse_week,
+    save_days,
+    save_week,
+    stored_week,
+)
+from i18n import t
+from layouts import ids
+from layouts.admin_categories import OVERRIDES
+
+
+def _by_field(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    return {entry["id"]["field"]: entry.get("value") for entry in entries}
+
+
+@callback(
+    Output(ids.ADMIN_CATEGORIES_PICK, "options"),
+    Output({"type": ids.ADMIN_CATEGORIES_FORM, "field": "department"}, "options"),
+    Output(ids.ADMIN_CATEGORIES_WEEK, "value"),
+    Output(ids.ADMIN_CATEGORIES_HOLIDAYS, "value"),
+    Input(ids.ADMIN_CATEGORIES_RESULT, "data"),
+)
+def fill(_result: Any) -> tuple[Any, ...]:
+    """The categories to pick, the departments, and the stored calendar in its text form."""
+    with uow() as session:
+        categories = [{"label": f"{c.code} {name_of(c)}", "value": c.code}
+                      for c in session.scalars(select(Category).order_by(Category.code))]
+        departments = [{"label": name_of(d), "value": d.code}
+                       for d in session.scalars(select(Department).order_by(Department.id))]
+        return categories, departments, format_week(stored_week(session)), format_days(session)
+
+
+def category_values(session: Any, code: str | None) -> dict[str, Any]:
+    """The form's values for category ``code`` (empty for a new one)."""
+    category = session.get(Category, code) if code else None
+    if category is None:
+        return {}
+    values = {"code": category.code, "name_zh": category.name_zh, "name_en": category.name_en,
+              "kind": category.kind, "department": category.department.code,
+              "handle_hours": category.handle_hours, "close_hours": category.close_hours,
+              "working_hours": ["yes"] if category.working_hours else []}
+    for severity, (handle, close) in limits_of(session, [category.code]).get(category.code, {}).items():
+        values[f"{severity}_handle_hours"], values[f"{severity}_close_hours"] = handle, close
+    return values
+
+
+@callback(Output({"type": ids.ADMIN_CATEGORIES_FORM, "field": ALL}, "value"), Input(ids.ADMIN_CATEGORIES_PICK, "value"),
+          prevent_initial_call=True)
+def load(code: str | None) -> list[Any]:
+    """Fill the form with the picked category."""
+    with uow() as session:
+        values = category_values(session, code)
+    return [values.get(item["id"]["field"]) for item in ctx.outputs_list]
+
+
+def change_of(values: dict[str, Any]) -> CategoryChange:
+    """The submitted form as a CategoryChange (a severity with both limits empty has none)."""
+    limits = {}
+    for severity in OVERRIDES:
+        handle, close = values.get(f"{severity}_handle_hours"), values.get(f"{severity}_close_hours")
+        if handle not in (None, "") or close not in (None, ""):
+            limits[severity] = (handle, close)
+    return CategoryChange(
+        code=(values.get("code") or "").strip().upper(), name_zh=values.get("name_zh") or "",
+        name_en=values.get("name_en") or "", kind=values.get("kind") or "", department=values.get("department") or "",
+        handle_hours=values.get("handle_hours"), close_hours=values.get("close_hours"),  # type: ignore[arg-type]
+        working_hours=bool(values.get("working_hours")), limits=limits,
+    )
+
+
+@callback(
+    Output(ids.ADMIN_CATEGORIES_MESSAGE, "children"),
+    Output(ids.ADMIN_CATEGORIES_RESULT, "data"),
+    Input(ids.ADMIN_CATEGORIES_SAVE, "n_clicks"),
+    State({"type": ids.ADMIN_CATEGORIES_FORM, "field": ALL}, "value"),
+    State(ids.ADMIN_CATEGORIES_RESULT, "data"),
+    prevent_initial_call=True,
+)
+def save(clicks: int | None, _values: list[Any], result: int | None) -> tuple[Any, Any]:
+    """Create or update the category in the form."""
+    if not clicks:
+        raise PreventUpdate
+    change = change_of(_by_field(ctx.states_list[0]))
+    try:
+        with uow() as session:
+            save_category(session, change, create=session.get(Category, change.code) is None)
+    except InvalidInput as exc:
+        return outcome_view(Outcome(False, refusal_message(exc.code))), (result or 0)
+    return outcome_view(Outcome(True, t("admin.categories.saved", code=change.code))), (result or 0) + 1
+
+
+@callback(
+    Output(ids.ADMIN_CATEGORIES_MESSAGE, "children", allow_duplicate=True),
+    Output(ids.ADMIN_CATEGORIES_RESULT, "data", allow_duplicate=True),
+    Input(ids.ADMIN_CATEGORIES_CAL_SAVE, "n_clicks"),
+    State(ids.ADMIN_CATEGORIES_WEEK, "value"),
+    State(ids.ADMIN_CATEGORIES_HOLIDAYS, "value"),
+    State(ids.ADMIN_CATEGORIES_RESULT, "data"),
+    prevent_initial_call=True,
+)
+def save_calendar(clicks: int | None, week: str | None, holidays: str | None, result: int | None) -> tuple[Any, Any]:
+    """Replace the working week and the holidays (both are checked before either is saved)."""
+    if not clicks:
+        raise PreventUpdate
+    try:
+        periods, days = parse_week(week or ""), parse_days(holidays or "")
+        with uow() as session:
+            save_week(session, periods)
+            save_days(session, days)
+    except CalendarError as exc:
+        return outcome_view(Outcome(False, f"{refusal_message(exc.code)} ({exc.message})")), (result or 0)
+    return outcome_view(Outcome(True, t("admin.categories.calendar_saved", n=len(days)))), (result or 0) + 1

@@ -1,0 +1,115 @@
+"""Callbacks of the alert-rules section of /admin: list the rules, load one into the editor, save the
+YAML/JSON text (a refusal names the bad field and changes nothing), switch a rule on or off, delete an
+API rule. Every change is written to the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from dash import Input, Output, State, callback, ctx, html
+from dash.exceptions import PreventUpdate
+from flask import request
+from sqlalchemy import select
+
+from alerts import rules_store
+from alerts.rules_store import RuleStoreError
+from callbacks.common import uow
+from callbacks.pagekit import DASH, local_time, signed_in
+from data.models import AuditLog, Rule
+from i18n import current_lang, t
+from layouts import ids
+from layouts.admin_rules import TEMPLATE
+from layouts.components import badge, empty, table
+
+
+def _rule_row(rule: Rule) -> list[Any]:
+    body = rule.body or {}
+    name = (body.get("name") or {}).get(current_lang()) or rule.id
+    condition = (body.get("condition") or {}).get("type", DASH)
+    incident = body.get("incident") or {}
+    on = rule.enabled
+    state = badge(t("admin.rules.on") if on else t("admin.rules.off"), "#3fb950" if on else "#6e7681")
+    return [rule.id, name, condition, incident.get("category", DASH), state, rule.source,
+            local_time(rule.updated_at)]
+
+
+@callback(
+    Output(ids.ADMIN_RULES_LIST, "children"),
+    Output(ids.ADMIN_RULES_PICK, "options"),
+    Input(ids.ADMIN_RULES_CHANGED, "data"),
+    Input(ids.ADMIN_REFRESH, "n_clicks"),
+)
+def list_rules(_changed: Any, _refresh: Any) -> tuple[Any, list[dict[str, str]]]:
+    """The rules table and the editor's choice of rules."""
+    with uow() as session:
+        rules = session.scalars(select(Rule).order_by(Rule.id)).all()
+        headers = [t(f"admin.rules.col.{key}") for key in ("id", "name", "type", "category", "state", "source",
+                                                            "updated")]
+        listing = table(headers, [_rule_row(r) for r in rules], row_testid="admin-rules-row") if rules else empty()
+        return listing, [{"label": f"{r.id} ({r.source})", "value": r.id} for r in rules]
+
+
+@callback(
+    Output(ids.ADMIN_RULES_TEXT, "value"),
+    Output(ids.ADMIN_RULES_ENABLED, "value"),
+    Input(ids.ADMIN_RULES_PICK, "value"),
+    prevent_initial_call=True,
+)
+def load_rule(rule_id: str | None) -> tuple[str, list[str]]:
+    """The picked rule as YAML in the editor (the template for none)."""
+    if not rule_id:
+        return TEMPLATE, ["on"]
+    with uow() as session:
+        rule = session.get(Rule, rule_id)
+        if rule is None:
+            return TEMPLATE, ["on"]
+        text = yaml.safe_dump(rule.body, allow_unicode=True, sort_keys=False, default_flow_style=None)
+        return text, ["on"] if rule.enabled else []
+
+
+def _message(text: str, ok: bool) -> html.Div:
+    return html.Div(text, className="admin-rules-ok" if ok else "admin-rules-error")
+
+
+def _apply(session: Any, trigger: str, picked: str | None, text: str, enabled: bool) -> tuple[str, str]:
+    """Do what the clicked button asks; returns (audit action, rule id)."""
+    if trigger == ids.ADMIN_RULES_DELETE:
+        if not picked:
+            raise RuleStoreError(422, "invalid_field", t("admin.rules.pick_first"))
+        rules_store.delete_rule(session, picked)
+        return "rule.delete", picked
+    document = rules_store.parse_rule_text(text)
+    rule_id = document.get("id") if isinstance(document, dict) else None
+    if rule_id and session.get(Rule, rule_id) is not None:
+        rules_store.replace_rule(session, rule_id, document, enabled=enabled)
+        return "rule.update", rule_id
+    rule = rules_store.create_rule(session, document, enabled=enabled)
+    return "rule.create", rule.id
+
+
+@callback(
+    Output(ids.ADMIN_RULES_MESSAGE, "children"),
+    Output(ids.ADMIN_RULES_CHANGED, "data"),
+    Input(ids.ADMIN_RULES_SAVE, "n_clicks"),
+    Input(ids.ADMIN_RULES_DELETE, "n_clicks"),
+    State(ids.ADMIN_RULES_PICK, "value"),
+    State(ids.ADMIN_RULES_TEXT, "value"),
+    State(ids.ADMIN_RULES_ENABLED, "value"),
+    State(ids.ADMIN_RULES_CHANGED, "data"),
+    prevent_initial_call=True,
+)
+def change_rule(_save: Any, _delete: Any, picked: str | None, text: str | None, enabled: list[str] | None,
+                changed: int | None) -> tuple[Any, int]:
+    """Save (create or replace) or delete a rule; a refusal shows its status and field, nothing changes."""
+    trigger = ctx.triggered_id
+    if trigger not in (ids.ADMIN_RULES_SAVE, ids.ADMIN_RULES_DELETE):
+        raise PreventUpdate
+    try:
+        with uow() as session:
+            action, rule_id = _apply(session, trigger, picked, text or "", bool(enabled))
+            session.add(AuditLog(user_id=signed_in().id, action=action, target=f"rule:{rule_id}",
+                                 ip=request.remote_addr))
+    except RuleStoreError as exc:
+        return _message(t("admin.rules.refused", status=exc.status, reason=str(exc)), False), changed or 0
+    return _message(t(f"admin.rules.done.{action.split('.')[1]}", rule=rule_id), True), (changed or 0) + 1

@@ -1,0 +1,549 @@
+"""Console callbacks: the filtered incident queue with bulk actions, the selected incident's detail
+(facts, deadlines and card, photos, proposed duplicate, history timeline, a small map focused on it),
+the workflow actions taken on it at the version the operator saw (postpone with hours, merge into an
+original, dispatch with an assignee override), the caller's rating, and the notification badge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+import shapely
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from callbacks.common import uow
+from callbacks.dispatchkit import run_work, small_map, zoom_for
+from callbacks.pagekit import DASH, Outcome, clicked_id, local_time, name_of, outcome_view, signed_in
+from data.models import Category, Department, Grid, Incident, IncidentHistory, IncidentState, Role, User
+from dispatch import notifications
+from dispatch.service import (
+    SATISFACTION,
+    InvalidInput,
+    NotFound,
+    apply_action,
+    attachment_to_dict,
+    get_incident,
+    list_incidents,
+    mask_phone,
+    rate_incident,
+)
+from dispatch.sla import CARD_NONE, CARD_RED, CARD_YELLOW
+from dispatch.workflow import OPEN_STATES, SOURCES, Action, available_actions, may
+from i18n import t
+from layouts import ids
+from layouts.components import CARD_COLOURS, badge, empty, table
+from layouts.dispatch_parts import thumbnails
+
+#: The most incidents the queue shows at once.
+QUEUE_LIMIT = 100
+#: The actions the desk offers, in button order.
+DESK_ACTIONS = (Action.FILE, Action.REJECT, Action.DISPATCH, Action.START, Action.RESOLVE, Action.CLOSE,
+                Action.RETURN, Action.ESCALATE, Action.POSTPONE, Action.MERGE, Action.COMMENT)
+#: The actions that can be taken on several ticked incidents at once (dispatch goes to each one's
+#: routed department).
+BULK_ACTIONS = (Action.FILE, Action.REJECT, Action.DISPATCH, Action.CLOSE, Action.ESCALATE)
+STATE_COLOUR = "#3a6d8f"
+MAP_HEIGHT_PX = 220
+NOTICE_ROWS = 20
+#: How many codes a bulk outcome names.
+NAMED_CODES = 5
+
+
+def _options(prefix: str, values: Any) -> list[dict[str, str]]:
+    return [{"label": t(f"{prefix}.{v}"), "value": str(v)} for v in values]
+
+
+def bulk_button(action: Action) -> html.Button:
+    """A bulk button (``data-testid=console-bulk-<action>``)."""
+    return html.Button(t(f"action.{action}"), id={"type": ids.CONSOLE_BULK, "action": action.value},
+                       className=f"action-button action-{action.value}",
+                       **{"data-testid": f"console-bulk-{action.value}"})
+
+
+@callback(
+    Output(ids.CONSOLE_FILTER_STATE, "options"),
+    Output(ids.CONSOLE_FILTER_CARD, "options"),
+    Output(ids.CONSOLE_FILTER_SOURCE, "options"),
+    Output(ids.CONSOLE_DEPARTMENT, "options"),
+    Output(ids.CONSOLE_FILTER_CATEGORY, "options"),
+    Output(ids.CONSOLE_FILTER_GRID, "options"),
+    Output(ids.CONSOLE_FILTER_DEPARTMENT, "options"),
+    Output(ids.CONSOLE_ASSIGNEE, "options"),
+    Output(ids.CONSOLE_BULK_BAR, "children"),
+    Input(ids.CONSOLE_BOOT, "data"),
+)
+def fill_options(_boot: Any) -> tuple[list[Any], ...]:
+    """The choices of the filters, of dispatch (department, assignee) and the bulk buttons, once."""
+    user = signed_in()
+    with uow() as session:
+        departments = session.scalars(select(Department).order_by(Department.id)).all()
+        department_options = [{"label": name_of(d), "value": d.code} for d in departments]
+        categories = [{"label": f"{c.code} {name_of(c)}", "value": c.code}
+                      for c in session.scalars(select(Category).order_by(Category.code))]
+        grids = [{"label": code, "value": code} for code in session.scalars(select(Grid.code).order_by(Grid.code))]
+        people = session.execute(
+            select(User.username, User.display_name, User.role)
+            .where(User.active.is_(True), User.role.in_((Role.WORKER, Role.HANDLER)))
+            .order_by(User.role, User.username)
+        ).all()
+    assignees = [{"label": f"{p.display_name} ({t(f'role.{p.role}')})", "value": p.username} for p in people]
+    bulk = [bulk_button(a) for a in BULK_ACTIONS if may(user.role, a)]
+    return (
+        _options("state", IncidentState),
+        _options("card", (CARD_RED, CARD_YELLOW, CARD_NONE)),
+        _options("source", SOURCES),
+        department_options,
+        categories,
+        grids,
+        department_options,
+        assignees,
+        bulk or [html.Span(DASH)],
+    )
+
+
+def queue_headers() -> list[str]:
+    """The column titles of the queue."""
+    return ["", *[t(f"console.col.{c}") for c in
+                  ("code", "title", "category", "state", "card", "grid", "department", "deadline", "reported")]]
+
+
+def _queue_row(incident: Incident, selected: int | None) -> list[Any]:
+    chosen = " selected" if incident.id == selected else ""
+    deadline = incident.close_deadline if incident.state == IncidentState.RESOLVED else incident.handle_deadline
+    return [
+        html.Div(dcc.Checklist(id={"type": ids.CONSOLE_CHECK, "id": incident.id},
+                               options=[{"label": "", "value": incident.id}], value=[], className="row-check"),
+                 **{"data-testid": "console-check"}),
+        html.Button(incident.code, id={"type": ids.CONSOLE_SELECT, "id": incident.id},
+                    className=f"link-button{chosen}", title=t("console.open"),
+                    **{"data-testid": ids.CONSOLE_SELECT}),
+        incident.title,
+        name_of(incident.category),
+        t(f"state.{incident.state}"),
+        badge(t(f"card.{incident.card}"), CARD_COLOURS.get(incident.card, CARD_COLOURS[CARD_NONE])),
+        incident.grid.code if incident.grid is not None else DASH,
+        name_of(incident.department),
+        local_time(deadline, "%m-%d %H:%M"),
+        local_time(incident.reported_at),
+    ]
+
+
+@callback(
+    Output(ids.CONSOLE_QUEUE, "children"),
+    Output(ids.CONSOLE_VERSIONS, "data"),
+    Input(ids.CONSOLE_TICK, "n_intervals"),
+    Input(ids.CONSOLE_FILTER_STATE, "value"),
+    Input(ids.CONSOLE_FILTER_CARD, "value"),
+    Input(ids.CONSOLE_FILTER_SOURCE, "value"),
+    Input(ids.CONSOLE_RESULT, "data"),
+    Input(ids.CONSOLE_SELECTED, "data"),
+    Input(ids.CONSOLE_FILTER_CATEGORY, "value"),
+    Input(ids.CONSOLE_FILTER_GRID, "value"),
+    Input(ids.CONSOLE_FILTER_DEPARTMENT, "value"),
+)
+def show_queue(_tick: Any, state: str | None, card: str | None, source: str | None, _result: Any,
+               selected: int | None, category: str | None = None, grid: str | None = None,
+               department: str | None = None) -> tuple[Any, dict[str, int]]:
+    """The incidents this user may see, filtered, newest first (every 5 s and on every change), the
+    selected one highlighted; and the version of each row for the bulk actions."""
+    with uow() as session:
+        incidents = list_incidents(session, user=signed_in(), state=state, card=card, source=source,
+                                   category=category, grid_code=grid, department_code=department, limit=QUEUE_LIMIT)
+        rows = [_queue_row(i, selected) for i in incidents]
+        versions = {str(i.id): i.version for i in incidents}
+    if not rows:
+        return empty("console.queue_empty"), versions
+    return table(queue_headers(), rows, row_testid="incident-row", class_name="data-table queue-table"), versions
+
+
+@callback(
+    Output(ids.CONSOLE_SELECTED, "data"),
+    Output(ids.CONSOLE_MESSAGE, "children", allow_duplicate=True),
+    Input({"type": ids.CONSOLE_SELECT, "id": ALL}, "n_clicks"),
+    prevent_initial_call=True,
+)
+def select_incident(_clicks: list[int | None]) -> tuple[int, None]:
+    """Remember the incident whose row was clicked (and clear the message about the previous one)."""
+    clicked = clicked_id()
+    if clicked is None:
+        raise PreventUpdate
+    return int(clicked["id"]), None
+
+
+# --- the detail drawer --------------------------------------------------------------------------
+
+
+def _fact(label_key: str, value: Any) -> list[Any]:
+    return [html.Dt(t(label_key)), html.Dd(value if value not in (None, "") else DASH)]
+
+
+def _history_detail(entry: IncidentHistory) -> str | None:
+    data = entry.data or {}
+    if entry.action == Action.POSTPONE and "hours" in data:
+        return t(f"console.postpone_{data.get('status', 'approved')}", hours=f"{data['hours']:g}")
+    if entry.action == Action.MERGE:
+        return t("console.merged_with", code=data.get("target_code") or data.get("duplicate_code") or DASH)
+    if entry.action == Action.DISPATCH and data.get("assignee"):
+        return t("console.assigned_to", name=data["assignee"])
+    if entry.action == "rate" and data.get("satisfaction"):
+        return t(f"satisfaction.{data['satisfaction']}")
+    return None
+
+
+def _history_item(entry: IncidentHistory, photos_by_row: dict[int, list[dict[str, Any]]]) -> html.Li:
+    who = entry.actor.display_name if entry.actor is not None else t("console.system")
+    if entry.from_state in (None, entry.to_state):
+        move = t(f"state.{entry.to_state}")
+    else:
+        move = f"{t(f'state.{entry.from_state}')} → {t(f'state.{entry.to_state}')}"
+    extra = _history_detail(entry)
+    return html.Li(
+        [
+            html.Span(local_time(entry.at), className="history-time"),
+            html.Span(who, className="history-who"),
+            html.Span(t(f"action.{entry.action}"), className="history-action"),
+            html.Span(move, className="history-move"),
+            html.Span(extra, className="history-extra") if extra else None,
+            html.Div(entry.note, className="history-note") if entry.note else None,
+            thumbnails(photos_by_row.get(entry.id, [])),
+        ],
+        className="history-item",
+        **{"data-testid": "history-item"},
+    )
+
+
+def _duplicate_hint(session: Session, incident: Incident) -> html.Div | None:
+    if incident.duplicate_of_id is None or incident.state not in (IncidentState.REPORTED, IncidentState.FILED):
+        return None  # only while it can still be merged
+    original = session.get(Incident, incident.duplicate_of_id)
+    if original is None:
+        return None
+    return html.Div(t("console.duplicate_of", code=original.code, title=original.title), className="msg msg-warn",
+                    **{"data-testid": "duplicate-hint"})
+
+
+def _rating(incident: Incident, role: str) -> html.Div | None:
+    if incident.source not in ("hotline", "open311") or incident.state != IncidentState.CLOSED:
+        return None
+    if incident.satisfaction is not None:
+        return html.Div(t("console.rated", value=t(f"satisfaction.{incident.satisfaction}")), className="rating")
+    if role not in (Role.ADMIN, Role.OPERATOR):
+        return None
+    return html.Div(
+        [html.Span(t("console.rate"), className="field-label"),
+         *[html.Button(t(f"satisfaction.{s}"), id={"type": ids.CONSOLE_RATING, "value": s},
+                       className="action-button", **{"data-testid": f"console-rate-{s}"}) for s in SATISFACTION]],
+        className="rating console-actions",
+    )
+
+
+def detail_view(incident: Incident, *, session: Session | None = None, role: str | None = None) -> html.Div:
+    """The selected incident: what, where, who, deadlines, photos, a proposed duplicate, and its history."""
+    head = [
+        html.H3(f"{incident.code} · {incident.title}", className="detail-title"),
+        badge(t(f"state.{incident.state}"), STATE_COLOUR),
+        badge(t(f"card.{incident.card}"), CARD_COLOURS.get(incident.card, CARD_COLOURS[CARD_NONE])),
+        badge(t(f"severity.{incident.severity}"), CARD_COLOURS["yellow"]) if incident.severity != "normal" else None,
+        badge(t("console.escalated"), CARD_COLOURS[CARD_RED]) if incident.escalated else None,
+    ]
+    caller = None
+    if incident.caller_name or incident.caller_phone:
+        caller = f"{incident.caller_name or DASH} {mask_phone(incident.caller_phone) or ''}".strip()
+    facts = html.Dl(
+        [
+            *_fact("console.col.category", name_of(incident.category)),
+            *_fact("console.source", t(f"source.{incident.source}")),
+            *_fact("console.caller", caller),
+            *_fact("console.address", incident.address),
+            *_fact("console.col.grid", incident.grid.code if incident.grid is not None else None),
+            *_fact("console.col.department", name_of(incident.department)),
+            *_fact("console.assignee", incident.assignee.display_name if incident.assignee else None),
+            *_fact("console.col.reported", local_time(incident.reported_at)),
+            *_fact("console.handle_deadline", local_time(incident.handle_deadline)),
+            *_fact("console.close_deadline", local_time(incident.close_deadline)),
+            *_fact("console.rework", incident.rework_count or 0),
+        ],
+        className="detail-facts",
+    )
+    photos = [attachment_to_dict(a) for a in incident.photos]
+    by_row: dict[int, list[dict[str, Any]]] = {}
+    for photo in photos:
+        by_row.setdefault(photo["history_id"] or -1, []).append(photo)
+    return html.Div(
+        [
+            html.Div(head, className="detail-head"),
+            _duplicate_hint(session, incident) if session is not None else None,
+            html.P(incident.description, className="detail-description") if incident.description else None,
+            facts,
+            thumbnails(by_row.get(-1, [])),
+            _rating(incident, role or ""),
+            html.H4(t("console.history"), className="detail-subtitle"),
+            html.Ol([_history_item(h, by_row) for h in incident.history], className="history"),
+        ],
+        **{"data-testid": "incident-detail"},
+    )
+
+
+def desk_actions(role: str, state: str) -> list[Action]:
+    """The desk actions this role may take on an incident in ``state``, in button order."""
+    allowed = set(available_actions(role, state))
+    return [a for a in DESK_ACTIONS if a in allowed]
+
+
+def action_button(action: Action) -> html.Button:
+    """The button of one action (``data-testid=console-action-<action>``)."""
+    return html.Button(t(f"action.{action}"), id={"type": ids.CONSOLE_ACTION, "action": action.value},
+                       className=f"action-button action-{action.value}",
+                       **{"data-testid": f"console-action-{action.value}"})
+
+
+def focus_map(session: Session, incident: Incident, user: Any) -> go.Figure | None:
+    """A small map centred on ``incident``: its grid outlined, the open incidents nearby as small
+    circles and the incident itself as a large circle in its card colour."""
+    if incident.lon is None or incident.lat is None:
+        return None
+    area = shapely.from_wkb(incident.grid.geom) if incident.grid is not None else None
+    box = area.bounds if area is not None else (incident.lon - 0.004, incident.lat - 0.003,
+                                                incident.lon + 0.004, incident.lat + 0.003)
+    figure = small_map(area, center=(incident.lon, incident.lat), zoom=zoom_for(box), height=MAP_HEIGHT_PX)
+    nearby = [i for i in list_incidents(session, user=user, state=[IncidentState.REPORTED, *OPEN_STATES],
+                                        limit=QUEUE_LIMIT)
+              if i.id != incident.id and i.lon is not None
+              and abs(i.lon - incident.lon) < 0.02 and abs(i.lat - incident.lat) < 0.02]
+    figure.add_trace(go.Scattermap(
+        lon=[i.lon for i in nearby], lat=[i.lat for i in nearby], mode="markers", text=[i.code for i in nearby],
+        hoverinfo="text",
+        marker={"size": 9, "color": [CARD_COLOURS.get(i.card, CARD_COLOURS[CARD_NONE]) for i in nearby]},
+    ))
+    figure.add_trace(go.Scattermap(
+        lon=[incident.lon], lat=[incident.lat], mode="markers", text=[incident.code], hoverinfo="text",
+        marker={"size": 18, "color": CARD_COLOURS.get(incident.card, CARD_COLOURS[CARD_NONE])},
+    ))
+    return figure
+
+
+@callback(
+    Output(ids.CONSOLE_DETAIL, "children"),
+    Output(ids.CONSOLE_INCIDENT, "data"),
+    Output(ids.CONSOLE_ACTIONS, "children"),
+    Output(ids.CONSOLE_FORM, "hidden"),
+    Output(ids.CONSOLE_DEPARTMENT_ROW, "hidden"),
+    Output(ids.CONSOLE_DEPARTMENT, "value"),
+    Output(ids.CONSOLE_MAP_BOX, "hidden"),
+    Output(ids.CONSOLE_MAP, "figure"),
+    Output(ids.CONSOLE_TARGET, "value"),
+    Input(ids.CONSOLE_SELECTED, "data"),
+    Input(ids.CONSOLE_RESULT, "data"),
+)
+def show_detail(incident_id: int | None, _result: Any) -> tuple[Any, ...]:
+    """The selected incident as stored now, with the version the actions will be taken at.
+
+    It is not refreshed by the timer: the version must stay the one the operator is looking at, so
+    that an action on an incident someone else changed meanwhile is refused rather than misapplied.
+    """
+    if incident_id is None:
+        return empty("console.pick"), None, [], True, True, no_update, True, no_update, no_update
+    user = signed_in()
+    with uow() as session:
+        try:
+            incident = get_incident(session, int(incident_id), user=user)
+        except NotFound:
+            return empty("console.gone"), None, [], True, True, no_update, True, no_update, no_update
+        actions = desk_actions(user.role, incident.state)
+        routed = incident.department or incident.category.department
+        figure = focus_map(session, incident, user)
+        target = None
+        if Action.MERGE in actions and incident.duplicate_of_id is not None:
+            original = session.get(Incident, incident.duplicate_of_id)
+            target = original.code if original is not None else None
+        shown = {"id": incident.id, "version": incident.version}
+        return (detail_view(incident, session=session, role=user.role), shown, [action_button(a) for a in actions],
+                False, Action.DISPATCH not in actions, routed.code,
+                figure is None, figure if figure is not None else no_update, target)
+
+
+def _target_id(session: Session, code: str | None) -> int | None:
+    if not code:
+        return None
+    found = session.scalar(select(Incident.id).where(Incident.code == code.strip()))
+    if found is None:
+        raise InvalidInput("invalid_target", f"no incident {code!r}")
+    return found
+
+
+@callback(
+    Output(ids.CONSOLE_MESSAGE, "children"),
+    Output(ids.CONSOLE_RESULT, "data"),
+    Output(ids.CONSOLE_NOTE, "value"),
+    Input({"type": ids.CONSOLE_ACTION, "action": ALL}, "n_clicks"),
+    State(ids.CONSOLE_INCIDENT, "data"),
+    State(ids.CONSOLE_NOTE, "value"),
+    State(ids.CONSOLE_DEPARTMENT, "value"),
+    State(ids.CONSOLE_RESULT, "data"),
+    State(ids.CONSOLE_HOURS, "value"),
+    State(ids.CONSOLE_TARGET, "value"),
+    State(ids.CONSOLE_ASSIGNEE, "value"),
+    prevent_initial_call=True,
+)
+def take_action(_clicks: list[int | None], incident: dict[str, int] | None, note: str | None,
+                department: str | None, result: int | None, hours: float | None = None, target: str | None = None,
+                assignee: str | None = None) -> tuple[Any, ...]:
+    """Apply the clicked action at the version shown; a stale version reloads the detail."""
+    clicked = clicked_id()
+    if clicked is None or not incident:
+        raise PreventUpdate
+    action = clicked["action"]
+
+    def work(session: Session, user: Any) -> str:
+        return apply_action(
+            session, incident["id"], action, version=incident["version"], actor=user,
+            note=(note or "").strip() or None,
+            department_code=department if action == Action.DISPATCH else None,
+            assignee=assignee if action == Action.DISPATCH else None,
+            hours=float(hours) if action == Action.POSTPONE and hours not in (None, "") else None,
+            target_id=_target_id(session, target) if action == Action.MERGE else None,
+        ).code
+
+    outcome = run_work(work, lambda code: t("pages.action_done", action=t(f"action.{action}"), code=code))
+    reload = (result or 0) + 1
+    if outcome.ok:
+        return outcome_view(outcome), reload, ""
+    # The note is kept so a refused action can be retried without typing it again.
+    return outcome_view(outcome), reload if outcome.stale else no_update, no_update
+
+
+@callback(
+    Output(ids.CONSOLE_MESSAGE, "children", allow_duplicate=True),
+    Output(ids.CONSOLE_RESULT, "data", allow_duplicate=True),
+    Input({"type": ids.CONSOLE_RATING, "value": ALL}, "n_clicks"),
+    State(ids.CONSOLE_INCIDENT, "data"),
+    State(ids.CONSOLE_RESULT, "data"),
+    prevent_initial_call=True,
+)
+def rate(_clicks: list[int | None], incident: dict[str, int] | None, result: int | None) -> tuple[Any, Any]:
+    """Record the caller's satisfaction with a closed hotline or Open311 incident."""
+    clicked = clicked_id()
+    if clicked is None or not incident:
+        raise PreventUpdate
+    outcome = run_work(
+        lambda session, user: rate_incident(session, incident["id"], clicked["value"], actor=user).code,
+        lambda code: t("console.rated", value=t(f"satisfaction.{clicked['value']}")),
+    )
+    return outcome_view(outcome), (result or 0) + 1 if outcome.ok else no_update
+
+
+# --- bulk actions -------------------------------------------------------------------------------
+
+
+def ticked_ids() -> list[int]:
+    """The incidents ticked in the queue (the checklists are an ``ALL`` state)."""
+    ticked: list[int] = []
+    for fields in ctx.states_list:
+        for field in fields if isinstance(fields, list) else [fields]:
+            component_id = field.get("id")
+            if isinstance(component_id, dict) and component_id.get("type") == ids.CONSOLE_CHECK:
+                ticked += [int(v) for v in field.get("value") or []]
+    return ticked
+
+
+def bulk_outcome(action: str, done: list[str], refused: list[tuple[str, str]]) -> Outcome:
+    """One message for a bulk action: how many were done, and which were refused and why."""
+    parts = [t("console.bulk_done", action=t(f"action.{action}"), n=len(done))]
+    if refused:
+        named = ", ".join(f"{code} ({reason})" for code, reason in refused[:NAMED_CODES])
+        parts.append(t("console.bulk_refused", n=len(refused), codes=named))
+    return Outcome(not refused, " ".join(parts))
+
+
+@callback(
+    Output(ids.CONSOLE_MESSAGE, "children", allow_duplicate=True),
+    Output(ids.CONSOLE_RESULT, "data", allow_duplicate=True),
+    Input({"type": ids.CONSOLE_BULK, "action": ALL}, "n_clicks"),
+    State({"type": ids.CONSOLE_CHECK, "id": ALL}, "value"),
+    State(ids.CONSOLE_VERSIONS, "data"),
+    State(ids.CONSOLE_NOTE, "value"),
+    State(ids.CONSOLE_RESULT, "data"),
+    prevent_initial_call=True,
+)
+def take_bulk_action(_clicks: list[int | None], _ticks: list[list[int] | None], versions: dict[str, int] | None,
+                     note: str | None, result: int | None) -> tuple[Any, Any]:
+    """Apply the clicked bulk action to every ticked incident, each at the version its row showed and
+    in its own unit of work (one refusal does not undo the others)."""
+    clicked = clicked_id()
+    if clicked is None:
+        raise PreventUpdate
+    action = clicked["action"]
+    chosen = [i for i in ticked_ids() if str(i) in (versions or {})]
+    if not chosen:
+        return outcome_view(Outcome(False, t("error.nothing_selected"))), no_update
+    done: list[str] = []
+    refused: list[tuple[str, str]] = []
+    for incident_id in chosen:
+        version = (versions or {})[str(incident_id)]
+        outcome = run_work(
+            lambda session, user, i=incident_id, v=version: apply_action(
+                session, i, action, version=v, actor=user, note=(note or "").strip() or None).code,
+            lambda code: code,
+        )
+        if outcome.ok:
+            done.append(outcome.message)
+        else:
+            refused.append((str(incident_id), outcome.message))
+    if refused:
+        with uow() as session:
+            codes = dict(session.execute(select(Incident.id, Incident.code).where(
+                Incident.id.in_([int(i) for i, _ in refused]))).all())
+        refused = [(codes.get(int(i), i), reason) for i, reason in refused]
+    return outcome_view(bulk_outcome(action, done, refused)), (result or 0) + 1
+
+
+# --- notifications ------------------------------------------------------------------------------
+
+
+@callback(
+    Output(ids.CONSOLE_NOTICE_BADGE, "children"),
+    Output(ids.CONSOLE_NOTICE_BADGE, "className"),
+    Input(ids.CONSOLE_TICK, "n_intervals"),
+    Input(ids.CONSOLE_RESULT, "data"),
+)
+def show_badge(_tick: Any, _result: Any) -> tuple[str, str]:
+    """How many unread notifications this user has."""
+    with uow() as session:
+        count = notifications.unread_count(session, signed_in())
+    return str(count), "notice-badge unread" if count else "notice-badge"
+
+
+def notice_item(row: Any) -> html.Li:
+    return html.Li(
+        [html.Span(local_time(row.at), className="history-time"),
+         html.Span(t(f"notice.{row.kind}"), className="history-action"),
+         html.Button(row.incident.code, id={"type": ids.CONSOLE_SELECT, "id": row.incident_id},
+                     className="link-button"),
+         html.Span(row.note or "", className="history-note")],
+        className="notice-item" + ("" if row.read_at else " unread"), **{"data-testid": "notice-item"},
+    )
+
+
+@callback(
+    Output(ids.CONSOLE_NOTICES_PANEL, "hidden"),
+    Output(ids.CONSOLE_NOTICES, "children"),
+    Input(ids.CONSOLE_NOTICE_BADGE, "n_clicks"),
+    Input(ids.CONSOLE_NOTICE_READ, "n_clicks"),
+    State(ids.CONSOLE_NOTICES_PANEL, "hidden"),
+    prevent_initial_call=True,
+)
+def show_notices(_open: int | None, _read: int | None, hidden: bool | None) -> tuple[bool, Any]:
+    """Open (or close) the notification list; "mark read" marks them all read."""
+    user = signed_in()
+    reading = ctx.triggered_id == ids.CONSOLE_NOTICE_READ
+    if not reading and hidden is False:
+        return True, no_update
+    with uow() as session:
+        if reading:
+            notifications.mark_read(session, user)
+        rows = notifications.latest(session, user, limit=NOTICE_ROWS)
+        items = [notice_item(r) for r in rows]
+    return False, html.Ol(items, className="history") if items else empty()

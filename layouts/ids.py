@@ -1,0 +1,174 @@
+"""Every Dash component id, in one place. The prefix before the first '-' names the page the
+component belongs to; the access guard (api/auth.py) authorizes callbacks by that prefix."""
+
+# --- shell (every signed-in user) ---
+SHELL_CLOCK = "shell-clock"
+SHELL_CLOCK_TICK = "shell-clock-tick"
+
+# --- big screen (/) ---
+BIGSCREEN_MAP = "bigscreen-map"
+BIGSCREEN_TICK = "bigscreen-tick"
+BIGSCREEN_KPI_VALUE = "bigscreen-kpi-value"  # pattern-matching: {"type": BIGSCREEN_KPI_VALUE, "key": k}
+#: The keys (DESIGN §7) of the big screen's KPI tiles, in display order.
+BIGSCREEN_TILE_KEYS = ("closure_rate", "on_time_closure_rate", "open", "red_cards", "yellow_cards", "reported",
+                       "alerts_firing")
+BIGSCREEN_ALERT_LIST = "bigscreen-alert-list"
+BIGSCREEN_INCIDENT_LIST = "bigscreen-incident-list"
+BIGSCREEN_UPDATED = "bigscreen-updated"
+BIGSCREEN_MAP_VERSION = "bigscreen-map-version"
+# the city map (issue 3): layers, legend, drill-down, search, details, video wall
+BIGSCREEN_LIVE_DIGEST = "bigscreen-live-digest"  # Store: digests of the live map parts the browser holds
+BIGSCREEN_LAYERS = "bigscreen-layers"  # the layer switcher (Checklist of mapstyle.LAYERS)
+BIGSCREEN_GRID_METRIC = "bigscreen-grid-metric"  # what colours the grids: open | cards | workload
+BIGSCREEN_LEGEND = "bigscreen-legend"
+BIGSCREEN_AREA_DISTRICT = "bigscreen-area-district"  # drill-down: city → district → street → community → grid
+BIGSCREEN_AREA_STREET = "bigscreen-area-street"
+BIGSCREEN_AREA_COMMUNITY = "bigscreen-area-community"
+BIGSCREEN_AREA_GRID = "bigscreen-area-grid"
+BIGSCREEN_SCOPE = "bigscreen-scope"  # Store: {"level", "id", "district"} of the chosen area, None = city
+BIGSCREEN_SEARCH = "bigscreen-search"
+BIGSCREEN_SEARCH_GO = "bigscreen-search-go"
+BIGSCREEN_SEARCH_RESULTS = "bigscreen-search-results"
+BIGSCREEN_SEARCH_HIT = "bigscreen-search-hit"  # pattern-matching: {"type": BIGSCREEN_SEARCH_HIT, "kind", "key"}
+BIGSCREEN_SELECTED = "bigscreen-selected"  # Store: {"kind", "id"} of the object whose detail is shown
+BIGSCREEN_DETAIL = "bigscreen-detail"
+BIGSCREEN_VIDEOWALL = "bigscreen-videowall"
+BIGSCREEN_VIDEOWALL_CLOSE = "bigscreen-videowall-close"
+BIGSCREEN_PATROL_SOURCE = "bigscreen-patrol-source"  # area | saved
+BIGSCREEN_PATROL_INTERVAL = "bigscreen-patrol-interval"  # seconds
+BIGSCREEN_PATROL_PLAY = "bigscreen-patrol-play"
+BIGSCREEN_PATROL_TICK = "bigscreen-patrol-tick"
+BIGSCREEN_PATROL_LIST = "bigscreen-patrol-list"  # Store: the cameras of the rotation
+BIGSCREEN_PATROL_SAVED = "bigscreen-patrol-saved"  # Store (browser local storage): the saved camera ids
+BIGSCREEN_PATROL_SAVE = "bigscreen-patrol-save"
+BIGSCREEN_PATROL_CLEAR = "bigscreen-patrol-clear"
+BIGSCREEN_PATROL_SCREEN = "bigscreen-patrol-screen"
+
+# --- console, worker, briefing, admin pages (added below by their authors) ---
+
+# console (/console): the operator desk
+CONSOLE_TICK = "console-tick"
+CONSOLE_BOOT = "console-boot"  # a Store whose initial load fills the filter and department options
+CONSOLE_FILTER_STATE = "console-filter-state"
+CONSOLE_FILTER_CARD = "console-filter-card"
+CONSOLE_FILTER_SOURCE = "console-filter-source"
+CONSOLE_QUEUE = "console-queue"
+CONSOLE_SELECT = "console-select"  # pattern-matching: {"type": CONSOLE_SELECT, "id": incident_id}
+CONSOLE_SELECTED = "console-selected"  # Store: the selected incident id
+CONSOLE_INCIDENT = "console-incident"  # Store: {"id", "version"} of the incident shown in the detail
+CONSOLE_DETAIL = "console-detail"
+CONSOLE_ACTIONS = "console-actions"
+CONSOLE_ACTION = "console-action"  # pattern-matching: {"type": CONSOLE_ACTION, "action": a}
+CONSOLE_DEPARTMENT = "console-department"
+CONSOLE_NOTE = "console-note"
+CONSOLE_MESSAGE = "console-message"
+CONSOLE_RESULT = "console-result"  # Store: bumped after every action so the queue and detail reload
+CONSOLE_FORM = "console-form"  # the action form, hidden until an incident is selected
+CONSOLE_DEPARTMENT_ROW = "console-department-row"  # hidden unless dispatch is possible
+# console, issue 5: more filters, bulk actions, postpone/merge fields, photos, map, notifications
+CONSOLE_FILTER_CATEGORY = "console-filter-category"
+CONSOLE_FILTER_GRID = "console-filter-grid"
+CONSOLE_FILTER_DEPARTMENT = "console-filter-department"
+CONSOLE_CHECK = "console-check"  # pattern-matching checklist: {"type": CONSOLE_CHECK, "id": incident_id}
+CONSOLE_BULK = "console-bulk"  # pattern-matching: {"type": CONSOLE_BULK, "action": a}
+CONSOLE_BULK_BAR = "console-bulk-bar"
+CONSOLE_VERSIONS = "console-versions"  # Store: {incident_id: version} of the queue rows shown
+CONSOLE_HOURS = "console-hours"  # postpone: hours
+CONSOLE_TARGET = "console-target"  # merge: the original incident's code
+CONSOLE_ASSIGNEE = "console-assignee"  # dispatch: operator override of the assignee
+CONSOLE_EXTRA_ROW = "console-extra-row"
+CONSOLE_MAP = "console-map"
+CONSOLE_NOTICE_BADGE = "console-notice-badge"
+CONSOLE_NOTICES = "console-notices"
+CONSOLE_NOTICE_READ = "console-notice-read"
+CONSOLE_RATING = "console-rating"  # pattern-matching: {"type": CONSOLE_RATING, "value": satisfaction}
+CONSOLE_NOTICES_PANEL = "console-notices-panel"
+CONSOLE_MAP_BOX = "console-map-box"
+
+# worker (/worker): the grid worker's phone
+WORKER_TASKS = "worker-tasks"
+WORKER_REFRESH = "worker-refresh"
+WORKER_TICK = "worker-tick"
+WORKER_VERSIONS = "worker-versions"  # Store: {incident_id: version} of the cards shown
+WORKER_ACTION = "worker-action"  # pattern-matching: {"type": WORKER_ACTION, "id": incident_id, "action": a}
+WORKER_NOTE = "worker-note"  # pattern-matching: {"type": WORKER_NOTE, "id": incident_id}
+WORKER_MESSAGE = "worker-message"
+WORKER_RESULT = "worker-result"  # Store: bumped after every action so the task list reloads
+# worker, issue 5: photos on resolve and the patrol report (巡查上报)
+WORKER_PHOTO = "worker-photo"  # pattern-matching Upload: {"type": WORKER_PHOTO, "id": incident_id}
+WORKER_PHOTO_DATA = "worker-photo-data"  # pattern-matching Store: the photo shrunk in the browser
+WORKER_PATROL_TOGGLE = "worker-patrol-toggle"
+WORKER_PATROL_FORM = "worker-patrol-form"
+WORKER_PATROL_CATEGORY = "worker-patrol-category"
+WORKER_PATROL_NOTE = "worker-patrol-note"
+WORKER_PATROL_PHOTO = "worker-patrol-photo"
+WORKER_PATROL_PHOTO_DATA = "worker-patrol-photo-data"
+WORKER_PATROL_LOCATE = "worker-patrol-locate"
+WORKER_PATROL_MAP = "worker-patrol-map"
+WORKER_PATROL_MAP_BOX = "worker-patrol-map-box"  # the map is rendered only when the form opens
+WORKER_PATROL_POINT = "worker-patrol-point"  # Store: {"lon", "lat", "source": device|map}
+WORKER_PATROL_WHERE = "worker-patrol-where"
+WORKER_PATROL_SUBMIT = "worker-patrol-submit"
+WORKER_PATROL_PREVIEW = "worker-patrol-preview"
+WORKER_PHOTO_PREVIEW = "worker-photo-preview"  # pattern-matching Img: {"type": ..., "id": incident_id}
+
+# hotline (/hotline): the 12345 hotline seat
+HOTLINE_CALLER = "hotline-caller"
+HOTLINE_PHONE = "hotline-phone"
+HOTLINE_CONTENT = "hotline-content"
+HOTLINE_CATEGORY = "hotline-category"
+HOTLINE_ADDRESS = "hotline-address"  # Dropdown of matching doorplates
+HOTLINE_MODE = "hotline-mode"
+HOTLINE_ANSWER = "hotline-answer"
+HOTLINE_SUBMIT = "hotline-submit"
+HOTLINE_MESSAGE = "hotline-message"
+HOTLINE_RESULT = "hotline-result"
+HOTLINE_RECENT = "hotline-recent"
+HOTLINE_RATE = "hotline-rate"  # pattern-matching: {"type": HOTLINE_RATE, "id": incident_id, "value": s}
+HOTLINE_BOOT = "hotline-boot"
+
+# briefing (/briefing): the leader's KPIs against the previous period
+BRIEFING_PERIOD = "briefing-period"
+BRIEFING_RANGE = "briefing-range"
+BRIEFING_KPIS = "briefing-kpis"
+BRIEFING_DEPARTMENTS = "briefing-departments"
+BRIEFING_DAY = "briefing-day"  # the reference day of a day/week/month/quarter period
+BRIEFING_CUSTOM = "briefing-custom"  # the date range of a custom period
+BRIEFING_TILES = "briefing-tiles"
+BRIEFING_TREND = "briefing-trend"
+BRIEFING_GRIDS = "briefing-grids"
+BRIEFING_CATEGORIES = "briefing-categories"
+BRIEFING_HOTSPOTS = "briefing-hotspots"
+BRIEFING_OVERDUE = "briefing-overdue"
+BRIEFING_PDF = "briefing-pdf"
+BRIEFING_XLSX = "briefing-xlsx"
+BRIEFING_DOWNLOAD = "briefing-download"
+BRIEFING_ARCHIVE = "briefing-archive"
+
+# admin (/admin): users, departments, categories, rules, audit log (read-only)
+ADMIN_REFRESH = "admin-refresh"
+ADMIN_USERS = "admin-users"
+ADMIN_DEPARTMENTS = "admin-departments"
+ADMIN_CATEGORIES = "admin-categories"
+ADMIN_RULES = "admin-rules"
+ADMIN_AUDIT = "admin-audit"
+
+# admin categories (/admin, issue 5): categories with per-severity limits, working hours and holidays
+ADMIN_CATEGORIES_PICK = "admin-categories-pick"
+ADMIN_CATEGORIES_FORM = "admin-categories-form"  # pattern-matching fields: {"type": ..., "field": name}
+ADMIN_CATEGORIES_SAVE = "admin-categories-save"
+ADMIN_CATEGORIES_MESSAGE = "admin-categories-message"
+ADMIN_CATEGORIES_WEEK = "admin-categories-week"
+ADMIN_CATEGORIES_HOLIDAYS = "admin-categories-holidays"
+ADMIN_CATEGORIES_CAL_SAVE = "admin-categories-cal-save"
+ADMIN_CATEGORIES_RESULT = "admin-categories-result"
+
+# admin rules (/admin, issue 4): list, create/edit as YAML/JSON text, enable/disable, delete
+ADMIN_RULES_LIST = "admin-rules-list"
+ADMIN_RULES_PICK = "admin-rules-pick"
+ADMIN_RULES_TEXT = "admin-rules-text"
+ADMIN_RULES_ENABLED = "admin-rules-enabled"
+ADMIN_RULES_SAVE = "admin-rules-save"
+ADMIN_RULES_DELETE = "admin-rules-delete"
+ADMIN_RULES_MESSAGE = "admin-rules-message"
+ADMIN_RULES_CHANGED = "admin-rules-changed"
