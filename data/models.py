@@ -369,6 +369,7 @@ class Incident(Base):
     __tablename__ = "incidents"
     __table_args__ = (
         Index("ix_incidents_reported_at", "reported_at"),
+        Index("ix_incidents_closed_at", "closed_at"),
         Index("ix_incidents_state_card", "state", "card"),
     )
 

@@ -39,3 +39,9 @@ def test_reading_sensor_ts_is_unique_on_postgres(pg_db):
         raise AssertionError("a second reading at the same (sensor, ts) was stored")
     except IntegrityError:
         pass
+
+
+def test_the_migrated_postgres_schema_matches_the_model(pg_db):
+    from tests.unit.test_migrations import schema_drift
+
+    assert schema_drift(pg_db) == []
