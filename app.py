@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         __name__,
         server=server,
         use_pages=True,
-        pages_folder="",  # pages are registered by _register_pages, not discovered by importing files
+        pages_folder="",  # pages are registered by register_pages, not discovered by importing files
         assets_folder=str(HERE / "assets"),
         serve_locally=True,
         compress=True,
@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         suppress_callback_exceptions=True,
     )
     app.layout = _layout
-    _register_pages()
+    register_pages()
 
     @server.before_request
     def _refuse_unknown_routes():
@@ -99,7 +99,7 @@ def _page_title(page: str, **_query: str) -> str:
     return t(f"nav.{page}")
 
 
-def _register_pages() -> None:
+def register_pages() -> None:
     """Register every page of ``PAGE_PATHS`` (the one table of paths and access) with its ``layouts``
     module. Registering is idempotent; the layout modules themselves have no import side effects."""
     for path, page in PAGE_PATHS.items():

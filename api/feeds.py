@@ -15,6 +15,7 @@ from sqlalchemy import select
 from alerts import rules_store
 from alerts.cap import alert_cap
 from alerts.engine import evaluate_pending
+from alerts.inbox import InboxError, acknowledge
 from alerts.ingest import ingest_readings, parse_ts
 from alerts.rules_store import RuleStoreError
 from alerts.silences import SilenceError, create_silence, expire_silence
@@ -302,11 +303,11 @@ def list_alerts() -> Response:
            params=(Param("alert_id", "alert id", "integer", "path"),), errors=(401, 403, 404))
 def ack_alert(alert_id: int) -> Response:
     with current_db().uow() as session:
-        alert = session.get(Alert, alert_id)
-        if alert is None:
-            raise ApiError(404, "alert_not_found", f"no alert {alert_id}")
-        if alert.acked_at is None:
-            alert.acked_at, alert.acked_by = utcnow(), current_actor().id
+        try:
+            alert, acked_now = acknowledge(session, alert_id, current_actor().id, utcnow())
+        except InboxError as exc:
+            raise ApiError(404, exc.code, str(exc)) from None
+        if acked_now:
             audit(session, "alert.ack", f"alert:{alert_id}")
         return jsonify(alert_to_dict(alert))
 

@@ -11,6 +11,7 @@ from callbacks import (  # noqa: F401
     admin,
     admin_categories,
     admin_rules,
+    alert_inbox,
     bigscreen,
     briefing,
     console,

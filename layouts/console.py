@@ -10,6 +10,7 @@ from dash import dcc, html
 
 from i18n import t
 from layouts import ids
+from layouts.alert_inbox import alert_inbox
 from layouts.components import empty, panel
 
 #: How often the queue reloads (ms).
@@ -83,8 +84,9 @@ def _bulk_bar() -> html.Div:
     )
 
 
-def layout(**_query: str) -> html.Div:
-    """The console view; the queue, options, detail and map arrive through callbacks."""
+def layout(incident: str | None = None, **_query: str) -> html.Div:
+    """The console view; the queue, options, detail and map arrive through callbacks. ``?incident=ID``
+    (the links from the big-screen map and the alert inbox) opens with that incident selected."""
     filters = html.Div(
         [*[_filter(cid, key, searchable) for cid, key, searchable in FILTERS],
          html.Button("0", id=ids.CONSOLE_NOTICE_BADGE, className="notice-badge", title=t("console.notices"),
@@ -103,6 +105,7 @@ def layout(**_query: str) -> html.Div:
             panel(t("console.queue"), [filters, notices, _bulk_bar(),
                                        html.Div(id=ids.CONSOLE_QUEUE, className="console-queue")],
                   class_name="console-queue-panel"),
+            alert_inbox(),
             panel(
                 t("console.detail"),
                 [
@@ -117,7 +120,7 @@ def layout(**_query: str) -> html.Div:
                 class_name="console-detail-panel",
             ),
             dcc.Store(id=ids.CONSOLE_BOOT, data=True),
-            dcc.Store(id=ids.CONSOLE_SELECTED),
+            dcc.Store(id=ids.CONSOLE_SELECTED, data=int(incident) if incident and incident.isdigit() else None),
             dcc.Store(id=ids.CONSOLE_INCIDENT),
             dcc.Store(id=ids.CONSOLE_VERSIONS),
             dcc.Store(id=ids.CONSOLE_RESULT, data=0),

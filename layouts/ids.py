@@ -84,7 +84,15 @@ CONSOLE_NOTICE_READ = "console-notice-read"
 CONSOLE_RATING = "console-rating"  # pattern-matching: {"type": CONSOLE_RATING, "value": satisfaction}
 CONSOLE_NOTICES_PANEL = "console-notices-panel"
 CONSOLE_MAP_BOX = "console-map-box"
-
+# the console's alert inbox (告警研判)
+CONSOLE_ALERTS = "console-alerts"  # the list of open alerts
+CONSOLE_ALERTS_LEVEL = "console-alerts-level"
+CONSOLE_ALERTS_FAMILY = "console-alerts-family"
+CONSOLE_ALERTS_AREA = "console-alerts-area"
+CONSOLE_ALERTS_MESSAGE = "console-alerts-message"
+CONSOLE_ALERTS_RESULT = "console-alerts-result"  # Store: counts actions so the list reloads after one
+CONSOLE_ALERT_ACTION = "console-alerts-action"  # pattern-matching: {"type", "action": ack|silence|incident, "alert"}
+CONSOLE_ALERT_ROW = "console-alert-row"  # test id of an inbox row (not a component id)
 # worker (/worker): the grid worker's phone
 WORKER_TASKS = "worker-tasks"
 WORKER_REFRESH = "worker-refresh"

@@ -120,8 +120,10 @@ def test_every_callback_is_guarded_by_role(app_and_tokens, role):
 
 
 def _concrete(rule: str) -> str:
-    """A Flask rule with its path variables filled (``<int:id>`` → 1, ``<name>`` → x)."""
-    return PREFIX + re.sub(r"<(int:)?[^<>]+>", lambda m: "1" if m.group(1) else "x", rule)
+    """A Flask rule with its path variables filled with ids that exist nowhere (``<int:id>`` → 999999,
+    ``<name>`` → x), so that a call that gets through the guard cannot change the matrix's own users and
+    tokens (e.g. revoke the token the next call uses)."""
+    return PREFIX + re.sub(r"<(int:)?[^<>]+>", lambda m: "999999" if m.group(1) else "x", rule)
 
 
 @pytest.mark.parametrize("role", [None, *ROLES])

@@ -60,9 +60,13 @@ def test_no_page_layout_shows_an_untranslated_key(lang):
 
     Flask_app = Flask(__name__)
     Flask_app.secret_key = "x"
-    dash.Dash(__name__, server=Flask_app, use_pages=True, pages_folder=str(ROOT / "layouts"),
-              assets_folder=str(ROOT / "assets"))
+    dash.Dash(__name__, server=Flask_app, use_pages=True, pages_folder="", assets_folder=str(ROOT / "assets"))
+    from api.auth import PAGE_PATHS
+    from app import register_pages
     from layouts.shell import shell
+
+    register_pages()
+    assert {page["path"] for page in dash.page_registry.values()} >= set(PAGE_PATHS)
 
     with Flask_app.test_request_context("/"):
         session["lang"] = lang

@@ -25,6 +25,7 @@ from flask_login import login_user
 from sqlalchemy import select
 
 from api.auth import AuthUser, init_auth, page_of_component
+from app import register_pages
 from callbacks import admin, console, worker
 from data.accounts import create_user
 from data.catalog import CATEGORIES, DEPARTMENTS, load_catalog
@@ -97,8 +98,8 @@ def server(db) -> Flask:
     app = Flask(__name__)
     app.secret_key = "test"
     init_auth(app, db)
-    dash.Dash(__name__, server=app, use_pages=True, pages_folder=str(ROOT / "layouts"),
-              assets_folder=str(ROOT / "assets"))
+    dash.Dash(__name__, server=app, use_pages=True, pages_folder="", assets_folder=str(ROOT / "assets"))
+    register_pages()
     return app
 
 
