@@ -10,7 +10,7 @@ import secrets
 import socket
 import sys
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from api.login import login_bp
 from api.open311 import open311_bp
 from api.registry import api_v1
 from data.db import Database, DatabaseConfigError, check_connection
+from dispatch.kpi import SCOPE_HELP
 from i18n import current_lang, t
 from layouts.shell import shell
 from settings import Settings, get_settings
@@ -251,26 +252,41 @@ def _parse_time(value: str | None, default: datetime) -> datetime:
 @cli.command()
 @click.option("--from", "from_", help="Start of the cohort (ISO-8601; default: today 00:00 local).")
 @click.option("--to", "to", help="End of the cohort (ISO-8601; default: tomorrow 00:00 local).")
+@click.option("--district", help=f"Only this {SCOPE_HELP['district']}.")
+@click.option("--street", help=f"Only this {SCOPE_HELP['street']}.")
+@click.option("--community", help=f"Only this {SCOPE_HELP['community']}.")
+@click.option("--grid", help=f"Only this {SCOPE_HELP['grid']}.")
+@click.option("--department", help=f"Only this {SCOPE_HELP['department']}.")
+@click.option("--category", help=f"Only this {SCOPE_HELP['category']}.")
+@click.option("--source", help=f"Only this {SCOPE_HELP['source']}.")
+@click.option("--previous", is_flag=True, help="Add the snapshot of the equally long period before.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def kpi(from_: str | None, to: str | None, as_json: bool) -> None:
-    """The KPI snapshot of DESIGN §7."""
-    from dispatch.kpi import kpi_snapshot
+def kpi(from_: str | None, to: str | None, previous: bool, as_json: bool, **scope: str | None) -> None:
+    """The KPI snapshot of DESIGN §7 (the same answer as GET /api/v1/kpi with the same arguments)."""
+    from api.errors import ApiError
+    from api.v1 import kpi_answer
+    from dispatch.kpi import UnknownFilter
 
     settings = _settings()
     db = _database(settings)
-    today = datetime.now(settings.zone).replace(hour=0, minute=0, second=0, microsecond=0)
-    start = _parse_time(from_, today)
-    end = _parse_time(to, today + timedelta(days=1))
-    if start > end:
-        raise click.BadParameter("--from is after --to")
     db.migrate()
-    with db.uow() as s:
-        snapshot = kpi_snapshot(s, start, end)
+    try:
+        with db.uow() as s:
+            snapshot = kpi_answer(s, {"from": from_, "to": to, "previous": "1" if previous else "0", **scope})
+    except (ApiError, UnknownFilter) as exc:
+        raise StartupError(exc.message) from None
     if as_json:
         click.echo(json.dumps(snapshot, ensure_ascii=False, indent=2, default=str))
         return
+
+    def text(value: object) -> str:  # an undefined rate (null in JSON) shows as "—", never 0 % or NaN
+        if value is None:
+            return "—"
+        return json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else str(value)
+
+    before = snapshot.pop("previous", None)
     for key, value in snapshot.items():
-        click.echo(f"{key}\t{json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else value}")
+        click.echo(f"{key}\t{text(value)}" + (f"\t{text(before[key])}" if before else ""))
 
 
 @cli.command()

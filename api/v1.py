@@ -5,13 +5,14 @@ built by the dispatch layer. One unit of work per request."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, time, timedelta
 from typing import Any, Literal
 
 from flask import Response, jsonify, request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 import api.channels  # also declares the photo, detection, duplicate, rating and notification routes
 from api.auth import current_db
@@ -34,7 +35,7 @@ from api.registry import (
 from api.registry import actor as current_actor
 from data.models import Category, Role
 from dispatch.categories import CategoryChange, limits_of, save_category
-from dispatch.kpi import kpi_snapshot
+from dispatch.kpi import SCOPE_HELP, SCOPES, kpi_compare, kpi_snapshot
 from dispatch.service import (
     InvalidInput,
     apply_action,
@@ -176,8 +177,9 @@ class SourceCounts(BaseModel):
     operator: int
 
 
-class KpiOut(BaseModel):
-    """The KPI snapshot (DESIGN §7); rates are fractions 0..1 or null when the denominator is 0."""
+class KpiSnapshotOut(BaseModel):
+    """The KPI snapshot (DESIGN §7); rates are fractions 0..1 or null when the denominator is 0 (shown
+    as "—"). The scope keys echo the request (null = not narrowed)."""
 
     model_config = ConfigDict(populate_by_name=True)
 
@@ -185,7 +187,12 @@ class KpiOut(BaseModel):
     to: str
     as_of: str
     district: str | None
+    street: str | None
+    community: str | None
+    grid: str | None
     department: str | None
+    category: str | None
+    source: str | None
     reported: int
     filed: int
     filing_rate: float | None
@@ -205,8 +212,14 @@ class KpiOut(BaseModel):
     yellow_cards: int
     red_cards: int
     mean_handle_hours: float | None
-    alerts_firing: AlertCounts
+    alerts_firing: AlertCounts = Field(description="firing alerts; narrowed by the area scopes only")
     by_source: SourceCounts
+
+
+class KpiOut(KpiSnapshotOut):
+    """The KPI snapshot, with the equally long period before it when asked for (``previous=1``)."""
+
+    previous: KpiSnapshotOut | None = Field(default=None, description="the snapshot of the period before")
 
 
 # --- categories ---------------------------------------------------------------------------------
@@ -349,6 +362,9 @@ def post_action(incident_id: int) -> Response:
 
 # --- KPIs ---------------------------------------------------------------------------------------
 
+#: The ``previous`` flag's accepted spellings.
+FLAG_VALUES = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False, "": False}
+
 
 def kpi_period(raw_from: str | None, raw_to: str | None) -> tuple[datetime, datetime]:
     """The [from, to) of a KPI request; the default is today in CITYOPS_TZ."""
@@ -361,14 +377,30 @@ def kpi_period(raw_from: str | None, raw_to: str | None) -> tuple[datetime, date
     return start, end
 
 
+def kpi_answer(session: Session, args: Mapping[str, str | None]) -> dict[str, Any]:
+    """The answer to a KPI request given as its query arguments (``from``, ``to``, the scopes of
+    dispatch.kpi.SCOPES, ``previous``); the API and ``python app.py kpi`` both answer with it.
+
+    Raises ApiError (a bad time, period or flag) or UnknownFilter (a scope naming nothing): both 422.
+    """
+    start, end = kpi_period(args.get("from"), args.get("to"))
+    previous = FLAG_VALUES.get((args.get("previous") or "").strip().lower())
+    if previous is None:
+        raise ApiError(422, "invalid_parameter", "previous must be 1 or 0")
+    scope = {key: args.get(key) or None for key in SCOPES}
+    if not previous:
+        return kpi_snapshot(session, start, end, **scope)
+    both = kpi_compare(session, start, end, **scope)
+    return {**both["current"], "previous": both["previous"]}
+
+
 @operation("/kpi", "GET", summary="The KPI snapshot of incidents reported in [from, to)", tag="kpi",
            response=KpiOut,
            params=(Param("from", "ISO date or time; default today 00:00 in CITYOPS_TZ"),
                    Param("to", "ISO date or time, exclusive; default tomorrow 00:00"),
-                   Param("district", "district code or name"), Param("department", "department code")),
+                   *(Param(key, f"only incidents of this {text} (unknown: 422)") for key, text in SCOPE_HELP.items()),
+                   Param("previous", "1 = add `previous`: the snapshot of the equally long period just before")),
            errors=(401, 422))
 def get_kpi() -> Response:
-    start, end = kpi_period(request.args.get("from"), request.args.get("to"))
     with current_db().uow() as session:
-        return jsonify(kpi_snapshot(session, start, end, district=request.args.get("district") or None,
-                                    department=request.args.get("department") or None))
+        return jsonify(kpi_answer(session, request.args))

@@ -371,6 +371,11 @@ class Incident(Base):
         Index("ix_incidents_reported_at", "reported_at"),
         Index("ix_incidents_closed_at", "closed_at"),
         Index("ix_incidents_state_card", "state", "card"),
+        # KPI scopes (0006): a scoped snapshot reads only its scope's part of the period.
+        Index("ix_incidents_department_reported", "department_id", "reported_at"),
+        Index("ix_incidents_grid_reported", "grid_id", "reported_at"),
+        Index("ix_incidents_category_reported", "category_code", "reported_at"),
+        Index("ix_incidents_source_reported", "source", "reported_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,19 +1,30 @@
-"""The KPI snapshot of DESIGN §7, computed by SQL aggregates (a few queries, whatever the volume).
+"""The KPI engine of DESIGN §7: snapshots, grouped snapshots and period comparisons, all by SQL aggregates.
 
-Cohort: incidents reported in [start, end), exercises and merged duplicates excluded. An event (filing, dispatch,
-resolution, closing, a deadline passing) counts when it happened before ``end`` and not after
-``now`` — the cohort "as of min(end, now)".
+Cohort: incidents reported in [start, end), exercises (drills) and merged duplicates excluded. An event
+(filing, dispatch, resolution, closing, a deadline passing) counts when it happened before ``end`` and
+not after ``now`` — the cohort "as of min(end, now)".
+
+Every figure of a snapshot comes from one aggregate query over the cohort (plus one for the firing
+alerts); ``kpi_by`` gives the same figures per department, category, source, grid or area in one grouped
+query. Nothing loads incidents into Python, so the cost follows the cohort's size through the indexes
+on ``reported_at`` and on (scope column, ``reported_at``), not the table's.
+
+Scopes narrow the cohort, in any combination: ``district``, ``street``, ``community`` (area code or
+name), ``grid`` (code), ``department`` (code), ``category`` (code) and ``source`` (one of the workflow
+SOURCES). A scope naming nothing raises UnknownFilter (``unknown_<scope>``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, extract, func, not_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, extract, func, or_, select
 from sqlalchemy.orm import Session
 
-from data.models import Alert, Area, AreaLevel, Department, Grid, Incident, Sensor, utcnow
+from data.models import Alert, Area, AreaLevel, Category, Department, Grid, Incident, Sensor, utcnow
 from dispatch.service import to_iso
 from dispatch.sla import CARD_RED, CARD_YELLOW
 from dispatch.workflow import OPEN_STATES, SOURCES
@@ -22,9 +33,28 @@ ALERT_LEVELS = ("red", "orange", "yellow", "blue")
 RATE_DIGITS = 4
 HOURS_DIGITS = 2
 
+#: The scopes a snapshot can be narrowed by, with what each one takes.
+SCOPE_HELP: dict[str, str] = {
+    "district": "district code or name",
+    "street": "street (街道/镇) code or name",
+    "community": "community (社区) code or name",
+    "grid": "unit grid code",
+    "department": "department code",
+    "category": "incident category code",
+    "source": f"incident source: {', '.join(SOURCES)}",
+}
+SCOPES = tuple(SCOPE_HELP)
+AREA_SCOPES = (AreaLevel.DISTRICT.value, AreaLevel.STREET.value, AreaLevel.COMMUNITY.value)
+#: What ``kpi_by`` can group by.
+GROUPS = ("department", "category", "source", "grid", *AREA_SCOPES)
+
+#: Counted figures of the aggregate query, besides ``reported`` (the cohort's size).
+_COUNTS = ("filed", "dispatched", "handled", "handled_on_time", "closed", "closed_on_time", "overdue_open",
+           "reworked", "yellow_cards", "red_cards")
+
 
 class UnknownFilter(ValueError):
-    """A district or department filter names nothing that exists."""
+    """A scope names nothing that exists (``code`` e.g. ``unknown_street``), or names several areas."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -32,29 +62,99 @@ class UnknownFilter(ValueError):
         self.message = message
 
 
-def _rate(numerator: int, denominator: int) -> float | None:
-    return None if denominator == 0 else round(numerator / denominator, RATE_DIGITS)
+# --- scopes -------------------------------------------------------------------------------------
 
 
-def _district_grids(session: Session, district: str) -> Any:
-    """A subquery of the ids of the grids inside ``district`` (given by code or name)."""
-    district_id = session.scalar(
-        select(Area.id).where(
-            Area.level == AreaLevel.DISTRICT, or_(Area.code == district, Area.name == district)
-        )
-    )
-    if district_id is None:
-        raise UnknownFilter("unknown_district", f"no district {district!r}")
-    tree = select(Area.id).where(Area.id == district_id).cte("district_tree", recursive=True)
+@dataclass(frozen=True)
+class _Scope:
+    """Scopes resolved to SQL: conditions on incidents, and the sets of grids the area scopes allow."""
+
+    conditions: tuple[ColumnElement[bool], ...]
+    grid_sets: tuple[Any, ...]  # each a SELECT or a list of grid ids
+
+    def on_grid(self, column: Any) -> list[ColumnElement[bool]]:
+        """The area scopes as conditions on another grid column (e.g. a sensor's)."""
+        return [column.in_(grids) for grids in self.grid_sets]
+
+
+def _area_id(session: Session, level: str, value: str) -> int:
+    """The id of the area of ``level`` whose code is ``value`` or, failing that, whose only name it is."""
+    rows = session.execute(
+        select(Area.id, Area.code).where(Area.level == level, or_(Area.code == value, Area.name == value))
+    ).all()
+    by_code = [ident for ident, code in rows if code == value]
+    if by_code:
+        return by_code[0]
+    if not rows:
+        raise UnknownFilter(f"unknown_{level}", f"no {level} {value!r}")
+    if len(rows) > 1:
+        raise UnknownFilter(f"ambiguous_{level}", f"{len(rows)} {level}s are named {value!r}; give its code")
+    return rows[0].id
+
+
+def _area_grids(level: str, area_id: int) -> Select[Any]:
+    """The ids of the grids anywhere under an area (of ``level``: each scope gets its own CTE name)."""
+    tree = select(Area.id).where(Area.id == area_id).cte(f"{level}_tree", recursive=True)
     tree = tree.union_all(select(Area.id).where(Area.parent_id == tree.c.id))
     return select(Grid.id).where(Grid.community_id.in_(select(tree.c.id)))
 
 
-def _department_id(session: Session, department: str) -> int:
-    department_id = session.scalar(select(Department.id).where(Department.code == department))
-    if department_id is None:
-        raise UnknownFilter("unknown_department", f"no department {department!r}")
-    return department_id
+def _existing(session: Session, scope: str, column: Any, code: Any, value: str) -> Any:
+    """The ``column`` of the row whose ``code`` is ``value``; UnknownFilter when there is none."""
+    found = session.scalar(select(column).where(code == value))
+    if found is None:
+        raise UnknownFilter(f"unknown_{scope}", f"no {scope} {value!r}")
+    return found
+
+
+def _resolve(session: Session, scope: Mapping[str, str | None]) -> _Scope:
+    """Check the scopes and turn them into SQL conditions (one small lookup each)."""
+    unknown = sorted(set(scope) - set(SCOPES))
+    if unknown:
+        raise TypeError(f"unknown KPI scope {unknown[0]!r}; scopes are {', '.join(SCOPES)}")
+    conditions: list[ColumnElement[bool]] = []
+    grid_sets: list[Any] = []
+    for level in AREA_SCOPES:
+        if scope.get(level):
+            grid_sets.append(_area_grids(level, _area_id(session, level, scope[level])))
+    if scope.get("grid"):
+        grid_sets.append([_existing(session, "grid", Grid.id, Grid.code, scope["grid"])])
+    conditions += [Incident.grid_id.in_(grids) for grids in grid_sets]
+    if scope.get("department"):
+        conditions.append(Incident.department_id == _existing(session, "department", Department.id,
+                                                              Department.code, scope["department"]))
+    if scope.get("category"):
+        conditions.append(Incident.category_code == _existing(session, "category", Category.code,
+                                                              Category.code, scope["category"]))
+    if source := scope.get("source"):
+        if source not in SOURCES:
+            raise UnknownFilter("unknown_source", f"no source {source!r}; sources are {', '.join(SOURCES)}")
+        conditions.append(Incident.source == source)
+    return _Scope(tuple(conditions), tuple(grid_sets))
+
+
+# --- the aggregate ------------------------------------------------------------------------------
+
+
+def _check_period(start: datetime, end: datetime, now: datetime | None) -> datetime:
+    """``now`` (default: the current time) once the period is known to be aware and ordered."""
+    now = now or utcnow()
+    if start.tzinfo is None or end.tzinfo is None or now.tzinfo is None:
+        raise ValueError("KPI periods need timezone-aware times")
+    if start > end:
+        raise ValueError("the period starts after it ends")
+    return now
+
+
+def _cohort(start: datetime, end: datetime, scope: _Scope) -> list[ColumnElement[bool]]:
+    return [
+        Incident.reported_at >= start,
+        Incident.reported_at < end,
+        Incident.exercise.is_(False),
+        # A duplicate merged into its original counts once: as the original.
+        Incident.merged_into_id.is_(None),
+        *scope.conditions,
+    ]
 
 
 def _hours_between(session: Session, later: Any, earlier: Any) -> Any:
@@ -64,48 +164,24 @@ def _hours_between(session: Session, later: Any, earlier: Any) -> Any:
     return extract("epoch", later - earlier) / 3600.0
 
 
-def kpi_snapshot(
-    session: Session,
-    start: datetime,
-    end: datetime,
-    *,
-    now: datetime | None = None,
-    district: str | None = None,
-    department: str | None = None,
-) -> dict[str, Any]:
-    """The KPIs of the incidents reported in [start, end), as of min(end, now) (DESIGN §7).
+def _measures(session: Session, end: datetime, now: datetime) -> list[Any]:
+    """The aggregate columns of every figure, as of min(end, now).
 
-    ``district`` (code or name) and ``department`` (code) narrow the cohort; an unknown one raises
-    UnknownFilter. Rates are fractions rounded to 4 places, None when the denominator is 0.
+    An event "happened" when its time is before ``end`` and not after ``now``: one comparison, since one
+    of the two implies the other (a NULL time compares as unknown, which no FILTER counts).
     """
-    now = now or utcnow()
-    if start.tzinfo is None or end.tzinfo is None or now.tzinfo is None:
-        raise ValueError("KPI periods need timezone-aware times")
-    if start > end:
-        raise ValueError("the period starts after it ends")
-
-    cohort: list[ColumnElement[bool]] = [
-        Incident.reported_at >= start,
-        Incident.reported_at < end,
-        Incident.exercise.is_(False),
-        # A duplicate merged into its original counts once: as the original.
-        Incident.merged_into_id.is_(None),
-    ]
-    district_grids = _district_grids(session, district) if district else None
-    if district_grids is not None:
-        cohort.append(Incident.grid_id.in_(district_grids))
-    if department:
-        cohort.append(Incident.department_id == _department_id(session, department))
 
     def happened(moment: Any) -> ColumnElement[bool]:
-        return and_(moment.is_not(None), moment < end, moment <= now)
+        return moment <= now if now < end else moment < end
+
+    def not_yet(moment: Any) -> ColumnElement[bool]:
+        return or_(moment.is_(None), moment > now if now < end else moment >= end)
 
     first_resolved = func.coalesce(Incident.first_resolved_at, Incident.resolved_at)
     filed = happened(Incident.filed_at)
     dispatched = and_(filed, happened(Incident.dispatched_at))
     handled = and_(dispatched, happened(first_resolved))
     closed = and_(filed, happened(Incident.closed_at))
-    still_open = and_(filed, not_(happened(Incident.closed_at)))
     open_now = Incident.state.in_(OPEN_STATES)
     conditions: dict[str, ColumnElement[bool]] = {
         "filed": filed,
@@ -118,43 +194,29 @@ def kpi_snapshot(
         "closed_on_time": and_(
             closed, or_(Incident.close_deadline.is_(None), Incident.closed_at <= Incident.close_deadline)
         ),
-        "overdue_open": and_(still_open, happened(Incident.close_deadline)),
+        "overdue_open": and_(filed, not_yet(Incident.closed_at), happened(Incident.close_deadline)),
         "reworked": and_(handled, Incident.rework_count > 0),
-        "open": still_open,
         "yellow_cards": and_(open_now, Incident.card == CARD_YELLOW),
         "red_cards": and_(open_now, Incident.card == CARD_RED),
+        **{f"source_{source}": Incident.source == source for source in SOURCES},
     }
+    columns = [func.count().label("reported")]
+    columns += [func.count().filter(condition).label(key) for key, condition in conditions.items()]
     handle_hours = _hours_between(session, first_resolved, Incident.dispatched_at)
-    columns = [func.count(Incident.id).label("reported")]
-    columns += [func.sum(case((cond, 1), else_=0)).label(key) for key, cond in conditions.items()]
-    columns.append(func.avg(case((handled, handle_hours), else_=None)).label("mean_handle_hours"))
-    row = session.execute(select(*columns).where(*cohort)).one()._mapping
-    n = {key: int(row[key] or 0) for key in ("reported", *conditions)}
+    columns.append(func.avg(handle_hours).filter(handled).label("mean_handle_hours"))
+    return columns
 
-    by_source = dict.fromkeys(SOURCES, 0)
-    for source, count in session.execute(
-        select(Incident.source, func.count(Incident.id)).where(*cohort).group_by(Incident.source)
-    ):
-        by_source[source] = count
 
-    firing = select(Alert.level, func.count(Alert.id)).where(
-        Alert.state == "firing", Alert.exercise.is_(False)
-    )
-    if district_grids is not None:
-        firing = firing.join(Sensor, Sensor.id == Alert.sensor_id).where(Sensor.grid_id.in_(district_grids))
-    alerts_firing = dict.fromkeys(ALERT_LEVELS, 0)
-    for level, count in session.execute(firing.group_by(Alert.level)):
-        if level in alerts_firing:
-            alerts_firing[level] = count
+def _rate(numerator: int, denominator: int) -> float | None:
+    return None if denominator == 0 else round(numerator / denominator, RATE_DIGITS)
 
+
+def _figures(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The §7 figures (without ``alerts_firing``) from one row of the aggregate; a missing row is zero."""
+    n = {key: int(row.get(key) or 0) for key in ("reported", *_COUNTS)}
     due = n["closed"] + n["overdue_open"]
-    mean_hours = row["mean_handle_hours"]
+    mean_hours = row.get("mean_handle_hours")
     return {
-        "from": to_iso(start),
-        "to": to_iso(end),
-        "as_of": to_iso(min(end, now)),
-        "district": district,
-        "department": department,
         "reported": n["reported"],
         "filed": n["filed"],
         "filing_rate": _rate(n["filed"], n["reported"]),
@@ -170,10 +232,139 @@ def kpi_snapshot(
         "std_closure_rate": _rate(n["closed"], due),
         "std_on_time_closure_rate": _rate(n["closed_on_time"], due),
         "rework_rate": _rate(n["reworked"], n["handled"]),
-        "open": n["open"],
+        "open": n["filed"] - n["closed"],  # closed ones are filed ones
         "yellow_cards": n["yellow_cards"],
         "red_cards": n["red_cards"],
         "mean_handle_hours": None if mean_hours is None else round(float(mean_hours), HOURS_DIGITS),
-        "alerts_firing": alerts_firing,
+        "by_source": {source: int(row.get(f"source_{source}") or 0) for source in SOURCES},
+    }
+
+
+def _alerts_firing(session: Session, scope: _Scope) -> dict[str, int]:
+    """Live (non-exercise) firing alerts by level, inside the area scopes (other scopes do not apply)."""
+    firing = select(Alert.level, func.count(Alert.id)).where(Alert.state == "firing", Alert.exercise.is_(False))
+    if scope.grid_sets:
+        firing = firing.join(Sensor, Sensor.id == Alert.sensor_id).where(*scope.on_grid(Sensor.grid_id))
+    counts = dict.fromkeys(ALERT_LEVELS, 0)
+    for level, count in session.execute(firing.group_by(Alert.level)):
+        if level in counts:
+            counts[level] = count
+    return counts
+
+
+# --- public -------------------------------------------------------------------------------------
+
+
+def kpi_snapshot(
+    session: Session, start: datetime, end: datetime, *, now: datetime | None = None, **scope: str | None
+) -> dict[str, Any]:
+    """The KPIs of the incidents reported in [start, end), as of min(end, now) (DESIGN §7).
+
+    ``scope`` narrows the cohort: any of ``district``, ``street``, ``community``, ``grid``,
+    ``department``, ``category``, ``source`` (None or "" = not narrowed); an unknown one raises
+    UnknownFilter. Rates are fractions rounded to 4 places, None when the denominator is 0.
+    ``alerts_firing`` follows the area scopes only. Two queries whatever the volume.
+    """
+    now = _check_period(start, end, now)
+    resolved = _resolve(session, scope)
+    row = session.execute(select(*_measures(session, end, now)).where(*_cohort(start, end, resolved))).one()
+    figures = _figures(row._mapping)
+    by_source = figures.pop("by_source")
+    return {
+        "from": to_iso(start),
+        "to": to_iso(end),
+        "as_of": to_iso(min(end, now)),
+        **{key: scope.get(key) or None for key in SCOPES},
+        **figures,
+        "alerts_firing": _alerts_firing(session, resolved),
         "by_source": by_source,
     }
+
+
+def previous_period(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The equally long period just before [start, end)."""
+    return start - (end - start), start
+
+
+def kpi_compare(
+    session: Session, start: datetime, end: datetime, *, now: datetime | None = None, **scope: str | None
+) -> dict[str, dict[str, Any]]:
+    """``{"current": …, "previous": …}``: the snapshot of [start, end) and of the equally long period
+    before it (each as of the earlier of its end and ``now``), with the same scopes."""
+    now = _check_period(start, end, now)
+    return {
+        "current": kpi_snapshot(session, start, end, now=now, **scope),
+        "previous": kpi_snapshot(session, *previous_period(start, end), now=now, **scope),
+    }
+
+
+def _grid_ancestors(level: str) -> Any:
+    """(grid_id, area_id) of every grid and its enclosing area of ``level``, walking up the area tree."""
+    chain = select(Grid.id.label("grid_id"), Grid.community_id.label("area_id")).cte("grid_chain", recursive=True)
+    chain = chain.union_all(
+        select(chain.c.grid_id, Area.parent_id).join(Area, Area.id == chain.c.area_id)
+        .where(Area.parent_id.is_not(None))
+    )
+    return (select(chain.c.grid_id, chain.c.area_id).join(Area, Area.id == chain.c.area_id)
+            .where(Area.level == level).subquery("grid_area"))
+
+
+def _grouping(group: str) -> tuple[Any, Any | None, Any | None]:
+    """The group key on incidents, a join it needs, and the (id, code, name_zh, name_en) of its groups."""
+    if group == "department":
+        return Incident.department_id, None, select(
+            Department.id, Department.code, Department.name_zh, Department.name_en).subquery("dim")
+    if group == "category":
+        return Incident.category_code, None, select(
+            Category.code.label("id"), Category.code, Category.name_zh, Category.name_en).subquery("dim")
+    if group == "grid":
+        return Incident.grid_id, None, select(
+            Grid.id, Grid.code, Grid.name.label("name_zh"), Grid.name.label("name_en")).subquery("dim")
+    if group in AREA_SCOPES:
+        ancestors = _grid_ancestors(group)
+        return ancestors.c.area_id, ancestors, select(
+            Area.id, Area.code, Area.name.label("name_zh"), Area.name.label("name_en"))\
+            .where(Area.level == group).subquery("dim")
+    if group == "source":
+        return Incident.source, None, None
+    raise ValueError(f"unknown KPI group {group!r}; groups are {', '.join(GROUPS)}")
+
+
+def kpi_by(
+    session: Session,
+    start: datetime,
+    end: datetime,
+    group: str,
+    *,
+    now: datetime | None = None,
+    all_groups: bool = False,
+    **scope: str | None,
+) -> list[dict[str, Any]]:
+    """The figures of ``kpi_snapshot`` (without ``alerts_firing``) per ``group`` (one of GROUPS), in one
+    grouped query: ``[{"code", "name": {"zh", "en"} | None, "reported", …, "by_source"}]`` by code.
+
+    Only groups with incidents in the cohort are listed, unless ``all_groups`` (then every department,
+    category, source, grid or area of that level, zero-filled, whatever the scopes). Cohort incidents
+    without a group (no grid, no department) form the group with code None, listed last.
+    """
+    now = _check_period(start, end, now)
+    resolved = _resolve(session, scope)
+    key, join, dim = _grouping(group)
+    base = select(key.label("group_key"), *_measures(session, end, now)).select_from(Incident)
+    if join is not None:
+        base = base.outerjoin(join, join.c.grid_id == Incident.grid_id)
+    agg = base.where(*_cohort(start, end, resolved)).group_by(key).subquery("agg")
+    if dim is None:
+        query = select(agg.c.group_key.label("code"), agg)
+    else:
+        query = select(dim.c.code, dim.c.name_zh, dim.c.name_en, agg).select_from(agg).join(
+            dim, dim.c.id == agg.c.group_key, isouter=True, full=all_groups)
+    rows = {}
+    for row in session.execute(query):
+        mapping = row._mapping
+        names = {"zh": mapping["name_zh"], "en": mapping["name_en"]} if dim is not None and mapping["code"] else None
+        rows[mapping["code"]] = {"code": mapping["code"], "name": names, **_figures(mapping)}
+    if all_groups and dim is None:
+        for source in SOURCES:
+            rows.setdefault(source, {"code": source, "name": None, **_figures({})})
+    return sorted(rows.values(), key=lambda r: (r["code"] is None, r["code"] or ""))

@@ -1,18 +1,19 @@
 """The dispatch loop on the real PostgreSQL 15: the 0002_dispatch migration, two concurrent closes of
-one incident, and a history import across insert batches feeding the KPIs."""
+one incident, a history import across insert batches feeding the KPIs, and the grouped KPIs."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, insert, inspect, select
 
 from data.models import Base, Incident, IncidentHistory
 from dispatch.history_import import BATCH, COLUMNS, import_incidents
-from dispatch.kpi import kpi_snapshot
+from dispatch.kpi import GROUPS, kpi_by, kpi_snapshot
 from settings import get_settings
 from tests.unit.test_dispatch_service import make_city
 from tests.unit.test_history_import import case, write_csv
+from tests.unit.test_kpi import END, NOW, START, check_groups_match_snapshots, scoped_city, scoped_rows
 from tests.unit.test_workflow_machine import check_one_close, close_concurrently, resolved_incident
 
 ZONE = get_settings().zone
@@ -47,3 +48,20 @@ def test_a_history_import_across_batches_feeds_the_kpis_on_postgres(pg_db, tmp_p
         kpi = kpi_snapshot(s, datetime(2024, 1, 1, tzinfo=ZONE), datetime(2025, 1, 1, tzinfo=ZONE))
     assert (kpi["reported"], kpi["closed"], kpi["closed_on_time"]) == (n, n, n - (n + 9) // 10)
     assert kpi["mean_handle_hours"] == 5.5  # dispatched 09:30, resolved 15:00
+
+
+def test_the_grouped_kpis_equal_the_scoped_snapshots_and_sqlite_on_postgres(pg_db, db):
+    groupings = [(group, NOW, {}) for group in GROUPS]
+    groupings += [("grid", NOW, {"district": "D2", "source": "patrol"}),
+                  ("department", START + timedelta(days=10), {})]  # as of a moment inside the period
+    answers = {}
+    for database in (pg_db, db):
+        with database.uow() as s:
+            city, grids = scoped_city(s)
+            s.execute(insert(Incident), scoped_rows(city, grids))
+        with database.uow() as s:
+            answers[database.engine.dialect.name] = [
+                check_groups_match_snapshots(s, group, now=now, **scope) for group, now, scope in groupings
+            ] + [kpi_by(s, START, END, "department", now=NOW, all_groups=True)]
+    assert answers["postgresql"] == answers["sqlite"]
+    assert [d["code"] for d in answers["postgresql"][-1]] == ["gas", "roads", "water"]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from urllib.parse import urlencode
 
 import pytest
 from flask import Flask
 from openapi_spec_validator import validate as validate_openapi
+from sqlalchemy import insert, select
 
 import api.v1  # noqa: F401  (declares the incident and KPI routes)
 from api.auth import init_auth
@@ -16,8 +19,13 @@ from api.feeds import MAX_READINGS
 from api.health import health_bp
 from api.registry import api_v1, openapi_path
 from data.accounts import issue_token
-from data.models import Alert, Sensor, utcnow
+from data.models import Alert, Department, Grid, Incident, Sensor, utcnow
+from dispatch.kpi import SCOPES
+from tests.unit.test_app import _cli
 from tests.unit.test_dispatch_service import G1_POINT, G2_POINT, make_city
+from tests.unit.test_kpi import END as KPI_END
+from tests.unit.test_kpi import START as KPI_START
+from tests.unit.test_kpi import scoped_rows
 from tests.unit.test_rules_schema import CONTRACT_EXAMPLE as RULE
 
 USERS = ("admin", "op", "boss", "gasman", "w1", "w2")
@@ -294,6 +302,69 @@ def test_kpi_accepts_dates_and_times_and_refuses_bad_periods(call):
     _error(call("GET", "/api/v1/kpi?from=yesterday", "op"), 422, "invalid_time")
     _error(call("GET", "/api/v1/kpi?from=2026-02-01&to=2026-01-01", "op"), 422, "invalid_period")
     _error(call("GET", "/api/v1/kpi?district=Atlantis", "op"), 422, "unknown_district")
+
+
+def test_kpi_scopes_the_previous_period_and_null_rates(call):
+    _report(call)  # G1, gas, L01, operator
+    _report(call, point=G2_POINT, source="hotline")
+    _report(call, point=G2_POINT, source="hotline", exercise=True)  # a drill: never counted
+
+    def kpi(query: str) -> dict:
+        response = call("GET", f"/api/v1/kpi?{query}", "boss")
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return response.get_json()
+
+    assert kpi("grid=G1")["reported"] == 1
+    assert kpi("district=D1")["reported"] == kpi("")["reported"] == 2
+    assert kpi("street=D1S1&community=D1S1C1&department=gas&category=L01")["reported"] == 2
+    assert kpi("source=hotline")["by_source"] == {"alert": 0, "patrol": 0, "hotline": 1, "open311": 0,
+                                                  "video": 0, "operator": 0}
+    assert kpi("category=S0101")["reported"] == 0 and kpi("category=S0101")["filing_rate"] is None
+    body = kpi("previous=1&grid=G2")
+    assert (body["grid"], body["reported"], body["previous"]["grid"]) == ("G2", 1, "G2")
+    assert body["previous"]["to"] == body["from"] and body["previous"]["reported"] == 0
+    assert body["previous"]["closure_rate"] is None and "previous" not in body["previous"]
+    assert "previous" not in kpi("previous=0")
+
+
+@pytest.mark.parametrize(("query", "code"), [
+    ("street=Nowhere", "unknown_street"), ("community=X", "unknown_community"), ("grid=G9", "unknown_grid"),
+    ("department=fire", "unknown_department"), ("category=X01", "unknown_category"),
+    ("source=fax", "unknown_source"), ("district=D1S1", "unknown_district"), ("previous=maybe", "invalid_parameter"),
+    ("to=2026-13-01", "invalid_time"), ("from=2026-01-02T10:00:00%2B08:00&to=2026-01-02", "invalid_period"),
+])
+def test_kpi_bad_input_is_a_422_with_the_reason(call, query, code):
+    error = _error(call("GET", f"/api/v1/kpi?{query}", "op"), 422, code)
+    assert error["message"]
+
+
+def test_kpi_openapi_declares_every_scope_and_previous(call):
+    document = call("GET", "/api/v1/openapi.json").get_json()
+    params = {p["name"] for p in document["paths"]["/api/v1/kpi"]["get"]["parameters"]}
+    assert params == {"from", "to", *SCOPES, "previous"}
+    assert "previous" in document["components"]["schemas"]["KpiOut"]["properties"]
+
+
+def test_the_kpi_command_answers_exactly_like_the_api(db, call):
+    shift = timedelta(days=2 * 365)  # a period surely over: "as of" is its end for both
+    with db.uow() as session:
+        departments = {d.code: d for d in session.scalars(select(Department))}
+        grids = dict(session.execute(select(Grid.code, Grid.id)).all())
+        rows = scoped_rows(SimpleNamespace(gas=departments["gas"], roads=departments["roads"]), grids)
+        session.execute(insert(Incident), [
+            {k: v - shift if isinstance(v, datetime) else v for k, v in row.items()} for row in rows])
+    period = {"from": (KPI_START - shift).isoformat(), "to": (KPI_END - shift).isoformat()}
+    env = {"CITYOPS_DATABASE_URL": str(db.url)}
+    for scope in ({"district": "D1", "source": "patrol"}, {"grid": "G2", "previous": "1"},
+                  {"street": "D1S1", "department": "roads", "category": "L01"}):
+        api_body = call("GET", "/api/v1/kpi?" + urlencode(period | scope), "op").get_json()
+        assert api_body["reported"] > 0
+        options = [f"--{key}={value}" for key, value in (period | scope).items() if key != "previous"]
+        done = _cli("kpi", "--json", *options, *(["--previous"] if "previous" in scope else []), env=env)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == api_body
+    done = _cli("kpi", "--street", "Nowhere", env=env)
+    assert done.returncode != 0 and done.stderr.strip() == "cityops: no street 'Nowhere'"
 
 
 # --- alerts, evaluation, rules ------------------------------------------------------------------

@@ -155,12 +155,13 @@ def test_a_new_report_near_an_open_one_of_the_same_category_is_proposed_as_its_d
 
 
 def test_merging_keeps_both_histories_and_the_kpis_count_the_case_once(session, city):
-    reported = datetime(2026, 11, 22, 8, tzinfo=UTC)
+    # KPIs count "as of min(to, now)" (DESIGN §7): the window reaches past the wall-clock filing.
+    reported = datetime.now(UTC) - timedelta(hours=2)
     original = _act(session, _new(session, city.worker1, reported_at=reported), "file", city.operator)
     duplicate = _new(session, city.worker2, point=(G1_POINT[0], G1_POINT[1] + 0.0002),
                      reported_at=reported + timedelta(minutes=5))
     assert duplicate.duplicate_of_id == original.id
-    start, end = reported - timedelta(hours=1), reported + timedelta(hours=1)
+    start, end = reported - timedelta(hours=1), reported + timedelta(hours=3)
     assert kpi_snapshot(session, start, end, now=end)["reported"] == 2
     merged = _act(session, duplicate, "merge", city.operator, target_id=original.id, note="同一堆垃圾")
     assert (merged.state, merged.merged_into_id) == ("rejected", original.id)
