@@ -9,28 +9,36 @@ the offending field).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any, Literal
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, has_request_context, jsonify, request
 from flask_login import current_user
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.json_schema import models_json_schema
-from sqlalchemy.orm import Session
+from sqlalchemy import event
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
-from api.auth import ALL_ROLES, require_roles
+from api.auth import ALL_ROLES, current_db, require_roles
 from api.errors import ApiError
-from data.models import AuditLog, Role
+from data.models import ApiToken, AuditLog, Role
 from settings import get_settings
+
+log = logging.getLogger(__name__)
 
 PREFIX = "/api/v1"
 api_v1 = Blueprint("api_v1", __name__, url_prefix=PREFIX)
 MAX_PAGE = 1000
 STAFF = (Role.ADMIN, Role.OPERATOR)
 ADMIN = (Role.ADMIN,)
+#: The integers a database column can hold (64-bit): a larger one in a request is refused, not stored.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 # --- shared models ------------------------------------------------------------------------------
@@ -106,6 +114,14 @@ class Operation:
 OPERATIONS: list[Operation] = []
 
 
+@api_v1.url_value_preprocessor
+def _refuse_oversized_ids(_endpoint: str | None, values: dict[str, Any] | None) -> None:
+    """An integer path id outside 64 bits names no row: 404 (the database could not even compare it)."""
+    for name, value in (values or {}).items():
+        if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+            raise ApiError(404, "not_found", f"no such {name.removesuffix('_id')}")
+
+
 def operation(
     rule: str,
     method: str,
@@ -142,10 +158,26 @@ def actor() -> Any:
     return current_user._get_current_object()
 
 
+def _oversized_integer(data: object) -> str | None:
+    """Where in ``data`` (a parsed JSON body) the first integer outside 64 bits is, e.g. ``ids.3``."""
+    stack: list[tuple[str, object]] = [("", data)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, int) and not isinstance(value, bool) and not INT64_MIN <= value <= INT64_MAX:
+            return where or "body"
+        children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        stack.extend((f"{where}.{key}" if where else str(key), child) for key, child in children)
+    return None
+
+
 def parse_body(model: type[BaseModel], data: object) -> Any:
-    """Validate ``data`` against ``model``; a 422 names the first offending field."""
+    """Validate ``data`` against ``model``; a 422 names the first offending field (also an integer too
+    large for the database anywhere in the body)."""
     if not isinstance(data, dict):
         raise ApiError(400, "bad_json", "the body must be a JSON object")
+    oversized = _oversized_integer(data)
+    if oversized is not None:
+        raise ApiError(422, "invalid_field", f"{oversized}: integer out of range")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -205,12 +237,110 @@ def parse_moment(raw: str, name: str) -> datetime:
 
 
 def audit(session: Session, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
-    session.add(AuditLog(user_id=actor().id, action=action, target=target, detail=detail,
+    """Record a write of the signed-in user in the audit log: who, what (action, target, detail), from
+    where (the remote address); when is the row's own time."""
+    session.add(AuditLog(user_id=actor().id, action=action, target=target[:128], detail=detail,
                          ip=request.remote_addr))
 
 
 def created(body: dict[str, Any]) -> tuple[Response, int]:
     return jsonify(body), 201
+
+
+# --- the audit trail of every web request -------------------------------------------------------
+#
+# Writes are audited where they happen (``audit`` above, the dispatch service, the login). Two hooks make
+# that complete for every request, API call and Dash callback alike: an audit row written during a
+# request without an address gets the request's remote address; and a request that committed writes
+# but recorded no audit row of its own gets a generic ``write`` row naming the route (or the callback's
+# outputs) and the tables written. Writes outside requests (scheduler, simulator, CLI) are the system's.
+
+_SESSION_WRITES = "cityops.audit.writes"  # session.info: tables written in the open transaction
+_SESSION_AUDITED = "cityops.audit.audited"  # session.info: an audit row was added in it
+_ROW_TOUCHES = ("last_used_at",)  # bookkeeping that is not a write of its own (a token's last use)
+
+
+def _table_name(obj: object) -> str:
+    return str(getattr(obj, "__tablename__", type(obj).__name__))
+
+
+def _is_bookkeeping(obj: object) -> bool:
+    """A token whose only change is the time of its last use."""
+    if not isinstance(obj, ApiToken):
+        return False
+    return {attr.key for attr in sa_inspect(obj).attrs if attr.history.has_changes()} <= set(_ROW_TOUCHES)
+
+
+@event.listens_for(Session, "before_flush")
+def _note_flushed_writes(session: Session, _flush: UOWTransaction, _instances: object) -> None:
+    """Give request-time audit rows their address; remember what else this transaction writes."""
+    if not has_request_context():
+        return
+    written: set[str] = session.info.setdefault(_SESSION_WRITES, set())
+    for obj in session.new:
+        if isinstance(obj, AuditLog):
+            session.info[_SESSION_AUDITED] = True
+            if obj.ip is None:
+                obj.ip = request.remote_addr
+        else:
+            written.add(_table_name(obj))
+    written.update(_table_name(obj) for obj in session.deleted)
+    written.update(_table_name(obj) for obj in session.dirty
+                   if session.is_modified(obj) and not _is_bookkeeping(obj))
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _note_statement_writes(state: ORMExecuteState) -> None:
+    """INSERT, UPDATE and DELETE statements run through a session count as writes too."""
+    if not has_request_context() or not (state.is_insert or state.is_update or state.is_delete):
+        return
+    table = getattr(getattr(state.statement, "table", None), "name", "?")
+    if table == AuditLog.__tablename__:
+        state.session.info[_SESSION_AUDITED] = True
+    else:
+        state.session.info.setdefault(_SESSION_WRITES, set()).add(table)
+
+
+@event.listens_for(Session, "after_commit")
+def _keep_committed_writes(session: Session) -> None:
+    written = session.info.pop(_SESSION_WRITES, set())
+    audited = session.info.pop(_SESSION_AUDITED, False)
+    if has_request_context():
+        g.setdefault("audit_writes", set()).update(written)
+        g.audit_recorded = g.get("audit_recorded", False) or audited
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_rolled_back_writes(session: Session) -> None:
+    session.info.pop(_SESSION_WRITES, None)
+    session.info.pop(_SESSION_AUDITED, None)
+
+
+def _request_target() -> str:
+    """What a request wrote through: the Dash callback's outputs, else the path."""
+    if request.path == "/_dash-update-component":
+        body = request.get_json(silent=True)
+        if isinstance(body, dict):
+            return str(body.get("output", ""))[:128]
+    return request.path[:128]
+
+
+@api_v1.after_app_request
+def _audit_unrecorded_writes(response: Response) -> Response:
+    """A successful request that committed writes without an audit row of its own gets a generic one."""
+    written = g.pop("audit_writes", None)
+    recorded = g.pop("audit_recorded", False)
+    if not written or recorded or response.status_code >= 400:
+        return response
+    detail = {"method": request.method, "endpoint": request.endpoint, "tables": sorted(written),
+              "status": response.status_code}
+    try:
+        with current_db().uow() as session:
+            session.add(AuditLog(user_id=getattr(current_user, "id", None), action="write",
+                                 target=_request_target(), detail=detail, ip=request.remote_addr))
+    except SQLAlchemyError:
+        log.exception("could not audit the writes of %s %s", request.method, request.path)
+    return response
 
 
 # --- OpenAPI ------------------------------------------------------------------------------------

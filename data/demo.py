@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
-from sqlalchemy import Table, func, literal, select, update
+from sqlalchemy import Table, func, literal, select, text, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from data.accounts import hash_password
@@ -44,6 +44,7 @@ from data.db import Database
 from data.models import (
     Area,
     Asset,
+    AuditLog,
     Base,
     BasemapFeature,
     Camera,
@@ -944,12 +945,44 @@ def _is_empty(session: Session) -> bool:
     return all(session.scalar(select(literal(1)).select_from(m).limit(1)) is None for m in _CITY_MODELS)
 
 
+def wipe_audit_log(session: Session) -> int:
+    """Delete every audit row inside the caller's transaction, past the append-only guard of migration
+    0005; returns how many rows went. The one sanctioned way to remove audit rows (the demo reset).
+
+    PostgreSQL: the guard lets DELETE through while the transaction-local ``cityops.audit_wipe`` is on.
+    SQLite (no session settings a trigger could read): the guard's triggers are dropped and created again
+    from their stored SQL in this same transaction, so no other connection sees the table unguarded. The
+    transaction is begun here when pysqlite has not begun it yet (it does so at DML, never at DDL).
+    """
+    connection = session.connection()
+    dialect = connection.dialect.name
+    triggers: list[tuple[str, str]] = []
+    if dialect == "postgresql":
+        connection.execute(text("SELECT set_config('cityops.audit_wipe', 'on', true)"))
+    elif dialect == "sqlite":
+        if not connection.connection.dbapi_connection.in_transaction:
+            connection.exec_driver_sql("BEGIN")
+        triggers = [tuple(row) for row in connection.execute(text(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'"))]
+        for name, _sql in triggers:
+            connection.exec_driver_sql(f'DROP TRIGGER "{name}"')
+    deleted = connection.execute(AuditLog.__table__.delete()).rowcount
+    if dialect == "postgresql":
+        connection.execute(text("SELECT set_config('cityops.audit_wipe', 'off', true)"))
+    for _name, sql in triggers:
+        connection.exec_driver_sql(sql)
+    return deleted
+
+
 def _reset(session: Session) -> None:
-    """Delete every row except configuration (rules, scheduler lease), children first."""
+    """Delete every row except configuration (rules, scheduler lease), children first. The audit log
+    goes too (see ``wipe_audit_log``); a ``demo.reset`` audit row then records how many rows it held."""
     session.execute(update(Grid).values(worker_id=None))
+    wiped = wipe_audit_log(session)
     for table in reversed(Base.metadata.sorted_tables):
-        if table.name not in _KEPT_ON_RESET:
+        if table.name not in _KEPT_ON_RESET and table.name != AuditLog.__tablename__:
             session.execute(table.delete())
+    session.add(AuditLog(action="demo.reset", target="database", detail={"audit_rows_deleted": wiped}))
 
 
 def _write_areas(session: Session, plan: _Plan) -> None:

@@ -93,6 +93,7 @@ CONSOLE_ALERTS_MESSAGE = "console-alerts-message"
 CONSOLE_ALERTS_RESULT = "console-alerts-result"  # Store: counts actions so the list reloads after one
 CONSOLE_ALERT_ACTION = "console-alerts-action"  # pattern-matching: {"type", "action": ack|silence|incident, "alert"}
 CONSOLE_ALERT_ROW = "console-alert-row"  # test id of an inbox row (not a component id)
+
 # worker (/worker): the grid worker's phone
 WORKER_TASKS = "worker-tasks"
 WORKER_REFRESH = "worker-refresh"
@@ -156,6 +157,8 @@ BRIEFING_ARCHIVE = "briefing-archive"
 # admin (/admin): users, departments, categories, rules, audit log (read-only)
 ADMIN_REFRESH = "admin-refresh"
 ADMIN_USERS = "admin-users"
+ADMIN_USERS_FILTER = "admin-users-filter"  # text: username, display name or grid code
+ADMIN_USERS_PAGE = "admin-users-page"  # pattern-matching pager buttons: {"type": ADMIN_USERS_PAGE, "page": n}
 ADMIN_DEPARTMENTS = "admin-departments"
 ADMIN_CATEGORIES = "admin-categories"
 ADMIN_RULES = "admin-rules"
@@ -180,3 +183,18 @@ ADMIN_RULES_SAVE = "admin-rules-save"
 ADMIN_RULES_DELETE = "admin-rules-delete"
 ADMIN_RULES_MESSAGE = "admin-rules-message"
 ADMIN_RULES_CHANGED = "admin-rules-changed"
+
+# admin security (/admin, issue 7): API tokens (list, revoke, issue once) and the audit-log search
+ADMIN_TOKENS_LIST = "admin-tokens-list"
+ADMIN_TOKENS_REVOKE = "admin-tokens-revoke"  # pattern-matching: {"type": ADMIN_TOKENS_REVOKE, "id": token_id}
+ADMIN_TOKENS_USER = "admin-tokens-user"  # the user a new token is issued for
+ADMIN_TOKENS_ISSUE = "admin-tokens-issue"
+ADMIN_TOKENS_NEW = "admin-tokens-new"  # the new token, shown once
+ADMIN_TOKENS_MESSAGE = "admin-tokens-message"
+ADMIN_TOKENS_CHANGED = "admin-tokens-changed"  # Store: bumped after every change so the list reloads
+ADMIN_AUDIT_USER = "admin-audit-user"
+ADMIN_AUDIT_ACTION = "admin-audit-action"
+ADMIN_AUDIT_TARGET = "admin-audit-target"
+ADMIN_AUDIT_RANGE = "admin-audit-range"  # DatePickerRange: local days, both inclusive
+ADMIN_AUDIT_SEARCH = "admin-audit-search"
+ADMIN_AUDIT_PAGE = "admin-audit-page"  # pattern-matching pager buttons: {"type": ADMIN_AUDIT_PAGE, "page": n}

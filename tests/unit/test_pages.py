@@ -356,7 +356,9 @@ def test_admin_tables_show_people_and_reference_data_but_never_password_hashes(s
         s.add_all(AuditLog(at=base + timedelta(minutes=i), action=f"test.{i}", target="t") for i in range(60))
         hashes = [h for h in s.scalars(select(User.password_hash)) if h]
     with signed_in(server, city.admin, lang="en"):
-        users, departments, categories, rules, audit = admin.show_admin(None)
+        departments, categories, rules, audit = admin.show_admin(None)
+        with db.uow() as s:
+            users = admin.users_table(s)
     all_text = " ".join(texts([users, departments, categories, rules, audit]))
     assert hashes and not any(h in all_text for h in hashes) and "argon2" not in all_text
     user_rows = {cells(r)[0]: cells(r) for r in with_testid(users, "admin-user-row")}
@@ -370,6 +372,27 @@ def test_admin_tables_show_people_and_reference_data_but_never_password_hashes(s
     audit_rows = with_testid(audit, "admin-audit-row")
     assert len(audit_rows) == admin.AUDIT_ROWS
     assert cells(audit_rows[0])[2] == "test.59"  # newest first
+
+
+def test_the_users_table_pages_and_filters_by_name_or_grid(server, db, city):
+    with db.uow() as s:
+        for i in range(admin.USER_ROWS + 5):
+            create_user(s, f"zz{i:02d}", "leader", display_name=f"Lin_{i}")
+    with signed_in(server, city.admin, lang="en"), db.uow() as s:
+        first, second = admin.users_table(s), admin.users_table(s, page=1)
+        past_the_end = admin.users_table(s, page=99)
+        by_grid, by_name = admin.users_table(s, "g1"), admin.users_table(s, "lin_34")
+        literal = admin.users_table(s, "%")
+    names = [cells(r)[0] for r in with_testid(first, "admin-user-row")]
+    rest = [cells(r)[0] for r in with_testid(second, "admin-user-row")]
+    total = admin.USER_ROWS + 5 + 5  # and the five of the test city
+    assert len(names) == admin.USER_ROWS and names == sorted(names)
+    assert len(rest) == total - admin.USER_ROWS and not set(names) & set(rest)
+    assert texts(with_testid(first, "admin-users-count")) == [f"Page 1 of 2, {total} rows"]
+    assert [cells(r)[0] for r in with_testid(past_the_end, "admin-user-row")] == rest  # the last page
+    assert [cells(r)[0] for r in with_testid(by_grid, "admin-user-row")] == ["w1"]
+    assert [cells(r)[0] for r in with_testid(by_name, "admin-user-row")] == ["zz34"]
+    assert with_testid(literal, "admin-user-row") == []  # % is a character, not a wildcard
 
 
 # --- pages and the access guard ----------------------------------------------------------------------
