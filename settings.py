@@ -62,6 +62,27 @@ class Settings(BaseSettings):
         """The display time zone."""
         return ZoneInfo(self.tz)
 
+    #: Targets of the big screen's rate tiles (issue 6): KPI key → (amber below, red below) as fractions 0..1;
+    #: a tile turns amber below the first and red below the second. Keys not given keep their defaults,
+    #: e.g. CITYOPS_KPI_TARGETS='{"closure_rate": [0.97, 0.9]}'. Only rates where higher is better.
+    kpi_targets: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: {"closure_rate": (0.95, 0.90), "on_time_closure_rate": (0.90, 0.80)}
+    )
+
+    @field_validator("kpi_targets")
+    @classmethod
+    def _valid_targets(cls, value: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        rates = {"closure_rate", "on_time_closure_rate", "handling_rate", "filing_rate", "std_closure_rate",
+                 "std_on_time_closure_rate"}
+        unknown = sorted(set(value) - rates)
+        if unknown:
+            raise ValueError(f"no target for KPI {unknown[0]!r} (use rates: {', '.join(sorted(rates))})")
+        for key, (amber, red) in value.items():
+            if not 0.0 <= red <= amber <= 1.0:
+                raise ValueError(f"{key}: targets need 0 <= red <= amber <= 1, not amber {amber}, red {red}")
+        defaults = cls.model_fields["kpi_targets"].default_factory()
+        return {**defaults, **value}
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -1,10 +1,16 @@
-"""Big-screen callbacks: the map once per data version, then the live parts, KPI tiles and lists every
-few seconds (a ``Patch`` only of the live parts that changed); layer toggles in the browser; drill-down,
-search, details on click, and the video wall's patrol rotation (轮巡)."""
+"""Big-screen callbacks: the map once per data version, then every few seconds the live parts, KPI tiles and
+lists — only what changed, the map and the tiles as ``Patch``es (digests of what the browser holds live in a
+Store); every 15 s the panels (trends, rankings, lifeline and environment), again only those that changed;
+layer toggles in the browser; drill-down, search, details on click, and the video wall's patrol rotation (轮巡)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import math
 import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,18 +29,23 @@ from dash import (
     html,
     no_update,
 )
+from plotly.utils import PlotlyJSONEncoder
 
+from alerts.aqi import AqiResult, aqi, category_of
+from alerts.evaluator import AQI_POLLUTANTS
 from callbacks import mapkit
 from callbacks.common import uow
-from callbacks.pagekit import clicked_id, local_time, signed_in
-from data.layers import LiveAlert, StaticLayers, live_alerts, live_incidents, static_layers
+from callbacks.pagekit import clicked_id, local_time, name_of, signed_in
+from data.layers import StaticLayers, live_incidents, static_layers
 from data.map_details import Detail, detail, patrol_cameras, search
 from data.models import Incident, Role, utcnow
+from dispatch import screen
 from dispatch.kpi import kpi_snapshot
 from i18n import t
 from layouts import ids
+from layouts.bigscreen import AQI_COLOURS, aqi_view, chip, family_cell, rank_row
 from layouts.components import CARD_COLOURS, LEVEL_COLOURS, badge, empty, ticker_item
-from layouts.mapstyle import LAYERS
+from layouts.mapstyle import FAMILY_COLOURS, LAYERS
 from layouts.mapviews import AREA_LEVELS, detail_view, patrol_screen, search_results
 from settings import get_settings
 
@@ -43,6 +54,14 @@ DOORPLATES, CAMERAS, SENSORS, INCIDENTS, ALERTS = (mapkit.DOORPLATES, mapkit.CAM
                                                    mapkit.INCIDENTS, mapkit.ALERTS)
 LEVEL_ORDER = ("red", "orange", "yellow", "blue")
 fit_zoom = mapkit.fit_zoom
+#: How many lines the alert ticker and the incident list show.
+TICKER_SIZE = 20
+LIST_SIZE = 20
+#: Rate tiles where up is good; count tiles where up is bad (the others are neutral).
+GOOD_WHEN_UP = frozenset({"closure_rate", "on_time_closure_rate", "filing_rate", "handling_rate", "std_closure_rate",
+                          "std_on_time_closure_rate"})
+BAD_WHEN_UP = frozenset({"open", "red_cards", "yellow_cards", "alerts_firing"})
+SOURCE_COLOUR = "#3fb8ff"
 
 
 def build_map_figure(session: Any, visible: Any = LAYERS, metric: str = "open") -> tuple[go.Figure, tuple[int, ...]]:
@@ -72,15 +91,165 @@ def kpi_period(now: datetime) -> tuple[datetime, datetime]:
     return start, end
 
 
-def _alert_items(alerts: list[LiveAlert]) -> list[Any] | html.Div:
-    if not alerts:
-        return empty()
-    return [
-        ticker_item(t("level." + a.level), LEVEL_COLOURS.get(a.level, "#fff"),
-                    f"{t('family.' + a.family)} · {a.sensor_name}", "" if a.value is None else f"{a.value:g}",
-                    local_time(a.fired_at or a.started_at, "%H:%M:%S"), testid="alert-item")
-        for a in alerts[:30]
-    ]
+def previous_period(start: datetime, now: datetime) -> tuple[datetime, datetime]:
+    """The month before the one starting at ``start`` (local), up to the same point in it as ``now`` is in
+    this one (capped at its end): what "this month so far" is compared with."""
+    before = (start - timedelta(days=1)).replace(day=1)
+    return before, min(before + (now - start), start)
+
+
+def local_midnight(now: datetime) -> datetime:
+    """The start of ``now``'s day in the display time zone."""
+    return now.astimezone(get_settings().zone).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+# --- KPI tiles: value, change against the previous period, target state -----------------------------
+
+
+@dataclass(frozen=True)
+class Tile:
+    """What one KPI tile shows: the value, the change (text, ``up``/``down``/``flat``/``none``), whether the
+    change is ``good``/``bad``/``neutral``, the target state (``ok``/``amber``/``red``/``none``) and, for
+    alert levels and sources, the parts as (label, colour, count)."""
+
+    value: str
+    change: str = ""
+    trend: str = "none"
+    tone: str = "neutral"
+    state: str = "none"
+    breakdown: tuple[tuple[str, str, int], ...] = ()
+
+
+def tile_state(key: str, value: float | None, targets: Mapping[str, tuple[float, float]]) -> str:
+    """``red`` below the red target, ``amber`` below the amber one, else ``ok``; ``none`` without a target
+    or a value."""
+    if value is None or key not in targets:
+        return "none"
+    amber, red = targets[key]
+    if value < red:
+        return "red"
+    return "amber" if value < amber else "ok"
+
+
+def tile_change(key: str, value: float | None, previous: float | None) -> tuple[str, str]:
+    """The change against the previous period as the tile shows it — rates in percentage points
+    ("▲ 2.1 pt"), counts as numbers ("▼ 3") — and its direction."""
+    if value is None or previous is None:
+        return "", "none"
+    if key.endswith("_rate"):
+        delta: float = round((value - previous) * 100, 1)
+        amount = f"{abs(delta):.1f} {t('screen.unit.pt')}"
+    else:
+        delta = value - previous
+        amount = f"{abs(delta):g}"
+    if delta == 0:
+        return t("screen.change.flat"), "flat"
+    return f"{'▲' if delta > 0 else '▼'} {amount}", "up" if delta > 0 else "down"
+
+
+def tile_tone(key: str, trend: str) -> str:
+    """Whether a change is good news (closure rates up, cards down), bad news or neither."""
+    if trend not in ("up", "down"):
+        return "neutral"
+    if key in GOOD_WHEN_UP:
+        return "good" if trend == "up" else "bad"
+    if key in BAD_WHEN_UP:
+        return "bad" if trend == "up" else "good"
+    return "neutral"
+
+
+def _breakdown(key: str, parts: Mapping[str, int]) -> tuple[tuple[str, str, int], ...]:
+    if key == "alerts_firing":
+        return tuple((t(f"level.{lvl}"), LEVEL_COLOURS[lvl], int(parts.get(lvl, 0))) for lvl in LEVEL_ORDER)
+    return tuple((t(f"source.{source}"), SOURCE_COLOUR, int(n)) for source, n in parts.items())
+
+
+def build_tile(key: str, current: Mapping[str, Any], previous: Mapping[str, Any],
+               targets: Mapping[str, tuple[float, float]]) -> Tile:
+    """The tile of ``key`` from this period's figures and the previous period's; counts per level or source
+    show their sum, with the parts under it."""
+    value, before = current.get(key), previous.get(key)
+    if isinstance(value, Mapping):
+        number: Any = sum(value.values())
+        shown, parts = str(number), _breakdown(key, value)
+        before = sum(before.values()) if isinstance(before, Mapping) else None
+    else:
+        number, shown, parts = value, format_kpi(key, value), ()
+    change, trend = tile_change(key, number, before)
+    return Tile(shown, change, trend, tile_tone(key, trend), tile_state(key, number, targets), parts)
+
+
+def tile_patch(tile: Tile) -> Patch:
+    """A Patch writing a tile's live part in place: value and state, change and tone, breakdown."""
+    patch = Patch()
+    patch[0]["props"]["children"] = tile.value
+    patch[0]["props"]["className"] = f"kpi-value kpi-{tile.state}"
+    patch[1]["props"]["children"] = tile.change
+    patch[1]["props"]["className"] = f"kpi-change trend-{tile.trend} tone-{tile.tone}"
+    if tile.breakdown:
+        patch[2]["props"]["children"] = [chip(label, colour, n) for label, colour, n in tile.breakdown]
+    return patch
+
+
+def tile_figures(session: Any, now: datetime, *, district: str | None = None,
+                 grid_ids: list[int] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The figures of the tiles now and in the previous period: the month so far against last month to the
+    same point (KPI snapshots; cards rebuilt for then), today's intake by source against yesterday to the
+    same time, and the alerts firing now against this time yesterday. ``grid_ids`` are ``district``'s."""
+    start, end = kpi_period(now)
+    before, before_until = previous_period(start, now)
+    current = kpi_snapshot(session, start, end, now=now, district=district)
+    previous = kpi_snapshot(session, before, before_until, now=now, district=district)
+    previous.update(screen.cards_at(session, before, before_until, before_until, grid_ids=grid_ids))
+    today = local_midnight(now)
+    day = timedelta(days=1)
+    current["by_source"] = screen.intake_by_source(session, today, now, grid_ids=grid_ids)
+    previous["by_source"] = screen.intake_by_source(session, today - day, now - day, grid_ids=grid_ids)
+    previous["alerts_firing"] = screen.alerts_firing_at(session, now - day, grid_ids=grid_ids)
+    return current, previous
+
+
+# --- what changed since the browser's copy -----------------------------------------------------------
+
+
+def digest_of(data: Any) -> str:
+    """A short digest of ``data`` (anything JSON-able, components and dataclasses as dicts)."""
+    text = json.dumps(data, cls=PlotlyJSONEncoder, sort_keys=True, default=str)
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def if_changed(digests: dict[str, str], part: str, data: Any, render: Callable[[], Any]) -> Any:
+    """``render()`` when ``data`` differs from what the browser holds for ``part`` (and note its digest),
+    else ``no_update``."""
+    digest = digest_of(data)
+    if digests.get(part) == digest:
+        return no_update
+    digests[part] = digest
+    return render()
+
+
+# --- the lists ---------------------------------------------------------------------------------------
+
+
+def _alert_tick(alert: screen.TickerAlert) -> html.Div:
+    colour = LEVEL_COLOURS.get(alert.level, "#fff")
+    label = t("level." + alert.level)
+    if alert.exercise:
+        label = f"{t('screen.exercise')} · {label}"
+    value = "" if alert.value is None else f"{alert.value:g}"
+    if alert.muted:
+        value = f"{value} {t('screen.muted')}".strip()
+    item = ticker_item(label, colour, f"{t('family.' + alert.family)} · {alert.sensor_name}", value,
+                       local_time(alert.at, "%H:%M:%S"), testid="alert-item")
+    item.className = " ".join(["tick", f"tick-{alert.level}", "alert-exercise" if alert.exercise else "",
+                               "alert-muted" if alert.muted else ""]).strip()
+    item.style = {"--tick": colour}
+    return item
+
+
+def _alert_items(alerts: list[screen.TickerAlert]) -> list[Any] | html.Div:
+    """The alert ticker: latest first, level-coloured; a drill's alerts striped and labelled."""
+    return [_alert_tick(a) for a in alerts] if alerts else empty()
 
 
 def _incident_items(incidents: list[Incident]) -> list[Any] | html.Div:
@@ -89,7 +258,7 @@ def _incident_items(incidents: list[Incident]) -> list[Any] | html.Div:
     return [
         ticker_item(t("card." + i.card), CARD_COLOURS.get(i.card, "#fff"), f"{i.code} · {i.title}",
                     t("state." + i.state), local_time(i.reported_at, "%H:%M"), testid="incident-item")
-        for i in incidents[:30]
+        for i in incidents[:LIST_SIZE]
     ]
 
 
@@ -120,6 +289,13 @@ def _scope_grid_ids(layers: StaticLayers, scope: dict[str, Any] | None) -> list[
     return layers.grids.ids[layers.grid_positions_in(int(scope["id"]))].tolist()
 
 
+def _district_grid_ids(layers: StaticLayers, scope: dict[str, Any] | None) -> list[int] | None:
+    """The grids of the scope's district (the KPI tiles follow the district, as the KPI snapshot does)."""
+    code = (scope or {}).get("district")
+    district = next((a for a in layers.areas if a.level == "district" and a.code == code), None) if code else None
+    return None if district is None else layers.grids.ids[layers.grid_positions_in(district.id)].tolist()
+
+
 @callback(
     Output(ids.BIGSCREEN_MAP, "figure", allow_duplicate=True),
     Output({"type": ids.BIGSCREEN_KPI_VALUE, "key": ALL}, "children"),
@@ -138,27 +314,36 @@ def _scope_grid_ids(layers: StaticLayers, scope: dict[str, Any] | None) -> list[
 def refresh(_n: int | None, map_version: list[int] | None, tile_ids: list[dict[str, str]],
             digest: dict[str, str] | None = None, scope: dict[str, Any] | None = None,
             metric: str | None = None) -> tuple[Any, ...]:
-    """Live refresh: patch the live map parts that changed, the KPI tiles and the lists (scoped to the
-    chosen area)."""
+    """Live refresh, scoped to the chosen area: a Patch of the live map parts that changed, a Patch of each
+    KPI tile that changed, the lists when they changed (``no_update`` for the rest), the time."""
     now = utcnow()
     with uow() as session:
         layers = static_layers(session)
         grid_ids = _scope_grid_ids(layers, scope)
-        alerts = live_alerts(session, grid_ids=grid_ids)
-        incidents = live_incidents(session, grid_ids=grid_ids)
-        start, end = kpi_period(now)
-        snapshot = kpi_snapshot(session, start, end, now=now, district=(scope or {}).get("district"))
+        alerts = screen.ticker_alerts(session, limit=TICKER_SIZE, grid_ids=grid_ids)
+        incidents = live_incidents(session, limit=LIST_SIZE, grid_ids=grid_ids)
+        current, previous = tile_figures(session, now, district=(scope or {}).get("district"),
+                                         grid_ids=_district_grid_ids(layers, scope))
         live = mapkit.live_map(session, layers, metric or "open") if map_version is not None else None
+    held = dict(digest or {})
+    digests = dict(held)
     figure: Any = no_update
-    new_digest: Any = no_update
     if live is not None:
-        current = live.digests()
-        changed = [part for part in mapkit.LIVE_PARTS if (digest or {}).get(part) != current[part]]
+        parts = live.digests()
+        changed = [part for part in mapkit.LIVE_PARTS if held.get(part) != parts[part]]
         if changed:
-            figure, new_digest = mapkit.live_patch(live, changed), current
-    tiles = [format_kpi(tile["key"], snapshot.get(tile["key"])) for tile in tile_ids]
+            figure = mapkit.live_patch(live, changed)
+            digests.update(parts)
+    targets = get_settings().kpi_targets
+    tiles = []
+    for tile_id in tile_ids:
+        tile = build_tile(tile_id["key"], current, previous, targets)
+        tiles.append(if_changed(digests, f"tile.{tile_id['key']}", asdict(tile), lambda tile=tile: tile_patch(tile)))
+    alert_list = if_changed(digests, "list.alerts", [asdict(a) for a in alerts], lambda: _alert_items(alerts))
+    shown = [(i.id, i.code, i.title, i.card, i.state, i.reported_at) for i in incidents]
+    incident_list = if_changed(digests, "list.incidents", shown, lambda: _incident_items(incidents))
     updated = t("common.updated", time=local_time(now, "%H:%M:%S"))
-    return figure, tiles, _alert_items(alerts), _incident_items(incidents), updated, new_digest
+    return figure, tiles, alert_list, incident_list, updated, digests if digests != held else no_update
 
 
 @callback(
@@ -181,6 +366,231 @@ clientside_callback(
     ClientsideFunction(namespace="cityops_map", function_name="toggle_layers"),
     Output(ids.BIGSCREEN_MAP, "figure", allow_duplicate=True),
     Input(ids.BIGSCREEN_LAYERS, "value"),
+    State(ids.BIGSCREEN_MAP, "figure"),
+    prevent_initial_call=True,
+)
+
+
+# --- the panels: trends, rankings, lifeline and environment (every 15 s) ------------------------------
+
+TREND_HOURS = 24
+TREND_DAYS = 30
+RANK_SIZE = 5
+#: Air-quality values older than this are not "current".
+AIR_FRESH = timedelta(hours=2)
+REPORTED_COLOUR, CLOSED_COLOUR, AXIS_COLOUR = "#3fb8ff", "#30d158", "#7f97ae"
+GRID_COLOUR = "rgba(127,151,174,0.18)"
+
+
+def hour_buckets(now: datetime) -> tuple[datetime, list[str]]:
+    """The last 24 local hours up to ``now``'s: the first one's start and each one's key (YYYY-MM-DD HH)."""
+    first = now.astimezone(get_settings().zone).replace(minute=0, second=0, microsecond=0)
+    first -= timedelta(hours=TREND_HOURS - 1)
+    return first, [(first + timedelta(hours=i)).strftime("%Y-%m-%d %H") for i in range(TREND_HOURS)]
+
+
+def day_buckets(now: datetime) -> tuple[datetime, list[str]]:
+    """The last 30 local days up to ``now``'s: the first one's start and each one's key (YYYY-MM-DD)."""
+    first = local_midnight(now) - timedelta(days=TREND_DAYS - 1)
+    return first, [(first + timedelta(days=i)).strftime("%Y-%m-%d") for i in range(TREND_DAYS)]
+
+
+def city_aqi(concentrations: Mapping[str, float]) -> AqiResult | None:
+    """The hourly AQI (HJ 633-2012, ``alerts.aqi``) of the city's mean concentration per air sensor kind;
+    None without any usable value."""
+    values = {AQI_POLLUTANTS[kind]: value for kind, value in concentrations.items()
+              if kind in AQI_POLLUTANTS and math.isfinite(value) and value >= 0}
+    return aqi(values, averaging="1h") if values else None
+
+
+@dataclass(frozen=True)
+class Panels:
+    """Everything the panels show, read in one unit of work."""
+
+    hours: list[str]
+    hourly: list[tuple[int, int]]  # (reported, closed) per hour
+    days: list[str]
+    daily: list[tuple[int, int]]
+    categories: list[screen.CategoryRank]
+    departments: list[screen.DepartmentRank]
+    aqi_now: AqiResult | None
+    stations: int
+    aqi_hourly: list[int | None]
+    families: list[screen.FamilyAlarm]
+
+
+def read_panels(session: Any, now: datetime, period: str, grid_ids: list[int] | None = None) -> Panels:
+    """The panels' data as of ``now``: incident trend (24 h hourly, 30 d daily), the rankings of ``period``
+    (``today`` or ``month``), the current AQI and its hourly values, sensors in alarm per family."""
+    first_hour, hours = hour_buckets(now)
+    first_day, days = day_buckets(now)
+    offset = int(now.astimezone(get_settings().zone).utcoffset().total_seconds() // 60)
+    hourly = screen.incident_trend(session, first_hour, now, offset, hourly=True, grid_ids=grid_ids)
+    daily = screen.incident_trend(session, first_day, now, offset, hourly=False, grid_ids=grid_ids)
+    since = local_midnight(now) if period == "today" else kpi_period(now)[0]
+    latest, stations = screen.air_latest(session, now - AIR_FRESH)
+    air = screen.air_hourly(session, first_hour, now, offset)
+    hourly_aqi = [city_aqi(air.get(hour, {})) for hour in hours]
+    return Panels(
+        hours, [hourly.get(h, (0, 0)) for h in hours], days, [daily.get(d, (0, 0)) for d in days],
+        screen.category_ranking(session, since, now, limit=RANK_SIZE, grid_ids=grid_ids),
+        screen.department_ranking(session, since, now, now, limit=RANK_SIZE, grid_ids=grid_ids),
+        city_aqi(latest), stations, [None if a is None else a.aqi for a in hourly_aqi],
+        screen.family_alarms(session, grid_ids=grid_ids),
+    )
+
+
+def _chart_layout(labels: list[str], scale: float, *, legend: bool, every: int) -> dict[str, Any]:
+    """A small dark chart whose fonts and margins follow the screen (``scale`` = width / 1920), labelling
+    every ``every``-th category of the x axis (counted from the last, the newest)."""
+    size = round(11 * scale)
+    axis = {"fixedrange": True, "tickfont": {"size": size}, "color": AXIS_COLOUR}
+    ticks = labels[::-1][::every][::-1]
+    return {
+        "margin": {"l": round(30 * scale), "r": round(6 * scale), "t": round((18 if legend else 6) * scale),
+                   "b": round(20 * scale)},
+        "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)", "autosize": True,
+        "font": {"color": AXIS_COLOUR, "size": size}, "showlegend": legend, "bargap": 0.25,
+        "legend": {"orientation": "h", "x": 1, "xanchor": "right", "y": 1, "yanchor": "bottom",
+                   "font": {"size": size}},
+        "xaxis": {**axis, "type": "category", "showgrid": False, "tickmode": "array", "tickvals": ticks,
+                  "tickangle": 0},
+        "yaxis": {**axis, "gridcolor": GRID_COLOUR, "rangemode": "tozero", "nticks": 4, "zeroline": False},
+    }
+
+
+def trend_figure(labels: list[str], counts: list[tuple[int, int]], scale: float = 1.0,
+                 every: int = 3) -> dict[str, Any]:
+    """Incidents reported (bars) and closed (line) per bucket."""
+    return {
+        "data": [
+            {"type": "bar", "x": labels, "y": [r for r, _ in counts], "name": t("screen.reported"),
+             "marker": {"color": REPORTED_COLOUR}, "hoverinfo": "skip"},
+            {"type": "scatter", "mode": "lines", "x": labels, "y": [c for _, c in counts], "name": t("screen.closed"),
+             "line": {"color": CLOSED_COLOUR, "width": round(2 * scale, 1)}, "hoverinfo": "skip"},
+        ],
+        "layout": _chart_layout(labels, scale, legend=True, every=every),
+    }
+
+
+def aqi_figure(labels: list[str], values: list[int | None], scale: float = 1.0) -> dict[str, Any]:
+    """The hourly AQI as a line, each hour's marker in its category's colour (gaps where no data)."""
+    colours = [AXIS_COLOUR if v is None else AQI_COLOURS[category_of(v) - 1] for v in values]
+    return {
+        "data": [{"type": "scatter", "mode": "lines+markers", "x": labels, "y": values, "hoverinfo": "skip",
+                  "line": {"color": "rgba(216,232,248,0.45)", "width": round(1.5 * scale, 1)},
+                  "marker": {"color": colours, "size": round(5 * scale, 1)}}],
+        "layout": _chart_layout(labels, scale, legend=False, every=4),
+    }
+
+
+def _category_rows(rows: list[screen.CategoryRank]) -> list[Any] | html.Div:
+    if not rows:
+        return empty()
+    top = max(r.reported for r in rows)
+    return [rank_row(n, name_of(r), t("screen.rank.count", n=r.reported), r.reported / top)
+            for n, r in enumerate(rows, start=1)]
+
+
+def _department_rows(rows: list[screen.DepartmentRank], targets: Mapping[str, tuple[float, float]]) -> Any:
+    if not rows:
+        return empty()
+    top = max(r.filed for r in rows)
+    return [rank_row(n, name_of(r), t("screen.rank.count", n=r.filed), r.filed / top,
+                     rate=format_kpi("closure_rate", r.closure_rate),
+                     state=tile_state("closure_rate", r.closure_rate, targets))
+            for n, r in enumerate(rows, start=1)]
+
+
+def _family_cells(rows: list[screen.FamilyAlarm]) -> list[Any] | html.Div:
+    """Families in the map legend's order (lifeline, then environment), so each keeps its place."""
+    order = list(FAMILY_COLOURS)
+    rows = sorted(rows, key=lambda r: (order.index(r.family) if r.family in order else len(order), r.family))
+    return [family_cell(r.family, r.in_alarm, r.sensors, LEVEL_COLOURS.get(r.worst or "")) for r in rows] or empty()
+
+
+def _chart_scale(scale: Any) -> float:
+    try:
+        value = float(scale)
+    except (TypeError, ValueError):
+        return 1.0
+    return min(max(value, 0.5), 4.0) if math.isfinite(value) else 1.0
+
+
+# The screen's size, measured once in the browser: chart fonts follow it as the page's fonts do.
+clientside_callback(
+    "function(_) { return Math.round(window.innerWidth / 19.2) / 100; }",
+    Output(ids.BIGSCREEN_SCALE, "data"),
+    Input(ids.BIGSCREEN_SCALE, "id"),
+)
+
+
+@callback(
+    Output(ids.BIGSCREEN_TREND_24H, "figure"),
+    Output(ids.BIGSCREEN_TREND_30D, "figure"),
+    Output(ids.BIGSCREEN_RANK_CATEGORIES, "children"),
+    Output(ids.BIGSCREEN_RANK_DEPARTMENTS, "children"),
+    Output(ids.BIGSCREEN_AQI, "children"),
+    Output(ids.BIGSCREEN_AQI_TREND, "figure"),
+    Output(ids.BIGSCREEN_FAMILIES, "children"),
+    Output(ids.BIGSCREEN_PANEL_DIGEST, "data"),
+    Input(ids.BIGSCREEN_SLOW_TICK, "n_intervals"),
+    Input(ids.BIGSCREEN_RANK_PERIOD, "value"),
+    Input(ids.BIGSCREEN_SCOPE, "data"),
+    Input(ids.BIGSCREEN_SCALE, "data"),
+    State(ids.BIGSCREEN_PANEL_DIGEST, "data"),
+)
+def refresh_panels(_n: int | None, period: str | None = "month", scope: dict[str, Any] | None = None,
+                   scale: float | None = None, digest: dict[str, str] | None = None) -> tuple[Any, ...]:
+    """The slower panels, scoped to the chosen area (the AQI is the city's): each one only when it changed
+    since what the browser holds."""
+    now = utcnow()
+    size = _chart_scale(scale)
+    with uow() as session:
+        panels = read_panels(session, now, period or "month", _scope_grid_ids(static_layers(session), scope))
+    held = dict(digest or {})
+    digests = dict(held)
+    targets = get_settings().kpi_targets
+    hours = [h[-2:] for h in panels.hours]
+    days = [d[5:] for d in panels.days]
+    now_aqi = panels.aqi_now
+    outputs = (
+        if_changed(digests, "trend.24h", [hours, panels.hourly, size],
+                   lambda: trend_figure(hours, panels.hourly, size)),
+        if_changed(digests, "trend.30d", [days, panels.daily, size],
+                   lambda: trend_figure(days, panels.daily, size, every=5)),
+        if_changed(digests, "rank.categories", [asdict(r) for r in panels.categories],
+                   lambda: _category_rows(panels.categories)),
+        if_changed(digests, "rank.departments", [asdict(r) for r in panels.departments],
+                   lambda: _department_rows(panels.departments, targets)),
+        if_changed(digests, "aqi", [asdict(now_aqi) if now_aqi else None, panels.stations],
+                   lambda: aqi_view(now_aqi.aqi if now_aqi else None, now_aqi.category if now_aqi else None,
+                                    now_aqi.primary if now_aqi else [], panels.stations)),
+        if_changed(digests, "aqi.trend", [hours, panels.aqi_hourly, size],
+                   lambda: aqi_figure(hours, panels.aqi_hourly, size)),
+        if_changed(digests, "families", [asdict(r) for r in panels.families],
+                   lambda: _family_cells(panels.families)),
+    )
+    return (*outputs, digests if digests != held else no_update)
+
+
+# The map's zoom fits a panel about 1,000 px wide (``mapkit.fit_zoom``); a wall wider than 1920 px shows the
+# same picture with more pixels, so the city is zoomed in by log2(width / 1920) once its map arrives (with a
+# new ``uirevision``, or Plotly would keep the view MapLibre reported after the first draw).
+clientside_callback(
+    """function (version, figure) {
+        var scale = window.innerWidth / 1920;
+        var map = figure && figure.layout && figure.layout.map;
+        if (!version || !map || typeof map.zoom !== 'number' || scale < 1.2) {
+            return window.dash_clientside.no_update;
+        }
+        var patch = new window.dash_clientside.Patch();
+        patch.assign(['layout', 'map', 'zoom'], map.zoom + Math.log2(scale));
+        patch.assign(['layout', 'uirevision'], 'wall');  // a new revision: the view is ours to set, not the user's
+        return patch.build();
+    }""",
+    Output(ids.BIGSCREEN_MAP, "figure", allow_duplicate=True),
+    Input(ids.BIGSCREEN_MAP_VERSION, "data"),
     State(ids.BIGSCREEN_MAP, "figure"),
     prevent_initial_call=True,
 )

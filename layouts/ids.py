@@ -11,7 +11,7 @@ BIGSCREEN_TICK = "bigscreen-tick"
 BIGSCREEN_KPI_VALUE = "bigscreen-kpi-value"  # pattern-matching: {"type": BIGSCREEN_KPI_VALUE, "key": k}
 #: The keys (DESIGN §7) of the big screen's KPI tiles, in display order.
 BIGSCREEN_TILE_KEYS = ("closure_rate", "on_time_closure_rate", "open", "red_cards", "yellow_cards", "reported",
-                       "alerts_firing")
+                       "alerts_firing", "by_source")
 BIGSCREEN_ALERT_LIST = "bigscreen-alert-list"
 BIGSCREEN_INCIDENT_LIST = "bigscreen-incident-list"
 BIGSCREEN_UPDATED = "bigscreen-updated"
@@ -43,6 +43,18 @@ BIGSCREEN_PATROL_SAVED = "bigscreen-patrol-saved"  # Store (browser local storag
 BIGSCREEN_PATROL_SAVE = "bigscreen-patrol-save"
 BIGSCREEN_PATROL_CLEAR = "bigscreen-patrol-clear"
 BIGSCREEN_PATROL_SCREEN = "bigscreen-patrol-screen"
+# the video-wall panels (issue 6): trends, rankings, lifeline and environment, at a slower cadence
+BIGSCREEN_SLOW_TICK = "bigscreen-slow-tick"
+BIGSCREEN_SCALE = "bigscreen-scale"  # Store: the screen's width / 1920 (set in the browser; chart fonts)
+BIGSCREEN_PANEL_DIGEST = "bigscreen-panel-digest"  # Store: digests of the panel contents the browser holds
+BIGSCREEN_TREND_24H = "bigscreen-trend-24h"
+BIGSCREEN_TREND_30D = "bigscreen-trend-30d"
+BIGSCREEN_RANK_PERIOD = "bigscreen-rank-period"  # today | month
+BIGSCREEN_RANK_CATEGORIES = "bigscreen-rank-categories"
+BIGSCREEN_RANK_DEPARTMENTS = "bigscreen-rank-departments"
+BIGSCREEN_AQI = "bigscreen-aqi"
+BIGSCREEN_AQI_TREND = "bigscreen-aqi-trend"
+BIGSCREEN_FAMILIES = "bigscreen-families"
 
 # --- console, worker, briefing, admin pages (added below by their authors) ---
 
