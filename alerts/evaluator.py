@@ -7,20 +7,33 @@ breach ends first is ``dropped``); a firing alert follows the level up and down 
 There is at most one open alert per (rule, sensor): further breaches update it. ``stale`` conditions
 use the wall clock ``now``. Readings no newer than the last one judged for a (rule, sensor) are late:
 they are ignored, so a late reading can neither rewind nor reopen an episode.
+
+``evaluate`` takes a fast path (readings grouped per sensor, constants of each rule worked out once per
+call, each (rule, sensor) episode run in local variables); ``evaluate_reference`` is the straightforward
+per-reading evaluator it is tested against (same state, same transitions, same order).
 """
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import itertools
+import math
+import operator
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from alerts.rules_schema import (
     LEVEL_RANK,
+    RISING_OPS,
+    ActiveHours,
     AqiCondition,
+    Levels,
     RangeCondition,
     RateCondition,
     RepeatCondition,
@@ -345,6 +358,336 @@ def _retire_orphans(
         del state[key]
 
 
+# --- the fast path of evaluate ---------------------------------------------------------------------
+# An episode of (rule, sensor) depends only on that sensor's readings. So ``evaluate`` groups readings per
+# sensor and sorts each group by ts once; drops the readings whose ts equals the one before (late: no newer
+# than the last one judged); per rule skips, with one bisection, the readings no newer than the key's
+# late-reading mark; turns the rest into verdicts with a plan whose constants (limits in level order,
+# comparison operators, clear value, time zone) are worked out once per call; and runs the episode's state
+# machine in local variables. Transitions are put back into the reference order — reading order (ts,
+# sensor id), then rule order — at the end; new keys enter the state in the order the reference would
+# insert them.
+
+_TS = operator.attrgetter("ts")
+_VALUE = operator.attrgetter("value")
+_COMPARE: Mapping[str, Callable[[Any, Any], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
+#: How close to an integer a floating-point IAQI may fall before the exact computation decides it.
+_IAQI_MARGIN = 1e-9
+
+#: Verdicts of one (rule, sensor) over its readings: the ts of the readings that got one (a rate cannot
+#: judge its first reading), their levels and measured values, and the condition's new memory.
+Verdicts = tuple[list[datetime], list[str | None], list[Any], tuple]
+
+
+def _leveller(levels: Levels, op: str) -> Callable[[Any], str | None]:
+    """``levels.breached(·, op)`` by one bisection of the limits in level order (exact, NaN included)."""
+    limits = levels.limits()[::-1]  # lowest level first
+    names = (None, *(level for level, _ in limits))
+    rising = op in RISING_OPS
+    # Keys grow with the level: the limits for >, >=; their negations (exact) for <, <=.
+    keys = [limit if rising else -limit for _, limit in limits]
+    if any(lower >= higher for lower, higher in itertools.pairwise(keys)):
+        return lambda value: levels.breached(value, op)  # not validated: judge as the reference does
+    if op == ">":  # the number of limits below the value = the levels breached
+        return lambda value: names[bisect_left(keys, value)]
+    if op == "<":
+        return lambda value: names[bisect_left(keys, -value)]
+    if op == ">=":
+        return lambda value: names[bisect_right(keys, value)] if value == value else None
+    return lambda value: names[bisect_right(keys, -value)] if value == value else None
+
+
+class _Plan:
+    """One reading rule, ready to be judged many times; ``rank`` is its place in rule order."""
+
+    def __init__(self, rule: RuleSpec, rank: int) -> None:
+        self.rule = rule
+        self.id = rule.id
+        self.rank = rank
+        self.for_duration = rule.for_duration
+        #: Without ``for`` (0s) a first breaching reading fires at once.
+        self.fires_at_once = timedelta(0) >= rule.for_duration
+        clear = rule.clear
+        self.clear_compare = (
+            None if clear is None else _COMPARE.get(clear.op, lambda v, limit: breaches(v, clear.op, limit))
+        )
+        self.clear_value = None if clear is None else clear.value
+        self.hours: ActiveHours | None = rule.active_hours
+        condition = rule.condition
+        judge = getattr(self, f"_judge_{condition.type}", self._judge_generic)
+        self.judge: Callable[[list[datetime], list[Any], tuple, SensorInfo], Verdicts | None] = judge
+        if isinstance(condition, ThresholdCondition | RateCondition | RepeatCondition):
+            self.level_of = _leveller(condition.levels, condition.op)
+        #: AQI → level of an ``aqi`` rule, filled as met.
+        self.aqi_levels: dict[int, str | None] = {}
+
+    def _judge_generic(self, tss: list[datetime], values: list[Any], memory: tuple, info: SensorInfo) -> Verdicts:
+        """The condition's judge of ``JUDGES``, one reading at a time."""
+        judge, condition = JUDGES[self.rule.condition.type], self.rule.condition
+        judged_ts, levels, measured = [], [], []
+        for ts, value in zip(tss, values, strict=True):
+            verdict, memory = judge(condition, memory, Sample(info.id, ts, value), info.kind)
+            if verdict is not None:
+                judged_ts.append(ts)
+                levels.append(verdict[0])
+                measured.append(verdict[1])
+        return judged_ts, levels, measured, memory
+
+    def _judge_threshold(self, tss: list[datetime], values: list[Any], memory: tuple, info: SensorInfo) -> Verdicts:
+        level_of = self.level_of
+        return tss, [level_of(value) for value in values], values, memory
+
+    def _judge_range(self, tss: list[datetime], values: list[Any], memory: tuple, info: SensorInfo) -> Verdicts:
+        low, high, level = self.rule.condition.low, self.rule.condition.high, self.rule.condition.level
+        return tss, [level if value < low or value > high else None for value in values], values, memory
+
+    def _judge_rate(self, tss: list[datetime], values: list[Any], memory: tuple, info: SensorInfo) -> Verdicts:
+        level_of, per = self.level_of, self.rule.condition.per.total_seconds()
+        first = 0
+        if not memory:  # the first reading only becomes the memory
+            first = 1
+            memory = (tss[0], values[0])
+        previous_ts, previous_value = memory
+        rates = []
+        for ts, value in zip(tss[first:], values[first:], strict=True):
+            seconds = (ts - previous_ts).total_seconds()
+            rates.append((value - previous_value) / seconds * per)
+            previous_ts, previous_value = ts, value
+        return tss[first:], [level_of(rate) for rate in rates], rates, (tss[-1], values[-1])
+
+    def _judge_repeat(self, tss: list[datetime], values: list[Any], memory: tuple, info: SensorInfo) -> Verdicts:
+        level_of, count, rank = self.level_of, self.rule.condition.count, LEVEL_RANK.__getitem__
+        levels: list[str | None] = []
+        for value in values:  # the reference's own steps, with the level found by bisection
+            recent = (*memory, level_of(value))[-count:]
+            memory = recent[1:] if len(recent) == count else recent
+            levels.append(None if len(recent) < count or None in recent else min(recent, key=rank))
+        return tss, levels, values, memory
+
+    def _judge_aqi(self, tss: list[datetime], values: list[Any], memory: tuple, info: SensorInfo) -> Verdicts | None:
+        pollutant = AQI_POLLUTANTS.get(info.kind)
+        if pollutant is None:
+            return None  # not a pollutant: no verdict, as ``_judge_aqi`` says
+        condition = self.rule.condition
+        module = importlib.import_module("alerts.aqi")  # what ``_judge_aqi`` imports, looked up each call
+        tables = _aqi_tables(module, pollutant, condition.averaging)
+        if tables is None:  # not the HJ 633-2012 module this path knows: judge as the reference does
+            return self._judge_generic(tss, values, memory, info)
+        rows, steps = tables
+        exact, category_of, averaging = module.iaqi, module.category_of, condition.averaging
+        limits, level_by_index = condition.levels.limits(), self.aqi_levels
+        levels, indexes = [], []
+        for value in values:
+            # The pollutant's IAQI — what ``aqi({pollutant: value})`` gives — in floating point, which is
+            # off by far less than _IAQI_MARGIN: its ceiling is exact unless it lies that close to an
+            # integer. Those, and values outside (0, top of the table], go to the exact ``iaqi``.
+            index = None
+            if type(value) is float or type(value) is int:
+                for row in rows:
+                    if 0 < value <= row[-1]:
+                        j = bisect_left(row, value)
+                        low = row[j - 1]
+                        iaqi = (steps[j] - steps[j - 1]) / (row[j] - low) * (value - low) + steps[j - 1]
+                        floor = math.floor(iaqi)
+                        if _IAQI_MARGIN < iaqi - floor < 1 - _IAQI_MARGIN:
+                            index = floor + 1
+                        break
+            if index is None:
+                index = exact(pollutant, value, averaging)
+            level = level_by_index.get(index, _UNKNOWN)
+            if level is _UNKNOWN:
+                category = category_of(index)
+                level = level_by_index[index] = next((lv for lv, lowest in limits if category >= lowest), None)
+            levels.append(level)
+            indexes.append(float(index))
+        return tss, levels, indexes, memory
+
+
+_UNKNOWN: Any = object()
+
+
+def _aqi_tables(module: Any, pollutant: str, averaging: str) -> tuple[list[tuple[float, ...]], tuple[int, ...]] | None:
+    """The Table 1 rows (in order of use) and IAQI steps of ``pollutant``, or None when ``module`` is not
+    the ``alerts.aqi`` whose ``aqi`` of one pollutant is its ``iaqi`` interpolated in these tables."""
+    names = ("iaqi", "aqi", "category_of")
+    if any(getattr(getattr(module, name, None), "__module__", None) != "alerts.aqi" for name in names):
+        return None
+    try:
+        return [module.BREAKPOINTS[row] for row in module._ROWS[averaging][pollutant]], module.IAQI_STEPS
+    except (AttributeError, KeyError, TypeError):
+        return None
+
+
+def _plans(rules: Sequence[RuleSpec]) -> dict[str, _Plan] | None:
+    """The plans of the reading rules by id; None when two share an id (they would share a state key)."""
+    plans = {rule.id: _Plan(rule, rank) for rank, rule in enumerate(rules)}
+    return plans if len(plans) == len(rules) else None
+
+
+def _inside_hours(hours: ActiveHours, tss: list[datetime]) -> list[bool]:
+    """``hours.contains(ts)`` for each ts: the local (hour, minute) compared as numbers, not as text."""
+    zone = ZoneInfo(hours.tz)
+    start = int(hours.start[:2]) * 60 + int(hours.start[3:])
+    end = int(hours.end[:2]) * 60 + int(hours.end[3:])
+    minutes = [(local.hour * 60 + local.minute) for local in (ts.astimezone(zone) for ts in tss)]
+    if start < end:
+        return [start <= minute < end for minute in minutes]
+    return [minute >= start or minute < end for minute in minutes]
+
+
+def _run_episode(
+    alert: OpenAlert | None,
+    plan: _Plan,
+    sensor_id: str,
+    tss: list[datetime],
+    levels: list[str | None],
+    values: list[Any],
+    out: list[Transition],
+) -> OpenAlert | None:
+    """``_advance`` over a run of verdicts of one (rule, sensor), its alert kept in local variables."""
+    rule_id, emit, new = plan.id, out.append, Transition
+    for_duration, fires_at_once = plan.for_duration, plan.fires_at_once
+    clear_compare, clear_value = plan.clear_compare, plan.clear_value
+    emitted = len(out)
+    # phase: 0 no alert, 1 pending, 2 firing (any state other than pending is judged as firing)
+    if alert is None:
+        phase, state, level_now, value_now, started_at, fired_at = 0, None, None, None, None, None
+    else:
+        phase = 1 if alert.state == PENDING else 2
+        state, level_now, value_now = alert.state, alert.level, alert.value
+        started_at, fired_at = alert.started_at, alert.fired_at
+    for ts, level, value in zip(tss, levels, values, strict=True):
+        if phase == 0:
+            if level is None:
+                continue  # idle and not breaching: nothing to say
+            started_at, level_now, value_now = ts, level, value
+            if fires_at_once:
+                emit(new("fired", rule_id, sensor_id, level, value, ts, ts))
+                phase, state, fired_at = 2, FIRING, ts
+            else:
+                emit(new("pending", rule_id, sensor_id, level, value, ts, ts))
+                phase, state, fired_at = 1, PENDING, None
+        elif phase == 1:
+            if level is None:
+                emit(new("dropped", rule_id, sensor_id, level_now, value, ts, started_at))
+                phase = 0
+            elif ts - started_at >= for_duration:
+                emit(new("fired", rule_id, sensor_id, level, value, ts, started_at))
+                phase, state, fired_at, level_now, value_now = 2, FIRING, ts, level, value
+            else:
+                emit(new("updated", rule_id, sensor_id, level, value, ts, started_at))
+                level_now, value_now = level, value
+        else:
+            if level is None if clear_compare is None or value is None else clear_compare(value, clear_value):
+                emit(new("resolved", rule_id, sensor_id, level_now, value, ts, started_at))
+                phase = 0
+            else:
+                # Inside the hysteresis band no level is breached: the alert keeps its last level.
+                level = level or level_now
+                emit(
+                    new(
+                        "level_changed" if level != level_now else "updated",
+                        rule_id,
+                        sensor_id,
+                        level,
+                        value,
+                        ts,
+                        started_at,
+                    )
+                )
+                level_now, value_now = level, value
+    if len(out) == emitted:
+        return alert
+    if phase == 0:
+        return None
+    return OpenAlert(state, level_now, value_now, started_at, fired_at)
+
+
+def _group_by_sensor(readings: Iterable[Sample]) -> dict[str, list[Sample]]:
+    groups: dict[str, list[Sample]] = {}
+    for sample in readings:
+        group = groups.get(sample.sensor_id)
+        if group is None:
+            groups[sample.sensor_id] = [sample]
+        else:
+            group.append(sample)
+    return groups
+
+
+def _judge_groups(
+    state: State,
+    matcher: _Matcher,
+    plans: Mapping[str, _Plan],
+    groups: Mapping[str, list[Sample]],
+    out: list[Transition],
+) -> None:
+    """What ``_judge_samples`` does to ``state`` and ``out``, one sensor and one rule at a time."""
+    found: list[Transition] = []
+    new_keys: list[tuple[tuple[datetime, str, int], Key, KeyState]] = []
+    # Sensors in id order and rules in rule order: a stable sort by ts then gives the reference order.
+    for sensor_id in sorted(groups):
+        group = groups[sensor_id]
+        info = matcher.sensors.get(sensor_id)
+        if info is None:
+            continue  # not a known sensor: ingestion refuses those
+        rules = matcher.rules_for(sensor_id)
+        if not rules:
+            continue
+        group = sorted(group, key=_TS)  # stable: readings with equal ts keep their order
+        tss, values = list(map(_TS, group)), list(map(_VALUE, group))
+        if any(map(operator.eq, tss, itertools.islice(tss, 1, None))):
+            # A reading with the ts of the one before is late once that one is judged: keep the first.
+            kept = [0, *(i for i in range(1, len(tss)) if tss[i] != tss[i - 1])]
+            tss, values = [tss[i] for i in kept], [values[i] for i in kept]
+        for rule in rules:
+            plan = plans[rule.id]
+            key = (rule.id, sensor_id)
+            ks = state.get(key)
+            first = 0
+            if ks is not None and ks.last_ts is not None:
+                first = bisect_right(tss, ks.last_ts)  # readings no newer than the last one judged are late
+                if first == len(tss):
+                    continue
+            judged_ts, judged_values = (tss, values) if first == 0 else (tss[first:], values[first:])
+            alert, memory = (None, ()) if ks is None else (ks.alert, ks.memory)
+            verdicts = plan.judge(judged_ts, judged_values, memory, info)
+            if verdicts is not None:
+                verdict_ts, levels, measured, memory = verdicts
+                if plan.hours is not None and verdict_ts:
+                    within = _inside_hours(plan.hours, verdict_ts)
+                    if not all(within):  # outside the rule's hours its alert ends, whatever the value
+                        levels = [level if ok else None for level, ok in zip(levels, within, strict=True)]
+                        measured = [value if ok else None for value, ok in zip(measured, within, strict=True)]
+                if verdict_ts:
+                    alert = _run_episode(alert, plan, sensor_id, verdict_ts, levels, measured, found)
+            keyed = KeyState(alert, judged_ts[-1], memory)
+            if key in state:
+                state[key] = keyed
+            else:
+                new_keys.append(((judged_ts[0], sensor_id, plan.rank), key, keyed))
+    # The reference inserts a key when it first judges one of its readings.
+    new_keys.sort(key=operator.itemgetter(0))
+    state.update((key, keyed) for _, key, keyed in new_keys)
+    found.sort(key=_TS)
+    out.extend(found)
+
+
+def _last_seen(sensors: Mapping[str, SensorInfo], groups: Mapping[str, list[Sample]]) -> dict[str, datetime]:
+    """When each sensor last reported, readings included (of equal newest ts, the first given)."""
+    last_seen = {sensor_id: info.last_ts for sensor_id, info in sensors.items() if info.last_ts}
+    for sensor_id, group in groups.items():
+        newest = max(map(_TS, group))
+        seen = last_seen.get(sensor_id)
+        if seen is None or newest > seen:
+            last_seen[sensor_id] = newest
+    return last_seen
+
+
 def evaluate(
     rules: Sequence[RuleSpec],
     readings: Iterable[Sample],
@@ -359,6 +702,31 @@ def evaluate(
     readings of sensors not in it are ignored. ``state`` is not modified. Raises
     ``UnsupportedCondition`` for a rule whose condition type cannot be judged.
     """
+    _check_rules(rules)
+    matcher = _Matcher(rules, sensors)
+    plans = _plans(matcher.reading_rules)
+    if plans is None:
+        return evaluate_reference(rules, readings, state, now, sensors=sensors)
+    new_state: State = dict(state)
+    out: list[Transition] = []
+    groups = _group_by_sensor(readings)
+    _judge_groups(new_state, matcher, plans, groups, out)
+    if matcher.stale_rules:
+        _judge_stale(new_state, matcher, _last_seen(sensors, groups), now, out)
+    _retire_orphans(new_state, rules, sensors, now, out)
+    return new_state, out
+
+
+def evaluate_reference(
+    rules: Sequence[RuleSpec],
+    readings: Iterable[Sample],
+    state: Mapping[Key, KeyState],
+    now: datetime,
+    *,
+    sensors: Mapping[str, SensorInfo],
+) -> tuple[State, list[Transition]]:
+    """``evaluate`` the straightforward way: every reading in ts order against every rule watching its
+    sensor, one ``_advance`` at a time. The specification the fast path is tested against."""
     _check_rules(rules)
     new_state: State = dict(state)
     out: list[Transition] = []

@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from alerts.engine import evaluate_pending
-from alerts.evaluator import Sample, SensorInfo, evaluate
+from alerts.evaluator import Sample, SensorInfo, evaluate, evaluate_reference
 from alerts.ingest import ingest_readings
 from alerts.rules_loader import load_rule_folder
 from alerts.rules_schema import rule_document
@@ -67,8 +67,13 @@ def main() -> None:
     rules = [r for r in load_rule_folder()[0]]
     infos = sensors(20)
     samples = readings(infos, 100_000, rng)
-    pure = median_of(lambda: evaluate(rules, samples, {}, T0 + timedelta(days=2), sensors=infos))
+    now = T0 + timedelta(days=2)
+    pure = median_of(lambda: evaluate(rules, samples, {}, now, sensors=infos))
     print(f"pure evaluate: {len(rules)} rules × 100,000 readings: {pure:.2f} s")
+    reference = median_of(lambda: evaluate_reference(rules, samples, {}, now, sensors=infos))
+    fast_result = evaluate(rules, samples, {}, now, sensors=infos)
+    same = fast_result == evaluate_reference(rules, samples, {}, now, sensors=infos)
+    print(f"  per-reading reference evaluator: {reference:.2f} s; same state and transitions: {same}")
 
     with tempfile.TemporaryDirectory() as folder:
         rows = [{"sensor_id": s.sensor_id, "ts": s.ts.isoformat(), "value": s.value} for s in samples]
