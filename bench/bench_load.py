@@ -1,0 +1,562 @@
+"""Load bench (issue 7): the real app under big screens, phones and sensor ingest at once.
+
+Starts ``python app.py serve`` (web + scheduler + simulator, as the embedded default runs) on a seeded
+scale-1.0 SQLite city and, for ``--duration`` seconds (default 600), drives at the same time:
+
+- ``--screens`` big screens (default 20), each signed in as the operator on ``/``;
+- ``--phones`` grid workers' phones (default 200), each signed in as its own worker on ``/worker``;
+- sensor ingest at ``--ingest-factor`` times the demo rate (default 10; the demo has every sensor report
+  once a minute) through ``POST /api/v1/readings`` with a bearer token, from 10 gateways posting every
+  second;
+- an alert probe: every ``--probe-every`` seconds a breaching reading for a probe sensor, then
+  ``GET /api/v1/alerts?state=firing`` until its alert shows (the alert lag), then a clearing reading.
+
+Each page is driven as the browser drives it: the bench reads ``/_dash-layout``, ``/_dash-dependencies``
+and the page's layout (the ``_pages_content`` callback), fires the callbacks a page fires when it opens,
+then every server-side callback tied to one of the page's ``dcc.Interval`` components at that interval
+(big screen: the 5-s live refresh and the 15-s panels; phone: the task list at the page's reload
+interval), with the inputs and states the page holds (the layout's values, updated from each answer).
+Simplifications: a page's periodic callbacks go one after the other (a browser may send them in
+parallel), and callbacks that an answer would trigger in turn are not followed.
+
+Prints p50/p95/p99 latency per callback and client kind, the ingest rate achieved, the alert lag and every
+error (any non-2xx answer or exception), plus the server's CPU and memory.
+
+    .venv/bin/python bench/bench_load.py [--duration 600] [--screens 20] [--phones 200] [--db URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+from sqlalchemy import func, select, update
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from alerts.simulator import PROFILES
+from data.accounts import hash_password
+from data.db import Database
+from data.models import Grid, Incident, Sensor, User
+
+ROOT = Path(__file__).resolve().parents[1]
+SCREEN_LOGIN = ("operator", "operator123")
+PHONE_PASSWORD = "phone-bench-1"
+PROBE_SENSOR = "BENCH-PROBE-01"
+PROBE_RULE = {
+    "id": "bench-probe-high", "name": {"zh": "压测探针", "en": "Load bench probe"},
+    "applies_to": {"ids": [PROBE_SENSOR]},
+    "condition": {"type": "threshold", "op": ">", "levels": {"red": 100}},
+    "clear": {"op": "<", "value": 50},
+}
+GATEWAYS = 10
+TIMEOUT_S = 60.0
+OPEN_STATES = ("reported", "filed", "dispatched", "in_progress", "resolved")
+
+
+# --- measurements -------------------------------------------------------------------------------
+
+
+@dataclass
+class Stats:
+    """Latencies and errors by kind; only what starts inside the measured window counts."""
+
+    window: tuple[float, float] = (float("inf"), float("inf"))
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: Counter[str] = field(default_factory=Counter)
+    warmup_errors: Counter[str] = field(default_factory=Counter)
+    samples: list[str] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def inside(self, started: float) -> bool:
+        return self.window[0] <= started < self.window[1]
+
+    def record(self, kind: str, started: float, seconds: float, error: str | None = None) -> None:
+        with self.lock:
+            if not self.inside(started):
+                if error:
+                    self.warmup_errors[kind] += 1
+                    self.samples.append(f"(warm-up) {kind}: {error}")
+                return
+            if error:
+                self.errors[kind] += 1
+                self.samples.append(f"{kind}: {error}")
+            else:
+                self.latencies[kind].append(seconds)
+
+    def add(self, name: str, started: float, n: int = 1) -> None:
+        with self.lock:
+            if self.inside(started):
+                self.counts[name] += n
+
+
+def percentiles(values: list[float]) -> str:
+    if not values:
+        return "—"
+    if len(values) < 2:
+        return f"{values[0] * 1000:.0f} ms (1 sample)"
+    q = statistics.quantiles(values, n=100, method="inclusive")
+    return (f"p50 {statistics.median(values) * 1000:.0f} ms, p95 {q[94] * 1000:.0f} ms, "
+            f"p99 {q[98] * 1000:.0f} ms, max {max(values) * 1000:.0f} ms (n={len(values)})")
+
+
+def timed(stats: Stats, kind: str, send: Callable[[], requests.Response]) -> requests.Response | None:
+    """Send one request, record its latency or its error (non-2xx or exception); the answer if 2xx."""
+    started = time.monotonic()
+    try:
+        response = send()
+    except requests.RequestException as exc:
+        stats.record(kind, started, time.monotonic() - started, f"{type(exc).__name__}: {exc}"[:300])
+        return None
+    elapsed = time.monotonic() - started
+    if not 200 <= response.status_code < 300:
+        stats.record(kind, started, elapsed, f"HTTP {response.status_code}: {response.text[:200]}")
+        return None
+    stats.record(kind, started, elapsed)
+    return response
+
+
+# --- the app under test ---------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    """``python app.py serve`` in a subprocess on the bench's database."""
+
+    url: str
+    env: dict[str, str]
+    log: Path
+    proc: subprocess.Popen | None = None
+
+    def cli(self, *args: str) -> str:
+        done = subprocess.run([sys.executable, "app.py", *args], cwd=ROOT, env=self.env, capture_output=True,
+                              text=True, timeout=600, check=True)
+        return done.stdout
+
+    def start(self, port: int) -> None:
+        with self.log.open("w") as out:
+            self.proc = subprocess.Popen([sys.executable, "app.py", "serve", "--port", str(port)], cwd=ROOT,
+                                         env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=2).ok:
+                    return
+            except requests.RequestException:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(self.log.read_text()[-3000:])
+            time.sleep(0.5)
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server process so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def prepare_city(url: str | None, server_env: dict[str, str], phones: int) -> tuple[str, list[str]]:
+    """The database URL (a new scale-1.0 city unless ``url``) and the usernames of ``phones`` workers, given
+    a password: the workers of the grids with the most open incidents first."""
+    if url is None:
+        url = f"sqlite:///{Path(tempfile.mkdtemp(prefix='bench-load-')) / 'city.db'}"
+        env = {**server_env, "CITYOPS_DATABASE_URL": url}
+        subprocess.run([sys.executable, "app.py", "seed", "--scale", "1.0"], cwd=ROOT, env=env, check=True,
+                       capture_output=True, timeout=600)
+    db = Database(url)
+    with db.uow() as s:
+        open_work = (select(Grid.worker_id, func.count(Incident.id).label("n"))
+                     .join(Incident, Incident.grid_id == Grid.id).where(Incident.state.in_(OPEN_STATES))
+                     .group_by(Grid.worker_id).subquery())
+        names = list(s.scalars(
+            select(User.username).outerjoin(open_work, open_work.c.worker_id == User.id)
+            .where(User.role == "worker", User.username != "worker")
+            .order_by(func.coalesce(open_work.c.n, 0).desc(), User.id).limit(phones)))
+        s.execute(update(User).where(User.username.in_(names)).values(password_hash=hash_password(PHONE_PASSWORD)))
+    db.dispose()
+    return url, names
+
+
+def sensor_kinds(url: str) -> list[tuple[str, str]]:
+    """(id, kind) of the city's simulated sensors."""
+    db = Database(url)
+    with db.uow() as s:
+        rows = [tuple(r) for r in s.execute(select(Sensor.id, Sensor.kind).order_by(Sensor.id))]
+    db.dispose()
+    return [(sid, kind) for sid, kind in rows if kind in PROFILES]
+
+
+# --- a page as the browser holds it ---------------------------------------------------------------
+
+
+def key_of(cid: Any) -> str:
+    """One string per component id (pattern ids as sorted JSON)."""
+    return json.dumps(cid, sort_keys=True, separators=(",", ":")) if isinstance(cid, dict) else str(cid)
+
+
+def components(tree: Any) -> Iterator[dict[str, Any]]:
+    """Every component (``{"type", "namespace", "props"}``) of a layout tree."""
+    if isinstance(tree, list):
+        for item in tree:
+            yield from components(item)
+    elif isinstance(tree, dict):
+        if "props" in tree and "type" in tree:
+            yield tree
+            for value in tree["props"].values():
+                yield from components(value)
+        else:
+            for value in tree.values():
+                yield from components(value)
+
+
+def parse_outputs(key: str) -> list[tuple[Any, str]]:
+    """Dash's callback key (``id.prop`` or ``..a.p...b.q..``) → (id, property) pairs (``@hash`` removed)."""
+    parts = key[2:-2].split("...") if key.startswith("..") else [key]
+    pairs = []
+    for part in parts:
+        component, prop = part.rsplit(".", 1)
+        pairs.append((json.loads(component) if component.startswith("{") else component, prop.split("@")[0]))
+    return pairs
+
+
+def is_wildcard(cid: Any) -> bool:
+    return isinstance(cid, dict) and any(isinstance(v, list) for v in cid.values())
+
+
+class DashPage:
+    """One browser tab on one page: the component properties it holds and the callbacks it fires."""
+
+    def __init__(self, http: requests.Session, base: str, path: str, stats: Stats, label: str) -> None:
+        self.http, self.base, self.path, self.stats, self.label = http, base, path, stats, label
+        self.props: dict[str, dict[str, Any]] = {}
+        self.ids: dict[str, Any] = {}
+        self.types: dict[str, str] = {}
+        self.deps: list[dict[str, Any]] = []
+        self.periodic: list[tuple[float, list[dict[str, Any]], str]] = []  # (seconds, callbacks, interval id)
+        self.ticks: Counter[str] = Counter()
+
+    def _index(self, tree: Any) -> None:
+        for component in components(tree):
+            cid = component["props"].get("id")
+            if cid is not None:
+                self.ids[key_of(cid)] = cid
+                self.types[key_of(cid)] = component["type"]
+                self.props.setdefault(key_of(cid), {}).update(
+                    {k: v for k, v in component["props"].items() if k != "children"})
+
+    def _matches(self, pattern: Any) -> list[Any]:
+        """The component ids a pattern id (ALL) stands for, or the id itself."""
+        if not is_wildcard(pattern):
+            return [pattern]
+        return [cid for cid in self.ids.values() if isinstance(cid, dict) and cid.keys() == pattern.keys()
+                and all(isinstance(v, list) or cid[k] == v for k, v in pattern.items())]
+
+    def _entries(self, specs: list[dict[str, Any]]) -> list[Any]:
+        entries = []
+        for spec in specs:
+            raw = spec["id"]
+            cid = json.loads(raw) if isinstance(raw, str) and raw.startswith("{") else raw
+            items = [{"id": c, "property": spec["property"],
+                      "value": self.props.get(key_of(c), {}).get(spec["property"])} for c in self._matches(cid)]
+            entries.append(items if is_wildcard(cid) else items[0])
+        return entries
+
+    def name_of(self, dep: dict[str, Any]) -> str:
+        return key_of(parse_outputs(dep["output"])[0][0]).split('"type":')[-1].strip('"}')
+
+    def fire(self, dep: dict[str, Any], trigger: str | None = None, kind: str | None = None) -> bool:
+        """Send one callback request as the browser builds it; keep what it answers. True when 2xx."""
+        outputs = [[{"id": c, "property": prop} for c in self._matches(cid)] if is_wildcard(cid)
+                   else {"id": cid, "property": prop} for cid, prop in parse_outputs(dep["output"])]
+        body = {"output": dep["output"], "outputs": outputs if len(outputs) > 1 else outputs[0],
+                "inputs": self._entries(dep["inputs"]), "state": self._entries(dep.get("state", [])),
+                "changedPropIds": [trigger] if trigger else []}
+        kind = kind or f"{self.label} {self.name_of(dep)}"
+        response = timed(self.stats, kind, lambda: self.http.post(f"{self.base}/_dash-update-component",
+                                                                   json=body, timeout=TIMEOUT_S))
+        if response is None:
+            return False
+        if response.status_code == 200:
+            for cid, values in response.json().get("response", {}).items():
+                key = key_of(json.loads(cid)) if cid.startswith("{") else cid
+                keep = {p: v for p, v in values.items() if p != "figure" and not (
+                    isinstance(v, dict) and "__dash_patch_update" in v)}
+                self.props.setdefault(key, {}).update(keep)
+                if "children" in values:
+                    self._index(values["children"])
+        return True
+
+    def open(self) -> None:
+        """Load the shell and the page, then fire the callbacks a page fires when it opens."""
+        self.deps = [d for d in self.http.get(f"{self.base}/_dash-dependencies", timeout=TIMEOUT_S).json()
+                     if not d.get("clientside_function")]
+        self._index(self.http.get(f"{self.base}/_dash-layout", timeout=TIMEOUT_S).json())
+        self.props.setdefault("_pages_location", {}).update({"pathname": self.path, "search": ""})
+        router = next(d for d in self.deps if "_pages_content.children" in d["output"])
+        if not self.fire(router, "_pages_location.pathname", kind=f"{self.label} page"):
+            raise RuntimeError(f"{self.label}: cannot open {self.path}")
+        present = set(self.ids)
+        for dep in self.deps:
+            inputs = [i["id"] for i in dep["inputs"]]
+            if dep is router or dep.get("prevent_initial_call") is True:
+                continue
+            if all(i.startswith("{") or i in present for i in inputs) and any(i in present for i in inputs):
+                self.fire(dep, kind=f"{self.label} open")
+        for key, cid in list(self.ids.items()):
+            p = self.props.get(key, {})
+            if self.types.get(key) == "Interval" and not p.get("disabled"):
+                tied = [d for d in self.deps if {"id": cid, "property": "n_intervals"} in d["inputs"]]
+                if tied:
+                    self.periodic.append((p.get("interval", 1000) / 1000, tied, cid))
+
+    def tick(self, interval_id: str, callbacks: list[dict[str, Any]]) -> None:
+        """One ``n_intervals`` step of an Interval: fire its callbacks."""
+        self.ticks[interval_id] += 1
+        self.props.setdefault(interval_id, {})["n_intervals"] = self.ticks[interval_id]
+        for dep in callbacks:
+            self.fire(dep, f"{interval_id}.n_intervals", kind=f"{self.label} {interval_id} → {self.name_of(dep)}")
+
+
+def login(http: requests.Session, base: str, username: str, password: str) -> None:
+    answer = http.post(f"{base}/login", data={"username": username, "password": password}, allow_redirects=False,
+                       timeout=TIMEOUT_S)
+    if answer.status_code != 302:
+        raise RuntimeError(f"login {username}: HTTP {answer.status_code}")
+
+
+def run_page(base: str, credentials: tuple[str, str], path: str, label: str, stats: Stats, stop: threading.Event,
+             opening: threading.Semaphore, opened: threading.Semaphore) -> None:
+    """A browser tab: sign in, open ``path`` (a few tabs at a time: ``opening``; ``opened`` is released
+    once done), then fire each Interval's callbacks at its interval until ``stop`` (the first tick of each
+    at a random point of its interval, as tabs are opened at random)."""
+    http = requests.Session()
+    try:
+        with opening:
+            login(http, base, *credentials)
+            page = DashPage(http, base, path, stats, label)
+            page.open()
+    except (requests.RequestException, RuntimeError, ValueError) as exc:
+        stats.record(f"{label} open", time.monotonic(), 0.0, f"{type(exc).__name__}: {exc}"[:300])
+        return
+    finally:
+        opened.release()
+    now = time.monotonic()
+    due = [now + random.uniform(0, seconds) for seconds, _, _ in page.periodic]
+    while not stop.is_set() and page.periodic:
+        i = min(range(len(due)), key=due.__getitem__)
+        if stop.wait(max(0.0, due[i] - time.monotonic())):
+            break
+        seconds, callbacks, interval_id = page.periodic[i]
+        page.tick(interval_id, callbacks)
+        due[i] += seconds
+        if due[i] < time.monotonic():  # a browser's Interval does not catch up on missed ticks
+            due[i] = time.monotonic() + seconds
+
+
+# --- sensors ------------------------------------------------------------------------------------
+
+
+def reading_value(rng: random.Random, kind: str) -> float:
+    """A plausible, quiet reading of ``kind`` (its level plus noise): load without an alert storm."""
+    profile = PROFILES[kind]
+    value = profile.base + max(-3.0, min(3.0, rng.gauss(0, 1))) * profile.noise
+    return round(min(max(value, profile.low), profile.high), profile.digits)
+
+
+def run_gateway(base: str, token: str, sensors: list[tuple[str, str]], every_s: float, stats: Stats,
+                stop: threading.Event) -> None:
+    """Post this gateway's sensors' readings once a second, each sensor once per ``every_s``."""
+    http, rng = requests.Session(), random.Random(len(sensors))
+    headers = {"Authorization": f"Bearer {token}"}
+    per_tick = max(1, round(len(sensors) / every_s))
+    offset, next_at = rng.randrange(len(sensors)), time.monotonic() + rng.random()
+    while not stop.wait(max(0.0, next_at - time.monotonic())):
+        next_at += 1.0
+        now = datetime.now(UTC)
+        batch = [sensors[(offset + i) % len(sensors)] for i in range(per_tick)]
+        offset += per_tick
+        rows = [{"sensor_id": sid, "ts": now.isoformat(), "value": reading_value(rng, kind)} for sid, kind in batch]
+        started = time.monotonic()
+        answer = timed(stats, "ingest POST /api/v1/readings",
+                       lambda rows=rows: http.post(f"{base}/api/v1/readings", json={"readings": rows},
+                                                   headers=headers, timeout=TIMEOUT_S))
+        if answer is not None:
+            body = answer.json()
+            stats.add("readings accepted", started, body["accepted"])
+            stats.add("readings sent", started, len(rows))
+            stats.add("readings rejected", started, len(body["rejected"]))
+
+
+def setup_probe(base: str, token: str) -> None:
+    """The probe sensor (a kind the simulator does not feed) and its rule, through the API."""
+    headers = {"Authorization": f"Bearer {token}"}
+    sensor = {"id": PROBE_SENSOR, "kind": "bench_probe", "family": "bench", "name": "压测探针", "unit": "1",
+              "lon": 117.02, "lat": 36.67}
+    for path, body in (("/api/v1/sensors", sensor), ("/api/v1/rules", {"rule": PROBE_RULE})):
+        answer = requests.post(base + path, json=body, headers=headers, timeout=TIMEOUT_S)
+        if answer.status_code not in (201, 409):
+            raise RuntimeError(f"{path}: HTTP {answer.status_code} {answer.text[:300]}")
+
+
+def run_probe(base: str, token: str, every_s: float, stats: Stats, stop: threading.Event) -> None:
+    """Every ``every_s``: a breaching reading, then poll the firing alerts until its alert shows (the lag,
+    from sending the reading), then a clearing reading so that the next probe opens a new alert."""
+    http = requests.Session()
+    headers = {"Authorization": f"Bearer {token}"}
+    seen: set[int] = set()
+
+    def post(value: float) -> requests.Response | None:
+        row = {"sensor_id": PROBE_SENSOR, "ts": datetime.now(UTC).isoformat(), "value": value}
+        return timed(stats, "probe POST /api/v1/readings",
+                     lambda: http.post(f"{base}/api/v1/readings", json={"readings": [row]}, headers=headers,
+                                       timeout=TIMEOUT_S))
+
+    next_at = time.monotonic() + 5
+    while not stop.wait(max(0.0, next_at - time.monotonic())):
+        next_at += every_s
+        since = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
+        started = time.monotonic()
+        if post(150.0) is None:
+            continue
+        shown = None
+        while shown is None and time.monotonic() - started < TIMEOUT_S and not stop.is_set():
+            answer = timed(stats, "probe GET /api/v1/alerts",
+                           lambda since=since: http.get(f"{base}/api/v1/alerts", headers=headers,
+                                                        params={"state": "firing", "since": since}, timeout=TIMEOUT_S))
+            alerts = answer.json() if answer is not None else []
+            shown = next((a for a in alerts if a["sensor_id"] == PROBE_SENSOR and a["id"] not in seen), None)
+            if shown is None:
+                time.sleep(0.25)
+        if shown is None:
+            if not stop.is_set():
+                stats.record("alert lag", started, 0.0, f"no firing alert within {TIMEOUT_S:.0f} s")
+            continue
+        seen.add(shown["id"])
+        stats.record("alert lag", started, time.monotonic() - started)
+        time.sleep(0.2)
+        post(0.0)
+
+
+# --- the run --------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def report(stats: Stats, args: argparse.Namespace, seconds: float, cpu: float, rss: float, sensors: int,
+           log: Path) -> None:
+    demo_rate = sensors / 60
+    print(f"\n== load: {args.screens} big screens, {args.phones} phones, ingest ×{args.ingest_factor:g} "
+          f"for {seconds:.0f} s ==")
+    for kind in sorted(stats.latencies):
+        values = stats.latencies[kind]
+        print(f"{kind:58s} {percentiles(values)}  ({len(values) / seconds:.1f}/s)")
+    print(f"ingest: {stats.counts['readings accepted'] / seconds:.1f} readings/s accepted "
+          f"(target {demo_rate * args.ingest_factor:.1f}/s = ×{args.ingest_factor:g} the demo's {demo_rate:.1f}/s), "
+          f"{stats.counts['readings sent']} sent, {stats.counts['readings rejected']} rejected")
+    total = sum(len(v) for v in stats.latencies.values()) + sum(stats.errors.values())
+    print(f"requests: {total} in the window ({total / seconds:.1f}/s); errors: {sum(stats.errors.values())} "
+          f"{dict(stats.errors) or ''}; warm-up errors: {sum(stats.warmup_errors.values())}")
+    for sample in stats.samples[:10]:
+        print(f"  {sample}")
+    print(f"server: {cpu / seconds * 100:.0f} % of one core on average ({os.cpu_count()} cores), "
+          f"RSS {rss:.0f} MB at the end; log lines with Traceback: "
+          f"{log.read_text(errors='replace').count('Traceback')} ({log})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=600.0, help="measured seconds (default 600)")
+    parser.add_argument("--screens", type=int, default=20)
+    parser.add_argument("--phones", type=int, default=200)
+    parser.add_argument("--ingest-factor", type=float, default=10.0, help="× the demo's reading rate")
+    parser.add_argument("--probe-every", type=float, default=30.0, help="seconds between alert probes")
+    parser.add_argument("--db", help="an existing scale-1.0 demo city (default: seed a new one)")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+
+    port = args.port or free_port()
+    env = {**os.environ, "CITYOPS_SECRET_KEY": "bench-load", "CITYOPS_DEMO": "1", "CITYOPS_LANG": "zh"}
+    env.pop("CITYOPS_MQTT_URL", None)
+    print("preparing the city …", flush=True)
+    url, phone_users = prepare_city(args.db, env, args.phones)
+    sensors = sensor_kinds(url)
+    env["CITYOPS_DATABASE_URL"] = url
+    server = Server(f"http://127.0.0.1:{port}", env, Path(tempfile.mkdtemp(prefix="bench-load-log-")) / "server.log")
+    server.start(port)
+    stats, stop = Stats(), threading.Event()
+    threads: list[threading.Thread] = []
+    try:
+        token = server.cli("users", "token", "admin").strip().splitlines()[-1]
+        setup_probe(server.url, token)
+        opening, opened = threading.Semaphore(4), threading.Semaphore(0)
+        pages = [(SCREEN_LOGIN, "/", "screen") for _ in range(args.screens)]
+        pages += [((name, PHONE_PASSWORD), "/worker", "phone") for name in phone_users]
+        for credentials, path, label in pages:
+            threads.append(threading.Thread(target=run_page, daemon=True, args=(
+                server.url, credentials, path, label, stats, stop, opening, opened)))
+        every_s = 60 / args.ingest_factor
+        for g in range(GATEWAYS):
+            threads.append(threading.Thread(target=run_gateway, daemon=True, args=(
+                server.url, token, sensors[g::GATEWAYS], every_s, stats, stop)))
+        threads.append(threading.Thread(target=run_probe, daemon=True,
+                                        args=(server.url, token, args.probe_every, stats, stop)))
+        print(f"opening {len(pages)} pages; {len(sensors)} sensors over {GATEWAYS} gateways …", flush=True)
+        began = time.monotonic()
+        for thread in threads:
+            thread.start()
+        for _ in pages:
+            opened.acquire(timeout=600)
+        print(f"all pages open after {time.monotonic() - began:.0f} s", flush=True)
+        time.sleep(10)
+        cpu_before, start = server.cpu_seconds(), time.monotonic()
+        stats.window = (start, start + args.duration)
+        print(f"measuring for {args.duration:.0f} s …", flush=True)
+        time.sleep(args.duration)
+        elapsed, cpu = time.monotonic() - start, server.cpu_seconds() - cpu_before
+        rss = server.rss_mb()
+        stop.set()
+        for thread in threads:
+            thread.join(TIMEOUT_S)
+    finally:
+        stop.set()
+        server.stop()
+    report(stats, args, elapsed, cpu, rss, len(sensors), server.log)
+
+
+if __name__ == "__main__":
+    main()
