@@ -175,10 +175,23 @@ def fly_to(patch: Patch, *, lon: float, lat: float, zoom: float, token: str,
 # --- the figure ------------------------------------------------------------------------------------
 
 
-def _points_trace(lon: np.ndarray, lat: np.ndarray, name: str, visible: bool, **marker: Any) -> go.Scattermap:
+#: Below this zoom the dense point layers (doorplates, cameras) are drawn as clusters: MapLibre groups
+#: the points in a worker and paints a few hundred circles instead of rasterising 118,000 points, which
+#: is most of the time from navigation to a drawn map (bench/RESULTS.md, "City map"). From this zoom on
+#: (a few streets across) every point is drawn and clickable.
+CLUSTER_MAXZOOM = 15
+
+
+def _cluster(colour: str) -> dict[str, Any]:
+    return {"enabled": True, "maxzoom": CLUSTER_MAXZOOM, "color": colour, "opacity": 0.8,
+            "size": [10, 14, 18, 24], "step": [2, 50, 500, 5000]}
+
+
+def _points_trace(lon: np.ndarray, lat: np.ndarray, name: str, visible: bool, cluster: dict[str, Any] | None = None,
+                  **marker: Any) -> go.Scattermap:
     # hoverinfo "none": no hover label, but clicks still report the point (``skip`` would drop them)
     return go.Scattermap(lon=lon, lat=lat, mode="markers", marker=marker, hoverinfo="none", name=name,
-                         visible=visible)
+                         visible=visible, cluster=cluster)
 
 
 def build_map_figure(session: Any, *, visible: Iterable[str] = LAYERS, metric: str = "open",
@@ -199,9 +212,9 @@ def build_map_figure(session: Any, *, visible: Iterable[str] = LAYERS, metric: s
                          hovertemplate="%{location}: %{z}<extra></extra>", name=t("layer.grids"),
                          visible="grids" in shown),
         _points_trace(layers.doorplates.lon, layers.doorplates.lat, t("layer.doorplates"), "doorplates" in shown,
-                      size=2, color=DOORPLATE_COLOUR, opacity=0.55),
+                      _cluster(DOORPLATE_COLOUR), size=2, color=DOORPLATE_COLOUR, opacity=0.55),
         _points_trace(layers.cameras.lon, layers.cameras.lat, t("layer.cameras"), "cameras" in shown,
-                      size=3, color=layers.cameras.value, cmin=0, cmax=1,
+                      _cluster(CAMERA_COLOURS["online"]), size=3, color=layers.cameras.value, cmin=0, cmax=1,
                       colorscale=[[0, CAMERA_COLOURS["offline"]], [1, CAMERA_COLOURS["online"]]]),
         _points_trace(layers.sensors.lon, layers.sensors.lat, t("layer.sensors"), "sensors" in shown,
                       size=7, color=parts["sensors"]["color"]),
