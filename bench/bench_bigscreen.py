@@ -1,62 +1,134 @@
-"""Big-screen payloads and server time at the demo city's full scale (scale 1.0, SQLite).
+"""Benchmark: the big screen's refresh callbacks and the daily PDF (issue 6) on a city with a history.
 
-Prints the size of the one-time map figure, the size of one live refresh (a Patch), and the median
-server time of each callback. Run: .venv/bin/python bench/bench_bigscreen.py
+The scale-1.0 demo city (118,000 doorplates, 38,165 cameras) on SQLite, with ``--incidents`` incidents
+(default 1,000,000) over the two years up to now, bulk-inserted as ``bench_kpi.py`` does. Then, through
+the real app (``create_app``, gzip on, signed in as the operator, ``/_dash-update-component``):
+
+- the 5-s live refresh (KPI tiles, live map parts, lists): server time p50/p95 over ``--runs`` calls and
+  the bytes on the wire, when nothing changed and right after new incidents;
+- the 15-s panels (trends, rankings, AQI, sensors in alarm): the same, first call and then unchanged;
+- the daily report as PDF (and XLSX): time of ``reports.archive.report_bytes``.
+
+    .venv/bin/python bench/bench_bigscreen.py [--incidents 1000000] [--runs 40]
 """
 
 from __future__ import annotations
 
-import json
+import argparse
+import os
 import statistics
 import sys
 import tempfile
 import time
+from datetime import timedelta
 from pathlib import Path
 
-import plotly.io as pio
-from flask import Flask
+from sqlalchemy import insert
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from callbacks import bigscreen
+from bench_kpi import _BULK, _city, incident_rows
+from bench_map import Callbacks, _busy_city, _prop
+
 from data.db import Database
 from data.demo import seed_demo_city
-from data.layers import _cache
+from data.models import utcnow
 from layouts import ids
+from reports.archive import default_day, report_bytes
+
+
+def _ms(values: list[float]) -> str:
+    values = sorted(values)
+    p95 = values[max(int(round(0.95 * len(values))) - 1, 0)]
+    return f"p50 {statistics.median(values) * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms"
+
+
+def _timed(call, runs: int) -> tuple[list[float], tuple[int, int, dict]]:
+    times, last = [], None
+    for _ in range(runs):
+        began = time.perf_counter()
+        last = call()
+        times.append(time.perf_counter() - began)
+    return times, last
 
 
 def main() -> None:
-    folder = Path(tempfile.mkdtemp())
-    db = Database(f"sqlite:///{folder / 'bench.db'}")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--incidents", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=40)
+    args = parser.parse_args()
+    os.environ.setdefault("CITYOPS_SECRET_KEY", "bench")
+
+    db = Database(f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}")
     db.migrate()
-    seed_demo_city(db, scale=1.0, seed=42, demo_passwords=False)
-    server = Flask(__name__)
-    server.extensions["cityops_db"] = db
+    began = time.perf_counter()
+    seed_demo_city(db, scale=1.0, seed=42, demo_passwords=True)
+    now = utcnow()
+    with db.engine.begin() as conn:
+        for rows in incident_rows(args.incidents, now, _city(db)):
+            conn.execute(insert(_BULK), rows)
+    print(f"scale-1.0 city + {args.incidents:,} incidents in {time.perf_counter() - began:.0f} s")
+
+    app = Callbacks(db)
     tiles = [{"type": ids.BIGSCREEN_KPI_VALUE, "key": k} for k in ids.BIGSCREEN_TILE_KEYS]
-    with server.test_request_context("/"):
-        cold, warm = [], []
-        for _ in range(3):
-            _cache.clear()
-            start = time.perf_counter()
-            fig, _version, _digest = bigscreen.load_map("x")
-            cold.append(time.perf_counter() - start)
-            start = time.perf_counter()
-            bigscreen.load_map("x")
-            warm.append(time.perf_counter() - start)
-        figure_bytes = len(pio.to_json(fig))
-        refresh_times = []
-        for i in range(20):
-            start = time.perf_counter()
-            result = bigscreen.refresh(i, [1], tiles)
-            refresh_times.append(time.perf_counter() - start)
-        patch_bytes = len(json.dumps(result[0].to_plotly_json()))
-        tiles_bytes = len(json.dumps([result[1]], ensure_ascii=False))
-    print(f"map figure: {figure_bytes / 1e6:.2f} MB JSON")
-    print(f"map callback: cold {statistics.median(cold) * 1000:.0f} ms, cached {statistics.median(warm) * 1000:.0f} ms")
-    print(f"refresh patch: {patch_bytes} B, tiles {tiles_bytes} B")
-    refresh_times.sort()
-    print(f"refresh callback: median {statistics.median(refresh_times) * 1000:.1f} ms, "
-          f"p95 {refresh_times[int(0.95 * len(refresh_times)) - 1] * 1000:.1f} ms")
+    _, _, answer = app.call(
+        "load_map",
+        [_prop(ids.BIGSCREEN_MAP, "figure"), _prop(ids.BIGSCREEN_MAP_VERSION, "data"),
+         _prop(ids.BIGSCREEN_LIVE_DIGEST, "data")],
+        [_prop(ids.BIGSCREEN_MAP_VERSION, "id", ids.BIGSCREEN_MAP_VERSION)],
+        [_prop(ids.BIGSCREEN_LAYERS, "value", ["grids", "incidents", "alerts"]),
+         _prop(ids.BIGSCREEN_GRID_METRIC, "value", "open")],
+    )
+    live_digest = answer["response"][ids.BIGSCREEN_LIVE_DIGEST]["data"]
+
+    def refresh() -> tuple[int, int, dict]:
+        return app.call(
+            "refresh",
+            [_prop(ids.BIGSCREEN_MAP, "figure"), [_prop(tile, "children") for tile in tiles],
+             _prop(ids.BIGSCREEN_ALERT_LIST, "children"), _prop(ids.BIGSCREEN_INCIDENT_LIST, "children"),
+             _prop(ids.BIGSCREEN_UPDATED, "children"), _prop(ids.BIGSCREEN_LIVE_DIGEST, "data")],
+            [_prop(ids.BIGSCREEN_TICK, "n_intervals", 3)],
+            [_prop(ids.BIGSCREEN_MAP_VERSION, "data", [1]), [_prop(tile, "id", tile) for tile in tiles],
+             _prop(ids.BIGSCREEN_LIVE_DIGEST, "data", live_digest), _prop(ids.BIGSCREEN_SCOPE, "data"),
+             _prop(ids.BIGSCREEN_GRID_METRIC, "value", "open")],
+        )
+
+    panel_digest: dict[str, str] = {}
+
+    def panels() -> tuple[int, int, dict]:
+        return app.call(
+            "refresh_panels",
+            [_prop(ids.BIGSCREEN_TREND_24H, "figure"), _prop(ids.BIGSCREEN_TREND_30D, "figure"),
+             _prop(ids.BIGSCREEN_RANK_CATEGORIES, "children"), _prop(ids.BIGSCREEN_RANK_DEPARTMENTS, "children"),
+             _prop(ids.BIGSCREEN_AQI, "children"), _prop(ids.BIGSCREEN_AQI_TREND, "figure"),
+             _prop(ids.BIGSCREEN_FAMILIES, "children"), _prop(ids.BIGSCREEN_PANEL_DIGEST, "data")],
+            [_prop(ids.BIGSCREEN_SLOW_TICK, "n_intervals", 1), _prop(ids.BIGSCREEN_RANK_PERIOD, "value", "month"),
+             _prop(ids.BIGSCREEN_SCOPE, "data"), _prop(ids.BIGSCREEN_SCALE, "data", 1.0)],
+            [_prop(ids.BIGSCREEN_PANEL_DIGEST, "data", panel_digest)],
+        )
+
+    # Each call is sent twice by Callbacks.call (plain and gzip'd): the time is of the pair, halved.
+    times, (raw, sent, _) = _timed(refresh, args.runs)
+    print(f"live refresh (5 s), nothing changed: {_ms([x / 2 for x in times])}; {raw / 1e3:.1f} kB raw, "
+          f"{sent / 1e3:.1f} kB on the wire")
+    raw, sent, answer = panels()
+    print(f"panels (15 s), first call: {raw / 1e3:.1f} kB raw, {sent / 1e3:.1f} kB on the wire")
+    panel_digest.update(answer["response"][ids.BIGSCREEN_PANEL_DIGEST]["data"])
+    times, (raw, sent, _) = _timed(panels, args.runs)
+    print(f"panels (15 s), unchanged: {_ms([x / 2 for x in times])}; {raw / 1e3:.1f} kB raw, "
+          f"{sent / 1e3:.1f} kB on the wire")
+    _busy_city(db)
+    raw, sent, _ = refresh()
+    print(f"live refresh after 200 new incidents and 60 alerts: {raw / 1e3:.1f} kB raw, {sent / 1e3:.1f} kB on the wire")
+    times, _ = _timed(refresh, args.runs)
+    print(f"live refresh, busy city: {_ms([x / 2 for x in times])}")
+
+    day = default_day("daily", now + timedelta(hours=8))
+    for fmt in ("pdf", "xlsx"):
+        began = time.perf_counter()
+        data = report_bytes(db, "daily", day, fmt)
+        print(f"daily report {day} as {fmt}: {time.perf_counter() - began:.2f} s, {len(data) / 1e3:.0f} kB")
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from alerts.evaluator import AQI_POLLUTANTS
 from callbacks import mapkit
 from callbacks.common import uow
 from callbacks.pagekit import clicked_id, local_time, name_of, signed_in
-from data.layers import StaticLayers, live_incidents, static_layers
+from data.layers import StaticLayers, live_incidents, per_minute, static_layers
 from data.map_details import Detail, detail, patrol_cameras, search
 from data.models import Incident, Role, utcnow
 from dispatch import screen
@@ -197,16 +197,21 @@ def tile_figures(session: Any, now: datetime, *, district: str | None = None,
     same point (KPI snapshots; cards rebuilt for then), today's intake by source against yesterday to the
     same time, and the alerts firing now against this time yesterday. ``grid_ids`` are ``district``'s."""
     start, end = kpi_period(now)
-    before, before_until = previous_period(start, now)
     current = kpi_snapshot(session, start, end, now=now, district=district)
-    previous = kpi_snapshot(session, before, before_until, now=now, district=district)
-    previous.update(screen.cards_at(session, before, before_until, before_until, grid_ids=grid_ids))
     today = local_midnight(now)
-    day = timedelta(days=1)
     current["by_source"] = screen.intake_by_source(session, today, now, grid_ids=grid_ids)
-    previous["by_source"] = screen.intake_by_source(session, today - day, now - day, grid_ids=grid_ids)
-    previous["alerts_firing"] = screen.alerts_firing_at(session, now - day, grid_ids=grid_ids)
-    return current, previous
+
+    def baseline() -> dict[str, Any]:  # the earlier figures move slowly: read once a minute
+        before, before_until = previous_period(start, now)
+        previous = kpi_snapshot(session, before, before_until, now=now, district=district)
+        previous.update(screen.cards_at(session, before, before_until, before_until, grid_ids=grid_ids))
+        day = timedelta(days=1)
+        previous["by_source"] = screen.intake_by_source(session, today - day, now - day, grid_ids=grid_ids)
+        previous["alerts_firing"] = screen.alerts_firing_at(session, now - day, grid_ids=grid_ids)
+        return previous
+
+    key = ("tile-baseline", district, tuple(grid_ids) if grid_ids is not None else None)
+    return current, dict(per_minute(session, key, now, baseline))
 
 
 # --- what changed since the browser's copy -----------------------------------------------------------
@@ -321,10 +326,13 @@ def refresh(_n: int | None, map_version: list[int] | None, tile_ids: list[dict[s
         layers = static_layers(session)
         grid_ids = _scope_grid_ids(layers, scope)
         alerts = screen.ticker_alerts(session, limit=TICKER_SIZE, grid_ids=grid_ids)
-        incidents = live_incidents(session, limit=LIST_SIZE, grid_ids=grid_ids)
+        on_map = live_incidents(session) if map_version is not None else None
+        # The city-wide list is the newest of what the map shows: one read serves both.
+        incidents = (on_map[:LIST_SIZE] if on_map is not None and grid_ids is None
+                     else live_incidents(session, limit=LIST_SIZE, grid_ids=grid_ids))
         current, previous = tile_figures(session, now, district=(scope or {}).get("district"),
                                          grid_ids=_district_grid_ids(layers, scope))
-        live = mapkit.live_map(session, layers, metric or "open") if map_version is not None else None
+        live = mapkit.live_map(session, layers, metric or "open", on_map) if on_map is not None else None
     held = dict(digest or {})
     digests = dict(held)
     figure: Any = no_update

@@ -132,10 +132,11 @@ def grid_values(layers: StaticLayers, metrics: dict[str, dict[int, int]], metric
     return [counts.get(g, 0) for g in layers.grids.ids.tolist()]
 
 
-def live_map(session: Any, layers: StaticLayers, metric: str) -> LiveMap:
-    """The current live parts: open incidents, firing alerts, sensor colours, grid metric values."""
+def live_map(session: Any, layers: StaticLayers, metric: str, incidents: list[Any] | None = None) -> LiveMap:
+    """The current live parts: open incidents (``incidents`` when the caller has read them already),
+    firing alerts, sensor colours, grid metric values."""
     return LiveMap({
-        "incidents": incident_arrays(live_incidents(session)),
+        "incidents": incident_arrays(live_incidents(session) if incidents is None else incidents),
         "alerts": alert_arrays(live_alerts(session)),
         "sensors": {"color": sensor_colours(layers, sensor_levels(session))},
         "grids": {"z": grid_values(layers, grid_metrics(session), metric)},
