@@ -161,6 +161,12 @@ def cli(ctx: click.Context) -> None:
         ctx.invoke(serve)
 
 
+#: Open connections the embedded server keeps (waitress's default is 100): every video-wall screen and
+#: every grid worker's phone holds a keep-alive connection, and a command centre has hundreds of them —
+#: past the limit waitress stops accepting, and the next phone waits forever (bench/bench_load.py).
+CONNECTION_LIMIT = 2000
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8050, show_default=True, type=int)
@@ -193,7 +199,8 @@ def serve(host: str, port: int, no_scheduler: bool, no_simulator: bool) -> None:
     from waitress import serve as waitress_serve
 
     try:
-        waitress_serve(server, host=host, port=port, threads=8, ident="cityops")
+        waitress_serve(server, host=host, port=port, threads=8, ident="cityops",
+                       connection_limit=CONNECTION_LIMIT)
     finally:
         if handle is not None:
             handle.shutdown()
