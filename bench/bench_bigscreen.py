@@ -40,7 +40,7 @@ from reports.archive import default_day, report_bytes
 
 def _ms(values: list[float]) -> str:
     values = sorted(values)
-    p95 = values[max(int(round(0.95 * len(values))) - 1, 0)]
+    p95 = values[max(round(0.95 * len(values)) - 1, 0)]
     return f"p50 {statistics.median(values) * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms"
 
 
@@ -120,7 +120,8 @@ def main() -> None:
           f"{sent / 1e3:.1f} kB on the wire")
     _busy_city(db)
     raw, sent, _ = refresh()
-    print(f"live refresh after 200 new incidents and 60 alerts: {raw / 1e3:.1f} kB raw, {sent / 1e3:.1f} kB on the wire")
+    print(f"live refresh after 200 new incidents and 60 alerts: {raw / 1e3:.1f} kB raw, "
+          f"{sent / 1e3:.1f} kB on the wire")
     times, _ = _timed(refresh, args.runs)
     print(f"live refresh, busy city: {_ms([x / 2 for x in times])}")
 
