@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_kpi import _BULK, _city, incident_rows
-from bench_map import Callbacks, _busy_city, _prop
+from bench_map import Callbacks, _busy_city, _prop, call_refresh
 
 from data.db import Database
 from data.demo import seed_demo_city
@@ -71,7 +71,6 @@ def main() -> None:
     print(f"scale-1.0 city + {args.incidents:,} incidents in {time.perf_counter() - began:.0f} s")
 
     app = Callbacks(db)
-    tiles = [{"type": ids.BIGSCREEN_KPI_VALUE, "key": k} for k in ids.BIGSCREEN_TILE_KEYS]
     _, _, answer = app.call(
         "load_map",
         [_prop(ids.BIGSCREEN_MAP, "figure"), _prop(ids.BIGSCREEN_MAP_VERSION, "data"),
@@ -83,16 +82,7 @@ def main() -> None:
     live_digest = answer["response"][ids.BIGSCREEN_LIVE_DIGEST]["data"]
 
     def refresh() -> tuple[int, int, dict]:
-        return app.call(
-            "refresh",
-            [_prop(ids.BIGSCREEN_MAP, "figure"), [_prop(tile, "children") for tile in tiles],
-             _prop(ids.BIGSCREEN_ALERT_LIST, "children"), _prop(ids.BIGSCREEN_INCIDENT_LIST, "children"),
-             _prop(ids.BIGSCREEN_UPDATED, "children"), _prop(ids.BIGSCREEN_LIVE_DIGEST, "data")],
-            [_prop(ids.BIGSCREEN_TICK, "n_intervals", 3)],
-            [_prop(ids.BIGSCREEN_MAP_VERSION, "data", [1]), [_prop(tile, "id", tile) for tile in tiles],
-             _prop(ids.BIGSCREEN_LIVE_DIGEST, "data", live_digest), _prop(ids.BIGSCREEN_SCOPE, "data"),
-             _prop(ids.BIGSCREEN_GRID_METRIC, "value", "open")],
-        )
+        return call_refresh(app, live_digest)
 
     panel_digest: dict[str, str] = {}
 

@@ -83,6 +83,23 @@ def _prop(cid: object, prop: str, value: object = None) -> dict:
     return {"id": cid, "property": prop, "value": value}
 
 
+TILES = [{"type": ids.BIGSCREEN_KPI_VALUE, "key": k} for k in ids.BIGSCREEN_TILE_KEYS]
+
+
+def call_refresh(app: Callbacks, digest: dict) -> tuple[int, int, dict]:
+    """One 5-s live refresh of the city-wide big screen whose live parts have ``digest``."""
+    return app.call(
+        "refresh",
+        [_prop(ids.BIGSCREEN_MAP, "figure"), [_prop(tile, "children") for tile in TILES],
+         _prop(ids.BIGSCREEN_ALERT_LIST, "children"), _prop(ids.BIGSCREEN_INCIDENT_LIST, "children"),
+         _prop(ids.BIGSCREEN_UPDATED, "children"), _prop(ids.BIGSCREEN_LIVE_DIGEST, "data")],
+        [_prop(ids.BIGSCREEN_TICK, "n_intervals", 3)],
+        [_prop(ids.BIGSCREEN_MAP_VERSION, "data", [1]), [_prop(tile, "id", tile) for tile in TILES],
+         _prop(ids.BIGSCREEN_LIVE_DIGEST, "data", digest), _prop(ids.BIGSCREEN_SCOPE, "data"),
+         _prop(ids.BIGSCREEN_GRID_METRIC, "value", "open")],
+    )
+
+
 def bench_payloads(db: Database) -> None:
     app = Callbacks(db)
     raw, sent, answer = app.call(
@@ -103,19 +120,8 @@ def bench_payloads(db: Database) -> None:
     print(f"  basemap + boundaries: {len(basemap) / 1e3:.0f} kB raw, {len(gzip.compress(basemap)) / 1e3:.0f} kB gz")
     digest = answer["response"][ids.BIGSCREEN_LIVE_DIGEST]["data"]
 
-    tiles = [{"type": ids.BIGSCREEN_KPI_VALUE, "key": k} for k in ids.BIGSCREEN_TILE_KEYS]
-
     def refresh() -> tuple[int, int, dict]:
-        return app.call(
-            "refresh",
-            [_prop(ids.BIGSCREEN_MAP, "figure"), [_prop(tile, "children") for tile in tiles],
-             _prop(ids.BIGSCREEN_ALERT_LIST, "children"), _prop(ids.BIGSCREEN_INCIDENT_LIST, "children"),
-             _prop(ids.BIGSCREEN_UPDATED, "children"), _prop(ids.BIGSCREEN_LIVE_DIGEST, "data")],
-            [_prop(ids.BIGSCREEN_TICK, "n_intervals", 3)],
-            [_prop(ids.BIGSCREEN_MAP_VERSION, "data", [1]), [_prop(tile, "id", tile) for tile in tiles],
-             _prop(ids.BIGSCREEN_LIVE_DIGEST, "data", digest), _prop(ids.BIGSCREEN_SCOPE, "data"),
-             _prop(ids.BIGSCREEN_GRID_METRIC, "value", "open")],
-        )
+        return call_refresh(app, digest)
 
     raw, sent, _ = refresh()
     print(f"live refresh, nothing changed: {raw / 1e3:.1f} kB raw, {sent / 1e3:.1f} kB on the wire")
