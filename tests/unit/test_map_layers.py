@@ -4,6 +4,7 @@ resolved to objects, details with personal data masked, search, drill-down and t
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from types import SimpleNamespace
 
 import plotly.io as pio
@@ -13,7 +14,8 @@ from flask import Flask
 from sqlalchemy import select
 
 from callbacks import bigscreen, mapkit
-from data.layers import grid_metrics, live_incidents, sensor_levels, static_layers
+from data.db import Database
+from data.layers import grid_metrics, live_incidents, per_minute, sensor_levels, static_layers
 from data.map_details import detail, mask_name, mask_phone, patrol_cameras, search
 from data.models import Alert, Area, Camera, Category, Doorplate, Grid, Incident, Sensor, utcnow
 from layouts.mapstyle import LAYERS
@@ -283,3 +285,16 @@ def test_the_patrol_rotation_cycles_through_the_list(ctx):
              for n in (0, 1, 2, 3)]
     assert "rtsp://x/0" in shown[0] and "rtsp://x/1" in shown[1] and "rtsp://x/0" in shown[3]
     assert "3 / 3" in shown[2]
+
+
+def test_per_minute_figures_are_read_once_a_minute_per_database(city, tmp_path):
+    reads: list[str] = []
+    other = Database(f"sqlite:///{tmp_path / 'other.db'}")
+    now = utcnow().replace(second=5)
+    with city.uow() as s, other.uow() as o:
+        assert per_minute(s, ("k",), now, lambda: reads.append("a") or 1) == 1
+        assert per_minute(s, ("k",), now + timedelta(seconds=50), lambda: reads.append("b") or 2) == 1  # same minute
+        assert per_minute(o, ("k",), now, lambda: reads.append("c") or 3) == 3  # another database
+        assert per_minute(s, ("k",), now + timedelta(minutes=1), lambda: reads.append("d") or 4) == 4  # next minute
+    other.dispose()
+    assert reads == ["a", "c", "d"]
