@@ -7,7 +7,7 @@ from dash import dcc, html
 
 from i18n import t
 from layouts import admin_categories, admin_rules, ids
-from layouts.components import panel
+from layouts.components import dropdown, panel
 
 #: The tables of the page: (component id, title key), in display order.
 SECTIONS = (
@@ -33,7 +33,7 @@ def tokens_section() -> html.Section:
     """Every user's API tokens with a revoke button each, and the issue of a new token (shown once)."""
     issue = html.Div(
         [
-            _field("security.tokens.user", dcc.Dropdown(id=ids.ADMIN_TOKENS_USER, searchable=True, clearable=True,
+            _field("security.tokens.user", dropdown(id=ids.ADMIN_TOKENS_USER, searchable=True, clearable=True,
                                                          placeholder=t("security.tokens.pick_user")),
                    ids.ADMIN_TOKENS_USER),
             _button("security.tokens.issue", ids.ADMIN_TOKENS_ISSUE),

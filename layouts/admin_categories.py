@@ -8,7 +8,7 @@ from dash import dcc, html
 
 from i18n import t
 from layouts import ids
-from layouts.components import panel
+from layouts.components import dropdown, panel
 
 #: The text fields of the category form: (field, i18n key, input type).
 TEXT_FIELDS = (("code", "admin.categories.code", "text"), ("name_zh", "admin.col.name_zh", "text"),
@@ -37,16 +37,16 @@ def section() -> html.Section:
     ]
     form = html.Div(
         [
-            html.Div(dcc.Dropdown(id=ids.ADMIN_CATEGORIES_PICK, placeholder=t("admin.categories.pick"),
+            html.Div(dropdown(id=ids.ADMIN_CATEGORIES_PICK, placeholder=t("admin.categories.pick"),
                                   searchable=True, clearable=True), **{"data-testid": ids.ADMIN_CATEGORIES_PICK}),
             html.Div([_input(name, t(key), kind) for name, key, kind in TEXT_FIELDS], className="field-row"),
             html.Div(
                 [html.Label([html.Span(t("admin.col.kind"), className="field-label"),
-                             dcc.Dropdown(id=field_id("kind"), clearable=False,
+                             dropdown(id=field_id("kind"), clearable=False,
                                           options=[{"label": t(f"admin.kind.{k}"), "value": k}
                                                    for k in ("component", "event")])], className="field"),
                  html.Label([html.Span(t("admin.col.department"), className="field-label"),
-                             dcc.Dropdown(id=field_id("department"), clearable=False)], className="field"),
+                             dropdown(id=field_id("department"), clearable=False)], className="field"),
                  dcc.Checklist(id=field_id("working_hours"), className="field",
                                options=[{"label": t("admin.categories.working_hours"), "value": "yes"}])],
                 className="field-row"),

@@ -8,7 +8,7 @@ from dash import dcc, html
 
 from i18n import t
 from layouts import ids
-from layouts.components import panel
+from layouts.components import dropdown, panel
 
 #: What the editor shows for a new rule: the contract example of DESIGN §5.
 TEMPLATE = """id: my-rule
@@ -26,7 +26,7 @@ def section() -> html.Section:
     """The rule list and editor."""
     editor = html.Div(
         [
-            html.Div(dcc.Dropdown(id=ids.ADMIN_RULES_PICK, placeholder=t("admin.rules.pick"), searchable=True,
+            html.Div(dropdown(id=ids.ADMIN_RULES_PICK, placeholder=t("admin.rules.pick"), searchable=True,
                                   clearable=True), **{"data-testid": ids.ADMIN_RULES_PICK}),
             html.Div(dcc.Textarea(id=ids.ADMIN_RULES_TEXT, value=TEMPLATE, className="admin-rules-text",
                                   spellCheck=False), **{"data-testid": ids.ADMIN_RULES_TEXT}),

@@ -7,7 +7,7 @@ from dash import dcc, html
 
 from i18n import t
 from layouts import ids
-from layouts.components import panel
+from layouts.components import dropdown, panel
 
 #: The filters of the inbox: (component id, placeholder key).
 FILTERS = (
@@ -20,7 +20,7 @@ FILTERS = (
 def alert_inbox() -> html.Section:
     """The inbox panel: filters, the action outcome, the list."""
     filters = html.Div(
-        [html.Div(dcc.Dropdown(id=cid, placeholder=t(key), multi=cid != ids.CONSOLE_ALERTS_AREA, clearable=True),
+        [html.Div(dropdown(id=cid, placeholder=t(key), multi=cid != ids.CONSOLE_ALERTS_AREA, clearable=True),
                   className="console-filter", **{"data-testid": cid})
          for cid, key in FILTERS],
         className="console-filters",

@@ -10,7 +10,7 @@ from dash import dcc, html
 
 from i18n import t
 from layouts import ids
-from layouts.components import empty, panel
+from layouts.components import dropdown, empty, panel
 from layouts.mapstyle import (
     CAMERA_COLOURS,
     CARD_COLOURS,
@@ -72,7 +72,7 @@ def _map_tools() -> html.Div:
                 className="search-box",
             ),
             html.Div(
-                [dcc.Dropdown(id=cid, placeholder=t(f"map.area.{level}"), className="area-pick")
+                [dropdown(id=cid, placeholder=t(f"map.area.{level}"), className="area-pick")
                  for cid, level in AREA_LEVELS],
                 className="drill",
             ),
@@ -107,7 +107,7 @@ def _video_wall() -> html.Div:
             html.Div(
                 [dcc.RadioItems(id=ids.BIGSCREEN_PATROL_SOURCE, value="area", className="metric-list",
                                 options=[{"label": t(f"map.patrol.{s}"), "value": s} for s in ("area", "saved")]),
-                 dcc.Dropdown(id=ids.BIGSCREEN_PATROL_INTERVAL, value=10, clearable=False, className="patrol-interval",
+                 dropdown(id=ids.BIGSCREEN_PATROL_INTERVAL, value=10, clearable=False, className="patrol-interval",
                               options=[{"label": t("map.patrol.every", seconds=s), "value": s}
                                        for s in PATROL_INTERVALS]),
                  html.Button(t("map.patrol.play"), id=ids.BIGSCREEN_PATROL_PLAY, className="btn",

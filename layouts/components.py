@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from dash import html
+from dash import dcc, html
 
 from i18n import t
 from layouts import ids
@@ -67,3 +67,13 @@ def ticker_item(label: str, colour: str, main: str, value: str, when: str, *, te
         className="tick",
         **extra,
     )
+
+
+#: The texts a Dash dropdown shows of its own (its search box, "nothing found", …), by their i18n keys.
+DROPDOWN_LABELS = ("select_all", "deselect_all", "selected_count", "search", "clear_search", "clear_selection",
+                   "no_options_found")
+
+
+def dropdown(**props: Any) -> dcc.Dropdown:
+    """A ``dcc.Dropdown`` whose own texts are in the user's language (Dash's defaults are English)."""
+    return dcc.Dropdown(labels={key: t(f"dropdown.{key}") for key in DROPDOWN_LABELS}, **props)

@@ -11,7 +11,7 @@ from dash import dcc, html
 from i18n import t
 from layouts import ids
 from layouts.alert_inbox import alert_inbox
-from layouts.components import empty, panel
+from layouts.components import dropdown, empty, panel
 
 #: How often the queue reloads (ms).
 QUEUE_REFRESH_MS = 5000
@@ -28,7 +28,7 @@ FILTERS = (
 
 def _filter(component_id: str, placeholder_key: str, searchable: bool) -> html.Div:
     return html.Div(
-        dcc.Dropdown(id=component_id, placeholder=t(placeholder_key), clearable=True, searchable=searchable),
+        dropdown(id=component_id, placeholder=t(placeholder_key), clearable=True, searchable=searchable),
         className="console-filter",
         **{"data-testid": component_id},
     )
@@ -46,10 +46,10 @@ def _action_form() -> html.Div:
         [
             html.Div(
                 [
-                    _field("console.department", dcc.Dropdown(id=ids.CONSOLE_DEPARTMENT, clearable=False),
+                    _field("console.department", dropdown(id=ids.CONSOLE_DEPARTMENT, clearable=False),
                            ids.CONSOLE_DEPARTMENT),
                     _field("console.assignee_override",
-                           dcc.Dropdown(id=ids.CONSOLE_ASSIGNEE, clearable=True, searchable=True,
+                           dropdown(id=ids.CONSOLE_ASSIGNEE, clearable=True, searchable=True,
                                         placeholder=t("console.assignee_auto")), ids.CONSOLE_ASSIGNEE),
                 ],
                 id=ids.CONSOLE_DEPARTMENT_ROW,

@@ -9,7 +9,7 @@ from dash import dcc, html
 
 from i18n import t
 from layouts import ids
-from layouts.components import panel
+from layouts.components import dropdown, panel
 
 MODES = ("transfer", "direct")
 
@@ -34,10 +34,10 @@ def call_form() -> html.Div:
             ),
             _field("hotline.content", dcc.Textarea(id=ids.HOTLINE_CONTENT, className="console-note", maxLength=4000),
                    ids.HOTLINE_CONTENT),
-            _field("hotline.category", dcc.Dropdown(id=ids.HOTLINE_CATEGORY, searchable=True, clearable=False,
+            _field("hotline.category", dropdown(id=ids.HOTLINE_CATEGORY, searchable=True, clearable=False,
                                                     placeholder=t("worker.patrol.category_pick")),
                    ids.HOTLINE_CATEGORY),
-            _field("hotline.address", dcc.Dropdown(id=ids.HOTLINE_ADDRESS, searchable=True, clearable=True,
+            _field("hotline.address", dropdown(id=ids.HOTLINE_ADDRESS, searchable=True, clearable=True,
                                                    placeholder=t("hotline.address_search")),
                    ids.HOTLINE_ADDRESS),
             _field("hotline.mode", dcc.RadioItems(id=ids.HOTLINE_MODE, value="transfer", inline=True,

@@ -9,6 +9,7 @@ from dash import dcc, html
 
 from i18n import t
 from layouts import ids
+from layouts.components import dropdown
 from layouts.dispatch_parts import photo_picker
 
 #: How often the task list reloads by itself (ms); typed notes survive a reload (persistence).
@@ -21,7 +22,7 @@ def patrol_form() -> html.Section:
         [
             html.H2(t("worker.patrol.title"), className="patrol-title"),
             html.Label([html.Span(t("worker.patrol.category"), className="field-label"),
-                        html.Div(dcc.Dropdown(id=ids.WORKER_PATROL_CATEGORY, clearable=False, searchable=True,
+                        html.Div(dropdown(id=ids.WORKER_PATROL_CATEGORY, clearable=False, searchable=True,
                                               placeholder=t("worker.patrol.category_pick")),
                                  **{"data-testid": ids.WORKER_PATROL_CATEGORY})], className="field"),
             html.Label([html.Span(t("worker.note"), className="field-label"),

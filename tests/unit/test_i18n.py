@@ -53,6 +53,14 @@ def _strings(component) -> list[str]:
     return out
 
 
+def _dropdowns(component) -> list:
+    if isinstance(component, (list, tuple)):
+        return [d for c in component for d in _dropdowns(c)]
+    found = [component] if type(component).__name__ == "Dropdown" else []
+    children = getattr(component, "children", None)
+    return found + (_dropdowns(children) if children is not None else [])
+
+
 @pytest.mark.parametrize("lang", LANGS)
 def test_no_page_layout_shows_an_untranslated_key(lang):
     import dash
@@ -77,6 +85,10 @@ def test_no_page_layout_shows_an_untranslated_key(lang):
             rendered.append(layout() if callable(layout) else layout)
         texts = [s for s in _strings(rendered) if s.strip()]
     assert texts, "nothing rendered"
+    dropdowns = _dropdowns(rendered)  # Dash's own dropdown texts (search box, "nothing found") too
+    assert len(dropdowns) >= 10
+    assert all(getattr(d, "labels", {}).get("search") == t("dropdown.search", lang) for d in dropdowns), \
+        [d.id for d in dropdowns if getattr(d, "labels", {}).get("search") != t("dropdown.search", lang)]
     raw = [s for s in texts if LOOKS_LIKE_KEY.match(s.strip())]
     assert not raw, raw
     if lang == "en":
