@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_kpi import _BULK, _city, incident_rows
-from bench_map import Callbacks, _busy_city, _prop, call_refresh
+from bench_map import Callbacks, _busy_city, _prop, call_load_map, call_refresh
 
 from data.db import Database
 from data.demo import seed_demo_city
@@ -71,14 +71,7 @@ def main() -> None:
     print(f"scale-1.0 city + {args.incidents:,} incidents in {time.perf_counter() - began:.0f} s")
 
     app = Callbacks(db)
-    _, _, answer = app.call(
-        "load_map",
-        [_prop(ids.BIGSCREEN_MAP, "figure"), _prop(ids.BIGSCREEN_MAP_VERSION, "data"),
-         _prop(ids.BIGSCREEN_LIVE_DIGEST, "data")],
-        [_prop(ids.BIGSCREEN_MAP_VERSION, "id", ids.BIGSCREEN_MAP_VERSION)],
-        [_prop(ids.BIGSCREEN_LAYERS, "value", ["grids", "incidents", "alerts"]),
-         _prop(ids.BIGSCREEN_GRID_METRIC, "value", "open")],
-    )
+    _, _, answer = call_load_map(app, ["grids", "incidents", "alerts"])
     live_digest = answer["response"][ids.BIGSCREEN_LIVE_DIGEST]["data"]
 
     def refresh() -> tuple[int, int, dict]:

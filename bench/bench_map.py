@@ -86,6 +86,17 @@ def _prop(cid: object, prop: str, value: object = None) -> dict:
 TILES = [{"type": ids.BIGSCREEN_KPI_VALUE, "key": k} for k in ids.BIGSCREEN_TILE_KEYS]
 
 
+def call_load_map(app: Callbacks, layers: list[str]) -> tuple[int, int, dict]:
+    """The big screen's one-time map request with ``layers`` switched on."""
+    return app.call(
+        "load_map",
+        [_prop(ids.BIGSCREEN_MAP, "figure"), _prop(ids.BIGSCREEN_MAP_VERSION, "data"),
+         _prop(ids.BIGSCREEN_LIVE_DIGEST, "data")],
+        [_prop(ids.BIGSCREEN_MAP_VERSION, "id", ids.BIGSCREEN_MAP_VERSION)],
+        [_prop(ids.BIGSCREEN_LAYERS, "value", layers), _prop(ids.BIGSCREEN_GRID_METRIC, "value", "open")],
+    )
+
+
 def call_refresh(app: Callbacks, digest: dict) -> tuple[int, int, dict]:
     """One 5-s live refresh of the city-wide big screen whose live parts have ``digest``."""
     return app.call(
@@ -102,13 +113,7 @@ def call_refresh(app: Callbacks, digest: dict) -> tuple[int, int, dict]:
 
 def bench_payloads(db: Database) -> None:
     app = Callbacks(db)
-    raw, sent, answer = app.call(
-        "load_map",
-        [_prop(ids.BIGSCREEN_MAP, "figure"), _prop(ids.BIGSCREEN_MAP_VERSION, "data"),
-         _prop(ids.BIGSCREEN_LIVE_DIGEST, "data")],
-        [_prop(ids.BIGSCREEN_MAP_VERSION, "id", ids.BIGSCREEN_MAP_VERSION)],
-        [_prop(ids.BIGSCREEN_LAYERS, "value", list(LAYERS)), _prop(ids.BIGSCREEN_GRID_METRIC, "value", "open")],
-    )
+    raw, sent, answer = call_load_map(app, list(LAYERS))
     figure = answer["response"][ids.BIGSCREEN_MAP]["figure"]
     print(f"static map data (the one-time map callback): {raw / 1e6:.2f} MB raw, "
           f"{sent / 1e6:.2f} MB gzip'd on the wire")

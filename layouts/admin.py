@@ -7,7 +7,7 @@ from dash import dcc, html
 
 from i18n import t
 from layouts import admin_categories, admin_rules, ids
-from layouts.components import dropdown, panel
+from layouts.components import dropdown, field, panel
 
 #: The tables of the page: (component id, title key), in display order.
 SECTIONS = (
@@ -19,11 +19,6 @@ SECTIONS = (
 FILTER_CHARS = 128
 
 
-def _field(label_key: str, control: object, testid: str) -> html.Label:
-    return html.Label([html.Span(t(label_key), className="field-label"), html.Div(control, **{"data-testid": testid})],
-                      className="field")
-
-
 def _button(label_key: str, component_id: str) -> html.Button:
     return html.Button(t(label_key), id=component_id, className="action-button action-file",
                        **{"data-testid": component_id})
@@ -33,7 +28,7 @@ def tokens_section() -> html.Section:
     """Every user's API tokens with a revoke button each, and the issue of a new token (shown once)."""
     issue = html.Div(
         [
-            _field("security.tokens.user", dropdown(id=ids.ADMIN_TOKENS_USER, searchable=True, clearable=True,
+            field("security.tokens.user", dropdown(id=ids.ADMIN_TOKENS_USER, searchable=True, clearable=True,
                                                          placeholder=t("security.tokens.pick_user")),
                    ids.ADMIN_TOKENS_USER),
             _button("security.tokens.issue", ids.ADMIN_TOKENS_ISSUE),
@@ -55,7 +50,7 @@ def tokens_section() -> html.Section:
 
 
 def _text_filter(label_key: str, component_id: str) -> html.Label:
-    return _field(label_key, dcc.Input(id=component_id, type="search", maxLength=FILTER_CHARS,
+    return field(label_key, dcc.Input(id=component_id, type="search", maxLength=FILTER_CHARS,
                                        className="console-input"), component_id)
 
 
@@ -66,7 +61,7 @@ def audit_section() -> html.Section:
             _text_filter("security.audit.user", ids.ADMIN_AUDIT_USER),
             _text_filter("security.audit.action", ids.ADMIN_AUDIT_ACTION),
             _text_filter("security.audit.target", ids.ADMIN_AUDIT_TARGET),
-            _field("security.audit.days", dcc.DatePickerRange(id=ids.ADMIN_AUDIT_RANGE, display_format="YYYY-MM-DD",
+            field("security.audit.days", dcc.DatePickerRange(id=ids.ADMIN_AUDIT_RANGE, display_format="YYYY-MM-DD",
                                                               clearable=True), ids.ADMIN_AUDIT_RANGE),
             _button("security.audit.search", ids.ADMIN_AUDIT_SEARCH),
         ],

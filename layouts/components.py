@@ -53,6 +53,12 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, row_testid: 
     )
 
 
+def field(label_key: str, control: object, testid: str) -> html.Label:
+    """A form control under its translated label; ``testid`` marks the control's box for browser checks."""
+    return html.Label([html.Span(t(label_key), className="field-label"), html.Div(control, **{"data-testid": testid})],
+                      className="field")
+
+
 def empty(text_key: str = "common.none") -> html.Div:
     """The placeholder shown when a list is empty."""
     return html.Div(t(text_key), className="empty")

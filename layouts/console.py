@@ -11,7 +11,7 @@ from dash import dcc, html
 from i18n import t
 from layouts import ids
 from layouts.alert_inbox import alert_inbox
-from layouts.components import dropdown, empty, panel
+from layouts.components import dropdown, empty, field, panel
 
 #: How often the queue reloads (ms).
 QUEUE_REFRESH_MS = 5000
@@ -34,11 +34,6 @@ def _filter(component_id: str, placeholder_key: str, searchable: bool) -> html.D
     )
 
 
-def _field(label_key: str, control: object, testid: str) -> html.Label:
-    return html.Label([html.Span(t(label_key), className="field-label"), html.Div(control, **{"data-testid": testid})],
-                      className="field")
-
-
 def _action_form() -> html.Div:
     """Department and assignee (dispatch), hours (postpone), original (merge), note, the action
     buttons (filled by a callback) and the outcome message."""
@@ -46,9 +41,9 @@ def _action_form() -> html.Div:
         [
             html.Div(
                 [
-                    _field("console.department", dropdown(id=ids.CONSOLE_DEPARTMENT, clearable=False),
+                    field("console.department", dropdown(id=ids.CONSOLE_DEPARTMENT, clearable=False),
                            ids.CONSOLE_DEPARTMENT),
-                    _field("console.assignee_override",
+                    field("console.assignee_override",
                            dropdown(id=ids.CONSOLE_ASSIGNEE, clearable=True, searchable=True,
                                         placeholder=t("console.assignee_auto")), ids.CONSOLE_ASSIGNEE),
                 ],
@@ -58,15 +53,15 @@ def _action_form() -> html.Div:
             ),
             html.Div(
                 [
-                    _field("console.hours", dcc.Input(id=ids.CONSOLE_HOURS, type="number", min=1, max=720, step=1,
+                    field("console.hours", dcc.Input(id=ids.CONSOLE_HOURS, type="number", min=1, max=720, step=1,
                                                       className="console-input"), ids.CONSOLE_HOURS),
-                    _field("console.target", dcc.Input(id=ids.CONSOLE_TARGET, type="text", maxLength=40,
+                    field("console.target", dcc.Input(id=ids.CONSOLE_TARGET, type="text", maxLength=40,
                                                        className="console-input"), ids.CONSOLE_TARGET),
                 ],
                 id=ids.CONSOLE_EXTRA_ROW,
                 className="field-row",
             ),
-            _field("console.note", dcc.Textarea(id=ids.CONSOLE_NOTE, className="console-note", maxLength=2000),
+            field("console.note", dcc.Textarea(id=ids.CONSOLE_NOTE, className="console-note", maxLength=2000),
                    ids.CONSOLE_NOTE),
             html.Div(id=ids.CONSOLE_ACTIONS, className="console-actions"),
         ],

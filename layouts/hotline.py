@@ -9,14 +9,9 @@ from dash import dcc, html
 
 from i18n import t
 from layouts import ids
-from layouts.components import dropdown, panel
+from layouts.components import dropdown, field, panel
 
 MODES = ("transfer", "direct")
-
-
-def _field(label_key: str, control: object, testid: str) -> html.Label:
-    return html.Label([html.Span(t(label_key), className="field-label"), html.Div(control, **{"data-testid": testid})],
-                      className="field")
 
 
 def call_form() -> html.Div:
@@ -25,25 +20,25 @@ def call_form() -> html.Div:
         [
             html.Div(
                 [
-                    _field("hotline.caller", dcc.Input(id=ids.HOTLINE_CALLER, type="text", maxLength=64,
+                    field("hotline.caller", dcc.Input(id=ids.HOTLINE_CALLER, type="text", maxLength=64,
                                                        className="console-input"), ids.HOTLINE_CALLER),
-                    _field("hotline.phone", dcc.Input(id=ids.HOTLINE_PHONE, type="tel", maxLength=20,
+                    field("hotline.phone", dcc.Input(id=ids.HOTLINE_PHONE, type="tel", maxLength=20,
                                                       className="console-input"), ids.HOTLINE_PHONE),
                 ],
                 className="field-row",
             ),
-            _field("hotline.content", dcc.Textarea(id=ids.HOTLINE_CONTENT, className="console-note", maxLength=4000),
+            field("hotline.content", dcc.Textarea(id=ids.HOTLINE_CONTENT, className="console-note", maxLength=4000),
                    ids.HOTLINE_CONTENT),
-            _field("hotline.category", dropdown(id=ids.HOTLINE_CATEGORY, searchable=True, clearable=False,
+            field("hotline.category", dropdown(id=ids.HOTLINE_CATEGORY, searchable=True, clearable=False,
                                                     placeholder=t("worker.patrol.category_pick")),
                    ids.HOTLINE_CATEGORY),
-            _field("hotline.address", dropdown(id=ids.HOTLINE_ADDRESS, searchable=True, clearable=True,
+            field("hotline.address", dropdown(id=ids.HOTLINE_ADDRESS, searchable=True, clearable=True,
                                                    placeholder=t("hotline.address_search")),
                    ids.HOTLINE_ADDRESS),
-            _field("hotline.mode", dcc.RadioItems(id=ids.HOTLINE_MODE, value="transfer", inline=True,
+            field("hotline.mode", dcc.RadioItems(id=ids.HOTLINE_MODE, value="transfer", inline=True,
                                                   options=[{"label": t(f"hotline.mode.{m}"), "value": m}
                                                            for m in MODES]), ids.HOTLINE_MODE),
-            _field("hotline.answer", dcc.Textarea(id=ids.HOTLINE_ANSWER, className="console-note", maxLength=2000),
+            field("hotline.answer", dcc.Textarea(id=ids.HOTLINE_ANSWER, className="console-note", maxLength=2000),
                    ids.HOTLINE_ANSWER),
             html.Button(t("hotline.submit"), id=ids.HOTLINE_SUBMIT, className="action-button action-file",
                         **{"data-testid": ids.HOTLINE_SUBMIT}),
