@@ -14,6 +14,7 @@ import shapely
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, load_only
 
+from data import spatial
 from data.models import (
     Alert,
     Area,
@@ -320,10 +321,15 @@ def _point(lon: float, lat: float, properties: dict[str, Any]) -> dict[str, Any]
             "properties": properties}
 
 
-def _in_bbox(model: Any, bbox: Bbox | None) -> list[Any]:
+def _in_bbox(session: Session, model: Any, bbox: Bbox | None) -> list[Any]:
+    """Points of ``model`` inside ``bbox``, edges included. With PostGIS the GiST index finds the candidates
+    (``&&``) and the exact lon/lat comparison decides, so both paths give the same rows."""
     if bbox is None:
         return []
-    return [model.lon >= bbox[0], model.lat >= bbox[1], model.lon <= bbox[2], model.lat <= bbox[3]]
+    exact = [model.lon >= bbox[0], model.lat >= bbox[1], model.lon <= bbox[2], model.lat <= bbox[3]]
+    if spatial.available(session):
+        return [spatial.boxes_meet(model, spatial.envelope(bbox)), *exact]
+    return exact
 
 
 def _grid_codes(session: Session) -> dict[int, str]:
@@ -335,7 +341,7 @@ def doorplate_features(session: Session, bbox: Bbox | None, limit: int) -> list[
     grids = _grid_codes(session)
     rows = session.execute(select(Doorplate.id, Doorplate.code, Doorplate.address, Doorplate.lon, Doorplate.lat,
                                   Doorplate.grid_id, Doorplate.households, Doorplate.merchants)
-                           .where(*_in_bbox(Doorplate, bbox)).order_by(Doorplate.id).limit(limit)).all()
+                           .where(*_in_bbox(session, Doorplate, bbox)).order_by(Doorplate.id).limit(limit)).all()
     return [_point(r.lon, r.lat, {"id": r.id, "code": r.code, "address": r.address, "grid_code": grids.get(r.grid_id),
                                   "households": r.households, "merchants": r.merchants}) for r in rows]
 
@@ -343,7 +349,7 @@ def doorplate_features(session: Session, bbox: Bbox | None, limit: int) -> list[
 def camera_features(session: Session, bbox: Bbox | None, limit: int) -> list[dict[str, Any]]:
     grids = _grid_codes(session)
     rows = session.execute(select(Camera, VideoPlatform.code).join(VideoPlatform)
-                           .where(*_in_bbox(Camera, bbox)).order_by(Camera.id).limit(limit)).all()
+                           .where(*_in_bbox(session, Camera, bbox)).order_by(Camera.id).limit(limit)).all()
     return [_point(c.lon, c.lat, {"id": c.id, "code": c.code, "name": c.name, "platform": platform, "type": c.type,
                                   "status": c.status, "algorithms": list(c.algorithms or []),
                                   "stream_url": c.stream_url, "grid_code": grids.get(c.grid_id)})
@@ -353,7 +359,8 @@ def camera_features(session: Session, bbox: Bbox | None, limit: int) -> list[dic
 def sensor_features(session: Session, bbox: Bbox | None, limit: int) -> list[dict[str, Any]]:
     grids = _grid_codes(session)
     levels = sensor_levels(session)
-    rows = session.scalars(select(Sensor).where(*_in_bbox(Sensor, bbox)).order_by(Sensor.id).limit(limit)).all()
+    rows = session.scalars(select(Sensor).where(*_in_bbox(session, Sensor, bbox))
+                           .order_by(Sensor.id).limit(limit)).all()
     return [_point(s.lon, s.lat, {"id": s.id, "kind": s.kind, "family": s.family, "name": s.name, "unit": s.unit,
                                   "status": s.status, "last_value": s.last_value,
                                   "last_ts": s.last_ts.isoformat() if s.last_ts else None,
@@ -365,7 +372,7 @@ def incident_features(session: Session, bbox: Bbox | None, limit: int,
                       states: Iterable[str] = OPEN_STATES) -> list[dict[str, Any]]:
     grids = _grid_codes(session)
     rows = session.scalars(select(Incident).where(Incident.lon.is_not(None), Incident.state.in_(list(states)),
-                                                  *_in_bbox(Incident, bbox))
+                                                  *_in_bbox(session, Incident, bbox))
                            .order_by(Incident.id).limit(limit)).all()
     return [_point(i.lon, i.lat, {"id": i.id, "code": i.code, "state": i.state, "card": i.card,
                                   "category": i.category_code, "source": i.source, "title": i.title,
@@ -376,7 +383,7 @@ def incident_features(session: Session, bbox: Bbox | None, limit: int,
 def alert_features(session: Session, bbox: Bbox | None, limit: int,
                    states: Iterable[str] = ("firing",)) -> list[dict[str, Any]]:
     rows = session.execute(select(Alert, Sensor.lon, Sensor.lat, Sensor.name).join(Sensor)
-                           .where(Alert.state.in_(list(states)), *_in_bbox(Sensor, bbox))
+                           .where(Alert.state.in_(list(states)), *_in_bbox(session, Sensor, bbox))
                            .order_by(Alert.id).limit(limit)).all()
     return [_point(lon, lat, {"id": a.id, "rule_id": a.rule_id, "sensor_id": a.sensor_id, "sensor_name": name,
                               "state": a.state, "level": a.level, "value": a.value,
@@ -392,6 +399,8 @@ def grid_features(session: Session, bbox: Bbox | None, limit: int) -> list[dict[
              .outerjoin(User, User.id == Grid.worker_id).order_by(Grid.id).limit(limit))
     if bbox is not None:
         query = query.where(Grid.maxx >= bbox[0], Grid.maxy >= bbox[1], Grid.minx <= bbox[2], Grid.miny <= bbox[3])
+        if spatial.available(session):  # the GiST index finds the candidates; the stored bounds decide
+            query = query.where(spatial.boxes_meet(Grid, spatial.envelope(bbox)))
     rows = session.execute(query).all()
     if not rows:
         return []

@@ -2,7 +2,10 @@
 community's, then the street's); a category → its department.
 
 The grid index is built once per database and reused until the grids change (their count, highest
-id or bounding boxes), so locating an incident costs one small aggregate query, not a rebuild.
+id or bounding boxes), so locating an incident costs one small aggregate query, not a rebuild. With
+PostGIS (``data.spatial``) a point is located in SQL instead: the GiST index on the grids' geometry
+finds the few grids whose box holds the point, and shapely's ``intersects`` decides among them exactly
+as the index does (boundary included, lowest grid id first), so both paths give the same grid.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import shapely
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
+from data import spatial
 from data.models import Area, Category, Grid, User
 from geo.grid_index import GridIndex
 
@@ -69,7 +73,21 @@ def grid_of_point(session: Session, lon: float | None, lat: float | None) -> int
     """The id of the unit grid containing (lon, lat), or None (no point, or outside every grid)."""
     if lon is None or lat is None or not (math.isfinite(lon) and math.isfinite(lat)):
         return None
+    if spatial.available(session):
+        return _grid_of_point_postgis(session, lon, lat)
     return grid_index(session).locate_one(lon, lat)
+
+
+def _grid_of_point_postgis(session: Session, lon: float, lat: float) -> int | None:
+    """``grid_of_point`` through the GiST index (``&&``: the grids whose box holds the point). PostGIS's
+    own point-in-polygon test takes the side of an edge in plain floating point where GEOS's is exact, so
+    they may differ within rounding error of an edge: the test on the candidates is shapely's, as in
+    GridIndex, and the answer is the same by construction."""
+    candidates = session.execute(
+        select(Grid.id, Grid.geom).where(spatial.boxes_meet(Grid, spatial.point(lon, lat))).order_by(Grid.id)
+    ).all()
+    here = shapely.Point(lon, lat)
+    return next((r.id for r in candidates if shapely.intersects(shapely.from_wkb(r.geom), here)), None)
 
 
 def _first_worker(session: Session, *where: ColumnElement[bool]) -> int | None:

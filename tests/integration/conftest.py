@@ -30,7 +30,8 @@ def _schema_database(**query: str) -> Iterator[Database]:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     sep = "&" if "?" in PG_URL else "?"
     extra = "".join(f"&{key}={value}" for key, value in query.items())
-    database = Database(f"{psycopg_url(PG_URL)}{sep}options=-csearch_path%3D{schema}{extra}")
+    # ``public`` after the test's schema: where PostGIS keeps its types and functions, when installed.
+    database = Database(f"{psycopg_url(PG_URL)}{sep}options=-csearch_path%3D{schema}%2Cpublic{extra}")
     try:
         database.migrate()
         yield database
