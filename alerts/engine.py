@@ -73,16 +73,17 @@ def enabled_rules(session: Session) -> tuple[list[RuleSpec], list[str]]:
     return rules, skipped
 
 
-def _claim_cursor(session: Session) -> JobState:
-    """The cursor row, locked for this run (row lock on PostgreSQL, the write lock on SQLite)."""
+def claim_cursor(session: Session, key: str = CURSOR_KEY) -> JobState:
+    """The reading-id cursor row ``key`` (``{"reading_id": n}``, made at 0 when missing), locked for this
+    run (row lock on PostgreSQL, the write lock on SQLite)."""
     session.execute(
         dialect_insert(session, JobState.__table__)
-        .values(key=CURSOR_KEY, value={"reading_id": 0})
+        .values(key=key, value={"reading_id": 0})
         .on_conflict_do_nothing(index_elements=["key"])
     )
     stmt = (
         select(JobState)
-        .where(JobState.key == CURSOR_KEY)
+        .where(JobState.key == key)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
@@ -254,7 +255,7 @@ def evaluate_pending(
     (wall clock, default the current time). Runs in the caller's transaction and never commits.
     """
     now = now or utcnow()
-    cursor_row = _claim_cursor(session)
+    cursor_row = claim_cursor(session)
     cursor = int(cursor_row.value.get("reading_id", 0))
     rules, skipped = enabled_rules(session)
     run = EngineRun(session, now, rules)

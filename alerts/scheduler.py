@@ -1,5 +1,6 @@
 """The scheduler: rule evaluation (with the stale-sensor sweep), the demo feed, the overdue-card sweep,
-rule-file reloading, retention of raw readings and the MQTT feed, guarded by a database lease.
+rule-file reloading, the hourly rollups and retention of raw readings, the partitions of readings
+(PostgreSQL) and the MQTT feed, guarded by a database lease.
 
 APScheduler job stores cannot be shared between processes, so exactly one scheduler may run jobs: the
 one holding the ``scheduler_lease`` row. Every scheduler renews or tries to take the lease on a
@@ -30,11 +31,12 @@ from sqlalchemy.orm import Session
 from alerts.engine import evaluate_pending
 from alerts.ingest import dialect_insert
 from alerts.mqtt import MqttFeed
-from alerts.retention import roll_up_old_readings
+from alerts.retention import apply_retention, roll_up_new_readings
 from alerts.rules_loader import RULES_FOLDER, sync_rule_files
 from alerts.simulator import Simulator, simulate_tick
 from data.db import Database
 from data.models import SchedulerLease, utcnow
+from data.partitions import maintain_partitions
 from dispatch import service as dispatch_service
 from settings import get_settings
 
@@ -47,6 +49,9 @@ HEARTBEAT_S = 10.0
 SWEEP_S = 60.0
 RULES_S = 30.0
 RETENTION_S = 3600.0
+#: Readings wait at most this long to reach the hourly rollups that charts longer than a day read.
+ROLLUPS_S = 300.0
+PARTITIONS_S = 3600.0
 #: This process stops trusting its lease this long before the lease expires in the database.
 _SAFETY_MARGIN_S = 5.0
 
@@ -126,12 +131,16 @@ class SchedulerHandle:
         self._rule_files: tuple = ()
         self.intervals: dict[str, float] = {
             "evaluate": settings.evaluate_interval_s, "sweep": SWEEP_S, "rules": RULES_S, "retention": RETENTION_S,
+            "rollups": ROLLUPS_S, "partitions": PARTITIONS_S,
         }
         self.jobs: dict[str, Job] = {
             "evaluate": lambda session, now: evaluate_pending(session, now=now),
             "sweep": dispatch_service.sweep_cards,
             "rules": self.reload_rules,
-            "retention": lambda session, now: roll_up_old_readings(session, now, keep=self.retention),
+            "retention": lambda session, now: apply_retention(session, now, keep=self.retention),
+            # PostgreSQL only (no-ops on SQLite): fold new readings into hourly rollups; keep daily partitions ahead.
+            "rollups": lambda session, now: roll_up_new_readings(session),
+            "partitions": lambda session, now: maintain_partitions(session, now, keep=self.retention),
         }
         if simulator is not None:
             interval = settings.simulator_interval_s
@@ -250,9 +259,9 @@ class SchedulerHandle:
 def start_scheduler(
     db: Database, *, simulator: bool, holder: str | None = None, daily: Mapping[str, DailyJob] | None = None
 ) -> SchedulerHandle:
-    """Start the scheduler jobs (``evaluate``, ``sweep``, ``rules``, ``retention``, ``lease``; ``simulate``
-    with ``simulator``; each of ``daily`` at CITYOPS_DAILY_REPORT_HOUR local time) and, while the lease is
-    held, the MQTT feed when CITYOPS_MQTT_URL is set."""
+    """Start the scheduler jobs (``evaluate``, ``sweep``, ``rules``, ``retention``, ``rollups``, ``partitions``,
+    ``lease``; ``simulate`` with ``simulator``; each of ``daily`` at CITYOPS_DAILY_REPORT_HOUR local time) and,
+    while the lease is held, the MQTT feed when CITYOPS_MQTT_URL is set."""
     settings = get_settings()
     handle = SchedulerHandle(
         db, holder or default_holder(), simulator=Simulator() if simulator else None, mqtt_url=settings.mqtt_url,

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -232,12 +233,20 @@ class Sensor(Base):
 
 
 class Reading(Base):
-    """One sensor reading; (sensor_id, ts) is unique."""
+    """One sensor reading; (sensor_id, ts) is unique.
+
+    On PostgreSQL the table is partitioned by day on ``ts`` (migration 0008, ``data/partitions.py``): its
+    primary key there is (id, ts) — the partition key must be in every unique index — and ids are bigint
+    (a city's readings outgrow ``integer`` within a year). Ids stay unique and increasing either way: the
+    alert engine's cursor relies on it. SQLite keeps ``INTEGER PRIMARY KEY`` (the rowid).
+    """
 
     __tablename__ = "readings"
     __table_args__ = (UniqueConstraint("sensor_id", "ts", name="uq_readings_sensor_ts"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
     sensor_id: Mapped[str] = mapped_column(ForeignKey("sensors.id"))
     ts: Mapped[datetime] = mapped_column(UTCDateTime)
     value: Mapped[float] = mapped_column(Float)
@@ -298,7 +307,8 @@ class Silence(Base):
 
 
 class ReadingRollup(Base):
-    """Hourly aggregate of raw readings, written by the retention job before it deletes them."""
+    """Hourly aggregate of raw readings: kept up to date by the rollups job on PostgreSQL; on SQLite written by
+    the retention job before it deletes readings (``data.readings``, ``alerts.retention``)."""
 
     __tablename__ = "reading_rollups"
 

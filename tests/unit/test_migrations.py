@@ -9,14 +9,17 @@ from alembic.script import ScriptDirectory
 
 from data.db import alembic_config
 from data.models import Base
+from data.partitions import include_name
 from data.spatial import include_object
 
 
 def schema_drift(db) -> list:
     """What autogenerate would change to make the migrated database match the model (the PostGIS columns,
-    which the model leaves out on purpose, are not drift: ``data.spatial.include_object``)."""
+    which the model leaves out on purpose, are not drift: ``data.spatial.include_object``, nor are the
+    partitions of ``readings``: ``data.partitions.include_name``)."""
     with db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"include_object": include_object})
+        context = MigrationContext.configure(connection, opts={"include_object": include_object,
+                                                                  "include_name": include_name})
         return compare_metadata(context, Base.metadata)
 
 
