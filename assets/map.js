@@ -1,5 +1,6 @@
-/* The city map's pure UI toggles, run in the browser (Dash clientside callbacks of callbacks/bigscreen.py).
-   Component ids are those of layouts/ids.py. Nothing here talks to the server. */
+/* The city map's browser side (Dash clientside callbacks of callbacks/bigscreen.py): layer toggles, the video
+   wall, and the dense layers drawn for the view from the arrays the server sent once. Component ids are
+   those of layouts/ids.py. Nothing here talks to the server; the map's view goes into a Store. */
 (function () {
   function trigger() {
     var ctx = window.dash_clientside.callback_context;
@@ -7,8 +8,106 @@
     return first ? String(first.prop_id).split('.')[0] : '';
   }
 
+  /* --- the dense layers (doorplates, cameras): what the view needs of the arrays sent once ---------- */
+  var GRAPH = '#bigscreen-map .js-plotly-plot';
+  var VIEW_STORE = 'bigscreen-view';
+  var decoded = {key: null, layers: null};
+
+  function typed(spec) {
+    var bin = atob(spec.bdata), bytes = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) { bytes[i] = bin.charCodeAt(i); }
+    if (spec.dtype === 'f4') { return new Float32Array(bytes.buffer); }
+    return spec.dtype === 'u4' ? new Uint32Array(bytes.buffer) : bytes;
+  }
+
+  /* The dense payload's arrays, decoded once per data version (cells lazily, per level). */
+  function layersOf(dense) {
+    var key = dense.version.join(',');
+    if (decoded.key !== key) {
+      var layers = {};
+      ['doorplates', 'cameras'].forEach(function (kind) {
+        var d = dense[kind];
+        layers[kind] = {lon: typed(d.lon), lat: typed(d.lat), online: d.online ? typed(d.online) : null,
+                        cellSpecs: d.cells, cells: {}};
+      });
+      decoded = {key: key, layers: layers};
+    }
+    return decoded.layers;
+  }
+
+  function cellsAt(layer, level) {
+    if (!layer.cells[level]) {
+      var spec = layer.cellSpecs[String(level)], c = {};
+      ['lon', 'lat', 'count', 'size', 'share'].forEach(function (k) { c[k] = typed(spec[k]); });
+      c.total = c.count.reduce(function (a, b) { return a + b; }, 0);
+      layer.cells[level] = c;
+    }
+    return layer.cells[level];
+  }
+
+  /* Every point inside the view: lon, lat, its index (customdata, for clicks) and, for cameras, online. */
+  function pointsIn(layer, view) {
+    var out = {lon: [], lat: [], customdata: [], color: []};
+    for (var i = 0; i < layer.lon.length; i++) {
+      var x = layer.lon[i], y = layer.lat[i];
+      if (x >= view.west && x <= view.east && y >= view.south && y <= view.north) {
+        out.lon.push(x); out.lat.push(y); out.customdata.push(i);
+        if (layer.online) { out.color.push(layer.online[i]); }
+      }
+    }
+    return out;
+  }
+
+  function pushView(map) {
+    var b = map.getBounds();
+    window.dash_clientside.set_props(VIEW_STORE, {data: {west: b.getWest(), south: b.getSouth(),
+      east: b.getEast(), north: b.getNorth(), zoom: map.getZoom()}});
+  }
+
+  /* Follow the big screen's MapLibre map (Plotly may replace it): report its view after every move. */
+  setInterval(function () {
+    var gd = document.querySelector(GRAPH);
+    var sub = gd && gd._fullLayout && gd._fullLayout.map && gd._fullLayout.map._subplot;
+    var map = sub && sub.map;
+    if (!map || map.__cityopsView || !window.dash_clientside.set_props) { return; }
+    map.__cityopsView = true;
+    map.on('moveend', function () { pushView(map); });
+    pushView(map);
+  }, 250);
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     cityops_map: {
+      /* The doorplate and camera traces for the view: cells below cluster_maxzoom, else every point in view.
+         Each trace's meta says what it holds ({mode, level | bbox, count}): for the skip, the tests and debugging. */
+      dense_view: function (dense, view, figure) {
+        if (!dense || !view) { return window.dash_clientside.no_update; }
+        var layers = layersOf(dense), patch = new window.dash_clientside.Patch(), changed = false;
+        var points = view.zoom >= dense.cluster_maxzoom;
+        var level = Math.min(Math.max(Math.floor(view.zoom), dense.min_cell_level), dense.cluster_maxzoom - 1);
+        ['doorplates', 'cameras'].forEach(function (kind) {
+          var layer = layers[kind], i = dense.traces[kind];
+          var held = figure && figure.data && figure.data[i] && figure.data[i].meta;
+          var d, meta;
+          if (points) {
+            d = pointsIn(layer, view);
+            d.size = dense.point_size[kind]; d.text = []; d.hoverinfo = 'none';
+            meta = {mode: 'points', bbox: [view.west, view.south, view.east, view.north], count: d.lon.length};
+          } else {
+            if (held && held.mode === 'cells' && held.level === level) { return; }  // drawn already: no redraw
+            var c = cellsAt(layer, level);
+            d = {lon: Array.from(c.lon), lat: Array.from(c.lat), customdata: Array.from(c.count, function () { return -1; }),
+                 size: Array.from(c.size), color: Array.from(c.share), text: Array.from(c.count, String),
+                 hoverinfo: 'text+name'};
+            meta = {mode: 'cells', level: level, count: c.total};
+          }
+          changed = true;
+          ['lon', 'lat', 'customdata', 'text', 'hoverinfo'].forEach(function (k) { patch.assign(['data', i, k], d[k]); });
+          patch.assign(['data', i, 'marker', 'size'], d.size);
+          if (layer.online) { patch.assign(['data', i, 'marker', 'color'], d.color); }
+          patch.assign(['data', i, 'meta'], meta);
+        });
+        return changed ? patch.build() : window.dash_clientside.no_update;
+      },
       /* Show or hide the traces and basemap layers of each switcher layer (figure.layout.meta.layers). */
       toggle_layers: function (values, figure) {
         var index = figure && figure.layout && figure.layout.meta && figure.layout.meta.layers;

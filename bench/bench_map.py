@@ -68,7 +68,7 @@ class Callbacks:
                     if getattr(v.get("callback"), "__name__", "") == name
                     or getattr(getattr(v.get("callback"), "__wrapped__", None), "__name__", "") == name)
 
-    def call(self, name: str, outputs: list, inputs: list, state: list) -> tuple[int, int, dict]:
+    def call(self, name: str, outputs: list | dict, inputs: list, state: list) -> tuple[int, int, dict]:
         """(raw bytes, gzip'd bytes as sent, answer) of one callback request."""
         body = {"output": self.key(name), "outputs": outputs, "inputs": inputs, "state": state,
                 "changedPropIds": [f"{inputs[0]['id']}.{inputs[0]['property']}"]}
@@ -97,6 +97,12 @@ def call_load_map(app: Callbacks, layers: list[str]) -> tuple[int, int, dict]:
     )
 
 
+def call_load_dense(app: Callbacks) -> tuple[int, int, dict]:
+    """The big screen's one-time request of the dense layers (doorplate and camera arrays, cells per level)."""
+    return app.call("load_dense", _prop(ids.BIGSCREEN_DENSE, "data"),
+                    [_prop(ids.BIGSCREEN_MAP_VERSION, "data", [1])], [])
+
+
 def call_refresh(app: Callbacks, digest: dict) -> tuple[int, int, dict]:
     """One 5-s live refresh of the city-wide big screen whose live parts have ``digest``."""
     return app.call(
@@ -123,6 +129,16 @@ def bench_payloads(db: Database) -> None:
               f"{len(gzip.compress(part)) / 1e3:.0f} kB gz")
     basemap = json.dumps(figure["layout"]["map"]["layers"]).encode()
     print(f"  basemap + boundaries: {len(basemap) / 1e3:.0f} kB raw, {len(gzip.compress(basemap)) / 1e3:.0f} kB gz")
+    dense_raw, dense_sent, dense = call_load_dense(app)
+    print(f"dense layers (the one-time dense callback): {dense_raw / 1e6:.2f} MB raw, "
+          f"{dense_sent / 1e6:.2f} MB gzip'd on the wire")
+    for kind in ("doorplates", "cameras"):
+        part = dense["response"][ids.BIGSCREEN_DENSE]["data"][kind]
+        cells = json.dumps(part["cells"]).encode()
+        points = json.dumps({k: v for k, v in part.items() if k != "cells"}).encode()
+        print(f"  {kind}: points {len(points) / 1e3:.0f} kB raw, {len(gzip.compress(points)) / 1e3:.0f} kB gz; "
+              f"cells of every level {len(cells) / 1e3:.0f} kB raw, {len(gzip.compress(cells)) / 1e3:.0f} kB gz")
+    print(f"all static map data: {(raw + dense_raw) / 1e6:.2f} MB raw, {(sent + dense_sent) / 1e6:.2f} MB on the wire")
     digest = answer["response"][ids.BIGSCREEN_LIVE_DIGEST]["data"]
 
     def refresh() -> tuple[int, int, dict]:
@@ -212,7 +228,8 @@ DRAWN = """() => { const gd = document.querySelector('#bigscreen-map .js-plotly-
   const style = map && map.getStyle();
   if (!style || !style.layers) return false;
   const names = style.layers.map(l => l.id).join(' ');
-  return gd._fullData.every(t => names.includes(t.uid)) && map.loaded() && map.areTilesLoaded(); }"""
+  const dense = [1, 2].every(i => gd.data[i].meta && gd._fullData[i].lon && gd._fullData[i].lon.length > 0);
+  return dense && gd._fullData.every(t => names.includes(t.uid)) && map.loaded() && map.areTilesLoaded(); }"""
 
 
 def bench_browser(db_url: str, runs: int = 3) -> None:

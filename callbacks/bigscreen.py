@@ -286,6 +286,28 @@ def load_map(_: str, visible: list[str] | None = None, metric: str | None = None
     return fig, list(version), digests
 
 
+@callback(
+    Output(ids.BIGSCREEN_DENSE, "data"),
+    Input(ids.BIGSCREEN_MAP_VERSION, "data"),
+    prevent_initial_call=True,
+)
+def load_dense(_version: list[int] | None) -> dict[str, Any]:
+    """After the map: the dense layers' arrays, once (``assets/map.js`` draws what the view needs)."""
+    with uow() as session:
+        return mapkit.dense_payload(static_layers(session))
+
+
+# The view decides what of the dense layers is drawn: cells below CLUSTER_MAXZOOM, points in view above.
+clientside_callback(
+    ClientsideFunction(namespace="cityops_map", function_name="dense_view"),
+    Output(ids.BIGSCREEN_MAP, "figure", allow_duplicate=True),
+    Input(ids.BIGSCREEN_DENSE, "data"),
+    Input(ids.BIGSCREEN_VIEW, "data"),
+    State(ids.BIGSCREEN_MAP, "figure"),
+    prevent_initial_call=True,
+)
+
+
 def _scope_grid_ids(layers: StaticLayers, scope: dict[str, Any] | None) -> list[int] | None:
     if not scope:
         return None
@@ -715,6 +737,12 @@ def select(click: dict[str, Any] | None, _submit: int | None, _go: int | None, _
             if target is None:
                 return no_update, no_update, no_update
             point = points[0]
+            if target[0] == "cell":  # a cell of the dense layers: zoom in until its points show
+                if not isinstance(point.get("lon"), int | float) or not isinstance(point.get("lat"), int | float):
+                    return no_update, no_update, no_update
+                return no_update, no_update, mapkit.fly_to(
+                    Patch(), lon=point["lon"], lat=point["lat"], zoom=mapkit.CLUSTER_MAXZOOM + 0.5,
+                    token=f"cell-{time.time_ns()}", highlight=False)
             patch = Patch()
             if "lon" in point and "lat" in point:
                 patch["data"][mapkit.HIGHLIGHT]["lon"] = [point["lon"]]

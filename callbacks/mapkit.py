@@ -7,6 +7,7 @@ positions are fixed (``GRIDS`` … ``HIGHLIGHT``) so patches and clicks can addr
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
@@ -22,6 +23,7 @@ from data.layers import (
     GRID_METRICS,
     KEY_PLACE_KINDS,
     LiveAlert,
+    PointLayer,
     StaticLayers,
     grid_metrics,
     live_alerts,
@@ -176,23 +178,124 @@ def fly_to(patch: Patch, *, lon: float, lat: float, zoom: float, token: str,
 # --- the figure ------------------------------------------------------------------------------------
 
 
-#: Below this zoom the dense point layers (doorplates, cameras) are drawn as clusters: MapLibre groups
-#: the points in a worker and paints a few hundred circles instead of rasterising 118,000 points, which
-#: is most of the time from navigation to a drawn map (bench/RESULTS.md, "City map"). From this zoom on
-#: (a few streets across) every point is drawn and clickable.
+#: The dense point layers (doorplates, cameras: 156,000 points in the demo city) are never drawn whole.
+#: Below this zoom each is drawn as cells: the points grouped in squares of about ``CELL_PX`` screen pixels
+#: at the view's whole zoom level, one circle per cell at its points' centroid, sized by its count (a camera
+#: cell coloured by its share online) — clicking one zooms in. From this zoom on every point inside the
+#: view is drawn, clickable. The positions go to the browser once (``dense_payload``, the
+#: ``BIGSCREEN_DENSE`` Store, with the cells of every level) and ``assets/map.js`` puts into the two traces
+#: what the view needs. Plotly then never turns 156,000 points into GeoJSON, which was most of the time
+#: from navigation to a drawn map (bench/RESULTS.md, "City map").
 CLUSTER_MAXZOOM = 15
+#: Cells are made for the zoom levels from this one (lower zooms use it) up to CLUSTER_MAXZOOM - 1.
+MIN_CELL_LEVEL = 6
+CELL_PX = 32
+#: Marker sizes of the dense layers' points.
+DOORPLATE_SIZE, CAMERA_SIZE = 4, 5
 
 
-def _cluster(colour: str) -> dict[str, Any]:
-    return {"enabled": True, "maxzoom": CLUSTER_MAXZOOM, "color": colour, "opacity": 0.8,
-            "size": [10, 14, 18, 24], "step": [2, 50, 500, 5000]}
+@dataclass(frozen=True)
+class Cells:
+    """Points grouped in square cells: each cell's centroid, count, marker size and share of points with
+    ``flag`` (cameras online)."""
+
+    lon: np.ndarray
+    lat: np.ndarray
+    count: np.ndarray
+    size: np.ndarray
+    share: np.ndarray
 
 
-def _points_trace(lon: np.ndarray, lat: np.ndarray, name: str, visible: bool, cluster: dict[str, Any] | None = None,
-                  **marker: Any) -> go.Scattermap:
+def cell_level(zoom: float) -> int:
+    """The cell level drawn at map ``zoom`` (below CLUSTER_MAXZOOM)."""
+    return int(min(max(math.floor(zoom), MIN_CELL_LEVEL), CLUSTER_MAXZOOM - 1))
+
+
+def cells(lon: np.ndarray, lat: np.ndarray, level: int, flag: np.ndarray | None = None) -> Cells:
+    """The points grouped in squares of about ``CELL_PX`` pixels at zoom ``level`` (MapLibre's 512-px
+    world; the latitude side shortened by cos(latitude) so the cells are square on screen)."""
+    if len(lon) == 0:
+        empty = np.zeros(0, dtype=np.float32)
+        return Cells(empty, empty, np.zeros(0, dtype=np.uint32), empty, empty)
+    lon64, lat64 = np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
+    size_x = CELL_PX * 360 / (512 * 2**level)
+    size_y = size_x * math.cos(math.radians(float(np.median(lat64))))
+    keys = np.floor(lon64 / size_x).astype(np.int64) * (1 << 32) + np.floor(lat64 / size_y).astype(np.int64)
+    _, cell = np.unique(keys, return_inverse=True)
+    count = np.bincount(cell)
+    share = (np.bincount(cell, weights=np.asarray(flag, dtype=np.float64)) / count if flag is not None
+             else np.ones(len(count)))
+    return Cells(
+        lon=(np.bincount(cell, weights=lon64) / count).astype(np.float32),
+        lat=(np.bincount(cell, weights=lat64) / count).astype(np.float32),
+        count=count.astype(np.uint32),
+        size=np.minimum(30, 7 + 2.2 * np.log2(count)).astype(np.float32),
+        share=share.astype(np.float32),
+    )
+
+
+def _typed(array: np.ndarray, dtype: str) -> dict[str, str]:
+    """A numpy array as Plotly's typed-array JSON (``{"dtype", "bdata"}``: little-endian, base64)."""
+    return {"dtype": dtype, "bdata": base64.b64encode(np.ascontiguousarray(array, dtype="<" + dtype).tobytes())
+            .decode("ascii")}
+
+
+def _dense_layers(layers: StaticLayers) -> dict[str, tuple[PointLayer, np.ndarray | None]]:
+    return {"doorplates": (layers.doorplates, None), "cameras": (layers.cameras, layers.cameras.value)}
+
+
+#: id(layers) → (layers, payload): the payload of each static-layers object (kept alive with it).
+_dense_cache: dict[int, tuple[StaticLayers, dict[str, Any]]] = {}
+
+
+def _build_dense_payload(layers: StaticLayers) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "version": list(layers.version),
+        "cluster_maxzoom": CLUSTER_MAXZOOM,
+        "min_cell_level": MIN_CELL_LEVEL,
+        "traces": {"doorplates": DOORPLATES, "cameras": CAMERAS},
+        "point_size": {"doorplates": DOORPLATE_SIZE, "cameras": CAMERA_SIZE},
+    }
+    for kind, (layer, flag) in _dense_layers(layers).items():
+        payload[kind] = {"lon": _typed(layer.lon, "f4"), "lat": _typed(layer.lat, "f4"),
+                         **({"online": _typed(flag, "u1")} if flag is not None else {}), "cells": {}}
+        for level in range(MIN_CELL_LEVEL, CLUSTER_MAXZOOM):
+            c = cells(layer.lon, layer.lat, level, flag)
+            payload[kind]["cells"][str(level)] = {"lon": _typed(c.lon, "f4"), "lat": _typed(c.lat, "f4"),
+                                                  "count": _typed(c.count, "u4"), "size": _typed(c.size, "f4"),
+                                                  "share": _typed(c.share, "f4")}
+    return payload
+
+
+def dense_payload(layers: StaticLayers) -> dict[str, Any]:
+    """The dense layers for the browser, built once per data version: doorplate and camera positions as
+    float32 arrays, each camera's online flag (uint8), in the order of ``layers`` (so a point's index is
+    its position in ``layers.doorplates`` / ``layers.cameras``), and their cells at every level."""
+    cached = _dense_cache.get(id(layers))
+    if cached is None or cached[0] is not layers:
+        if len(_dense_cache) >= 4:
+            _dense_cache.pop(next(iter(_dense_cache)))
+        cached = _dense_cache[id(layers)] = (layers, _build_dense_payload(layers))
+    return cached[1]
+
+
+def _cells_trace(layer: PointLayer, flag: np.ndarray | None, level: int, name: str, visible: bool,
+                 **marker: Any) -> go.Scattermap:
+    """A dense layer drawn as its cells at ``level`` (what map.js draws at that level, so the first view
+    needs no second draw)."""
+    c = cells(layer.lon, layer.lat, level, flag)
+    if flag is not None:
+        marker["color"] = c.share
+    return go.Scattermap(lon=c.lon, lat=c.lat, mode="markers", marker={**marker, "size": c.size},
+                         customdata=np.full(len(c.count), -1, dtype=np.int32), text=c.count.astype(str).tolist(),
+                         hoverinfo="text+name", name=name, visible=visible,
+                         meta={"mode": "cells", "level": level, "count": int(c.count.sum())})
+
+
+def _points_trace(lon: np.ndarray, lat: np.ndarray, name: str, visible: bool, **marker: Any) -> go.Scattermap:
     # hoverinfo "none": no hover label, but clicks still report the point (``skip`` would drop them)
     return go.Scattermap(lon=lon, lat=lat, mode="markers", marker=marker, hoverinfo="none", name=name,
-                         visible=visible, cluster=cluster)
+                         visible=visible)
 
 
 def build_map_figure(session: Any, *, visible: Iterable[str] = LAYERS, metric: str = "open",
@@ -206,17 +309,19 @@ def build_map_figure(session: Any, *, visible: Iterable[str] = LAYERS, metric: s
     kinds = len(KEY_PLACE_KINDS)
     place_scale = [[i / kinds, KEY_PLACE_COLOURS[k]] for i, k in enumerate(KEY_PLACE_KINDS)] + [[1.0, "#ffffff"]]
     grid_z = parts["grids"]["z"]
+    zoom = fit_zoom(layers.bounds)
+    level = cell_level(zoom)
     fig = go.Figure([
         go.Choroplethmap(geojson=layers.grids.geojson, locations=list(layers.grids.codes), z=grid_z,
                          zmin=0, zmax=max(max(grid_z, default=0), 1), colorscale=GRID_SCALE, showscale=False,
                          marker={"line": {"color": GRID_LINE, "width": 0.6}},
                          hovertemplate="%{location}: %{z}<extra></extra>", name=t("layer.grids"),
                          visible="grids" in shown),
-        _points_trace(layers.doorplates.lon, layers.doorplates.lat, t("layer.doorplates"), "doorplates" in shown,
-                      _cluster(DOORPLATE_COLOUR), size=2, color=DOORPLATE_COLOUR, opacity=0.55),
-        _points_trace(layers.cameras.lon, layers.cameras.lat, t("layer.cameras"), "cameras" in shown,
-                      _cluster(CAMERA_COLOURS["online"]), size=3, color=layers.cameras.value, cmin=0, cmax=1,
-                      colorscale=[[0, CAMERA_COLOURS["offline"]], [1, CAMERA_COLOURS["online"]]]),
+        # cells at the first view's level; then what the view needs, from the dense payload (CLUSTER_MAXZOOM)
+        _cells_trace(layers.doorplates, None, level, t("layer.doorplates"), "doorplates" in shown,
+                     color=DOORPLATE_COLOUR, opacity=0.7),
+        _cells_trace(layers.cameras, layers.cameras.value, level, t("layer.cameras"), "cameras" in shown,
+                     cmin=0, cmax=1, colorscale=[[0, CAMERA_COLOURS["offline"]], [1, CAMERA_COLOURS["online"]]]),
         _points_trace(layers.sensors.lon, layers.sensors.lat, t("layer.sensors"), "sensors" in shown,
                       size=7, color=parts["sensors"]["color"]),
         _points_trace(layers.key_places.lon, layers.key_places.lat, t("layer.key_places"), "key_places" in shown,
@@ -234,7 +339,7 @@ def build_map_figure(session: Any, *, visible: Iterable[str] = LAYERS, metric: s
     fig.update_layout(
         template=None,
         map={"style": offline_style(BACKGROUND), "center": {"lon": layers.center[0], "lat": layers.center[1]},
-             "zoom": fit_zoom(layers.bounds), "layers": map_layers},
+             "zoom": zoom, "layers": map_layers},
         margin={"l": 0, "r": 0, "t": 0, "b": 0},
         paper_bgcolor=BACKGROUND,
         showlegend=False,
@@ -256,6 +361,11 @@ def click_target(layers: StaticLayers, point: dict[str, Any]) -> tuple[str, Any]
         custom = point.get("customdata")
         custom = custom[0] if isinstance(custom, list) and custom else custom
         return None if custom is None else ("incident" if curve == INCIDENTS else "alert", int(custom))
+    if curve in (DOORPLATES, CAMERAS):  # the traces hold a part: customdata is the point's index, -1 a cell
+        custom = point.get("customdata")
+        index = custom[0] if isinstance(custom, list) and custom else custom
+        if isinstance(index, int) and index < 0:
+            return "cell", None
     arrays = {DOORPLATES: ("doorplate", layers.doorplates.ids), CAMERAS: ("camera", layers.cameras.ids),
               KEY_PLACES: ("key_place", layers.key_places.ids), SENSORS: ("sensor", np.asarray(layers.sensor_ids))}
     if curve not in arrays or not isinstance(index, int):

@@ -292,6 +292,8 @@ def layout(**_query: str) -> html.Div:
                 className="col col-right",
             ),
             dcc.Store(id=ids.BIGSCREEN_MAP_VERSION),
+            dcc.Store(id=ids.BIGSCREEN_DENSE),
+            dcc.Store(id=ids.BIGSCREEN_VIEW),
             dcc.Store(id=ids.BIGSCREEN_LIVE_DIGEST),
             dcc.Store(id=ids.BIGSCREEN_PANEL_DIGEST),
             dcc.Store(id=ids.BIGSCREEN_SCALE),

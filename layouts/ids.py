@@ -16,6 +16,8 @@ BIGSCREEN_ALERT_LIST = "bigscreen-alert-list"
 BIGSCREEN_INCIDENT_LIST = "bigscreen-incident-list"
 BIGSCREEN_UPDATED = "bigscreen-updated"
 BIGSCREEN_MAP_VERSION = "bigscreen-map-version"
+BIGSCREEN_DENSE = "bigscreen-dense"  # Store: doorplate and camera arrays, sent once (callbacks/mapkit.py)
+BIGSCREEN_VIEW = "bigscreen-view"  # Store: the map's view {west, south, east, north, zoom}, set by assets/map.js
 # the city map (issue 3): layers, legend, drill-down, search, details, video wall
 BIGSCREEN_LIVE_DIGEST = "bigscreen-live-digest"  # Store: digests of the live map parts the browser holds
 BIGSCREEN_LAYERS = "bigscreen-layers"  # the layer switcher (Checklist of mapstyle.LAYERS)

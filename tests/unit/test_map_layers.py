@@ -3,13 +3,17 @@ resolved to objects, details with personal data masked, search, drill-down and t
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import timedelta
 from types import SimpleNamespace
 
+import numpy as np
 import plotly.io as pio
 import pytest
-from dash import Patch
+from dash import Patch, no_update
+from dash._callback_context import context_value
+from dash._utils import AttributeDict
 from flask import Flask
 from sqlalchemy import select
 
@@ -111,7 +115,14 @@ def test_the_figure_draws_every_layer_offline_with_a_switcher_index(ctx):
     assert types[mapkit.GRIDS] == "choroplethmap" and types.count("scattermap") == 7
     assert payload["data"][mapkit.DOORPLATES]["visible"] is False
     assert payload["data"][mapkit.DOORPLATES]["lon"]["dtype"] == "f4"
-    assert payload["data"][mapkit.CAMERAS]["hoverinfo"] == "none"  # clicks still report points
+    with ctx.uow() as s:
+        layers = static_layers(s)
+    for trace, layer in ((mapkit.DOORPLATES, layers.doorplates), (mapkit.CAMERAS, layers.cameras)):
+        # the dense layers start as cells of the first view's level: every point counted, none drawn alone
+        meta = payload["data"][trace]["meta"]
+        assert meta["mode"] == "cells" and meta["level"] == mapkit.cell_level(payload["layout"]["map"]["zoom"])
+        assert meta["count"] == len(layer.lon) and sum(int(x) for x in payload["data"][trace]["text"]) == len(layer.lon)
+        assert payload["data"][trace]["hoverinfo"] == "text+name"
     index = payload["layout"]["meta"]["layers"]
     assert set(index) == set(LAYERS)
     names = [layer["name"] for layer in payload["layout"]["map"]["layers"]]
@@ -147,16 +158,73 @@ def test_recolouring_grids_patches_only_their_values(ctx):
 def test_clicks_resolve_to_the_object_under_the_pointer(city):
     with city.uow() as s:
         layers = static_layers(s)
-    assert mapkit.click_target(layers, {"curveNumber": mapkit.DOORPLATES, "pointNumber": 3}) == \
+    # the dense traces hold only the points in view: the index into the whole layer is the customdata
+    assert mapkit.click_target(layers, {"curveNumber": mapkit.DOORPLATES, "pointNumber": 0, "customdata": 3}) == \
         ("doorplate", int(layers.doorplates.ids[3]))
-    assert mapkit.click_target(layers, {"curveNumber": mapkit.CAMERAS, "pointNumber": 0})[0] == "camera"
+    assert mapkit.click_target(layers, {"curveNumber": mapkit.CAMERAS, "pointNumber": 5, "customdata": 0}) == \
+        ("camera", int(layers.cameras.ids[0]))
+    assert mapkit.click_target(layers, {"curveNumber": mapkit.DOORPLATES, "pointNumber": 3}) is None
+    assert mapkit.click_target(layers, {"curveNumber": mapkit.CAMERAS, "customdata": -1}) == ("cell", None)
     assert mapkit.click_target(layers, {"curveNumber": mapkit.SENSORS, "pointNumber": 1}) == \
         ("sensor", layers.sensor_ids[1])
     assert mapkit.click_target(layers, {"curveNumber": mapkit.GRIDS, "location": layers.grids.codes[2]}) == \
         ("grid", int(layers.grids.ids[2]))
     assert mapkit.click_target(layers, {"curveNumber": mapkit.INCIDENTS, "customdata": 42}) == ("incident", 42)
-    assert mapkit.click_target(layers, {"curveNumber": mapkit.DOORPLATES, "pointNumber": 10**7}) is None
+    assert mapkit.click_target(layers, {"curveNumber": mapkit.DOORPLATES, "customdata": 10**7}) is None
     assert mapkit.click_target(layers, {"curveNumber": mapkit.HIGHLIGHT, "pointNumber": 0}) is None
+
+
+def test_clicking_a_cell_zooms_in_until_its_points_show(ctx):
+    context_value.set(AttributeDict(triggered_inputs=[{"prop_id": "bigscreen-map.clickData", "value": {}}]))
+    selected, _, patch = bigscreen.select({"points": [{"curveNumber": mapkit.DOORPLATES, "customdata": -1,
+                                                       "lon": 117.01, "lat": 36.65}]}, None, None, [], None)
+    ops = {tuple(op["location"]): op["params"]["value"] for op in patch.to_plotly_json()["operations"]}
+    assert selected is no_update
+    assert ops[("layout", "map", "zoom")] >= mapkit.CLUSTER_MAXZOOM
+    assert ops[("layout", "map", "center")] == {"lon": 117.01, "lat": 36.65}
+
+
+def test_cells_count_every_point_once_and_grow_coarser_as_the_map_zooms_out():
+    rng = np.random.default_rng(7)
+    lon, lat = rng.uniform(116.9, 117.2, 20_000), rng.uniform(36.55, 36.8, 20_000)
+    online = (rng.random(20_000) < 0.8).astype(np.uint8)
+    previous = None
+    for level in range(mapkit.MIN_CELL_LEVEL, mapkit.CLUSTER_MAXZOOM):
+        c = mapkit.cells(lon, lat, level, online)
+        assert int(c.count.sum()) == 20_000
+        # every centroid lies within the points' extent; the shares weighted by counts give the online total
+        assert lon.min() - 1e-5 <= c.lon.min() and c.lon.max() <= lon.max() + 1e-5  # float32 centroids
+        assert round(float((c.share * c.count).sum())) == int(online.sum())
+        assert ((c.size >= 7) & (c.size <= 30)).all()
+        if previous is not None:
+            assert len(c.count) >= previous  # a closer zoom never has fewer cells
+        previous = len(c.count)
+    assert len(mapkit.cells(lon, lat, 14).count) > 20 * len(mapkit.cells(lon, lat, 9).count)
+    assert mapkit.cell_level(3.2) == mapkit.MIN_CELL_LEVEL and mapkit.cell_level(11.9) == 11
+    assert mapkit.cell_level(20) == mapkit.CLUSTER_MAXZOOM - 1
+    assert len(mapkit.cells(np.zeros(0), np.zeros(0), 10).count) == 0
+
+
+def _decode(spec: dict) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(spec["bdata"]), dtype="<" + spec["dtype"])
+
+
+def test_the_dense_payload_carries_every_point_and_the_cells_of_every_level_once_per_version(city):
+    with city.uow() as s:
+        layers = static_layers(s)
+    payload = mapkit.dense_payload(layers)
+    assert mapkit.dense_payload(layers) is payload  # built once per data version
+    assert payload["version"] == list(layers.version)
+    assert payload["traces"] == {"doorplates": mapkit.DOORPLATES, "cameras": mapkit.CAMERAS}
+    np.testing.assert_array_equal(_decode(payload["doorplates"]["lon"]), layers.doorplates.lon)
+    np.testing.assert_array_equal(_decode(payload["cameras"]["lat"]), layers.cameras.lat)
+    np.testing.assert_array_equal(_decode(payload["cameras"]["online"]), layers.cameras.value)
+    levels = payload["doorplates"]["cells"]
+    assert sorted(int(k) for k in levels) == list(range(mapkit.MIN_CELL_LEVEL, mapkit.CLUSTER_MAXZOOM))
+    for kind, layer in (("doorplates", layers.doorplates), ("cameras", layers.cameras)):
+        for spec in payload[kind]["cells"].values():
+            assert int(_decode(spec["count"]).sum()) == len(layer.lon)
+    json.dumps(payload)  # a Store's data: plain JSON
 
 
 # --- details, masking, search ----------------------------------------------------------------------
