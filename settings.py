@@ -17,6 +17,9 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///var/cityops.db"
     secret_key: str | None = None
     mqtt_url: str | None = None
+    #: The MQTT client id of the feed: one per deployment (the broker keeps its persistent session), so two
+    #: CityOps on one broker — or a test stack beside a running one — need different ids.
+    mqtt_client_id: str = Field(default="cityops-ingest", min_length=1)
     lang: str = Field(default="zh", pattern="^(zh|en)$")
     tz: str = "Asia/Shanghai"
     demo: bool = False

@@ -127,6 +127,7 @@ class SchedulerHandle:
         settings = get_settings()
         self.retention = timedelta(days=settings.retention_days)
         self.mqtt_url = mqtt_url
+        self.mqtt_client_id = settings.mqtt_client_id
         self.feed: MqttFeed | None = None
         self._rule_files: tuple = ()
         self.intervals: dict[str, float] = {
@@ -186,7 +187,7 @@ class SchedulerHandle:
         """The MQTT feed runs exactly while this process holds the lease."""
         if held and self.feed is None and self.mqtt_url:
             try:
-                self.feed = MqttFeed(self.db, self.mqtt_url).start()
+                self.feed = MqttFeed(self.db, self.mqtt_url, client_id=self.mqtt_client_id).start()
             except ValueError:
                 log.exception("scheduler %s: no MQTT feed", self.holder)
                 self.mqtt_url = None

@@ -1,25 +1,37 @@
-"""Browser-test fixtures: a real CityOps server (subprocess, seeded SQLite) and headless Debian Chromium."""
+"""Browser-test fixtures: a real CityOps server and headless Debian Chromium.
+
+The server is ``python app.py serve`` on a seeded SQLite file, or with ``CITYOPS_TEST_STACK=production`` the
+production profile (``tests/stack.py``): a fresh PostgreSQL database on ``CITYOPS_TEST_PG``'s server, gunicorn
+web workers, one scheduler worker, Mosquitto at ``CITYOPS_TEST_MQTT``."""
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests import stack
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--disable-quic", "--no-first-run", "--enable-unsafe-swiftshader", "--use-angle=swiftshader",
 ]
+
+
+#: ``production``: the browser suite runs against the production profile (README "Production profile"):
+#: a fresh PostgreSQL database, gunicorn web workers, one scheduler worker, Mosquitto. Otherwise the
+#: embedded ``python app.py serve`` on SQLite.
+STACK = os.environ.get("CITYOPS_TEST_STACK", "embedded")
 
 
 @dataclass
@@ -34,43 +46,55 @@ class LiveServer:
         return done.stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _seed(env: dict[str, str]) -> None:
+    """A small demo city, its accounts with the demo passwords the tests sign in with."""
+    LiveServer("", {**env, "CITYOPS_DEMO": "1"}).cli("seed", "--scale", "0.05")
+
+
+@contextmanager
+def _embedded_server(folder: Path) -> Iterator[LiveServer]:
+    """``python app.py serve`` on a seeded SQLite file, scheduler on, simulator off."""
+    env = {**os.environ, "CITYOPS_DATABASE_URL": f"sqlite:///{folder / 'cityops.db'}", "CITYOPS_DEMO": "1",
+           "CITYOPS_SECRET_KEY": "e2e-secret", "CITYOPS_LANG": "zh", "CITYOPS_UPLOADS_DIR": str(folder / "uploads")}
+    _seed(env)
+    port = stack.free_port()
+    with stack.Processes(folder, env) as procs:
+        procs.start("server", "app.py", "serve", "--port", str(port), "--no-simulator")
+        server = LiveServer(f"http://127.0.0.1:{port}", env)
+        procs.until(lambda: (stack.healthz(server.url) or {}).get("status") == "ok",
+                    "the server does not answer /healthz")
+        yield server
+
+
+@contextmanager
+def _production_stack(folder: Path) -> Iterator[LiveServer]:
+    """The production profile on a fresh PostgreSQL database (migrated, demo city seeded): gunicorn with two
+    web workers on ``wsgi:server``, one ``python app.py worker`` holding the scheduler lease and taking the
+    MQTT feed from Mosquitto under a client id of its own; no demo mode."""
+    with stack.fresh_database(stack.PG_URL, "cityops_e2e") as url:
+        client_id = f"cityops-e2e-{uuid.uuid4().hex[:8]}"
+        env = {**os.environ, "CITYOPS_DATABASE_URL": url, "CITYOPS_SECRET_KEY": secrets.token_hex(32),
+               "CITYOPS_LANG": "zh", "CITYOPS_UPLOADS_DIR": str(folder / "uploads"),
+               "CITYOPS_REPORTS_DIR": str(folder / "reports"), "CITYOPS_MQTT_URL": stack.MQTT_URL,
+               "CITYOPS_MQTT_CLIENT_ID": client_id}
+        env.pop("CITYOPS_DEMO", None)
+        _seed(env)
+        try:
+            with stack.production_stack(folder, env, web_workers=2) as (base, _procs):
+                yield LiveServer(base, env)
+        finally:
+            stack.discard_mqtt_session(stack.MQTT_URL, client_id)
 
 
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory) -> Iterator[LiveServer]:
-    """``python app.py serve`` on a small seeded demo city, scheduler on, simulator off."""
+    """A real CityOps on a small seeded demo city (scale 0.05, demo passwords), scheduler on, simulator off:
+    ``python app.py serve`` on SQLite, or the production stack with ``CITYOPS_TEST_STACK=production``."""
     folder = tmp_path_factory.mktemp("e2e")
-    env = {**os.environ, "CITYOPS_DATABASE_URL": f"sqlite:///{folder / 'cityops.db'}", "CITYOPS_DEMO": "1",
-           "CITYOPS_SECRET_KEY": "e2e-secret", "CITYOPS_LANG": "zh",
-           "CITYOPS_UPLOADS_DIR": str(folder / "uploads")}
-    port = _free_port()
-    server = LiveServer(f"http://127.0.0.1:{port}", env)
-    server.cli("seed", "--scale", "0.05")
-    log = open(folder / "server.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "app.py", "serve", "--port", str(port), "--no-simulator"],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{server.url}/healthz", timeout=2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((folder / "server.log").read_text()) from None
-                time.sleep(0.3)
+    if STACK not in ("embedded", "production"):
+        raise RuntimeError(f"CITYOPS_TEST_STACK must be embedded or production, not {STACK!r}")
+    with (_production_stack if STACK == "production" else _embedded_server)(folder) as server:
         yield server
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,8 +10,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from data.db import Database
-
-PG_URL = os.environ.get("CITYOPS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+from tests.stack import PG_URL
 
 
 def psycopg_url(url: str) -> str:

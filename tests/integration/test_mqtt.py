@@ -15,18 +15,10 @@ from sqlalchemy import func, select
 
 from alerts.mqtt import TOPIC_PREFIX, MqttFeed, parse_message
 from data.models import Reading, Sensor
+from tests.stack import discard_mqtt_session, wait_for
 
 BROKER = "mqtt://127.0.0.1:1883"
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
-
-
-def wait_for(condition, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 @pytest.fixture
@@ -42,11 +34,7 @@ def client_id():
     """A client id of its own; its persistent session is discarded afterwards."""
     cid = f"cityops-test-{uuid.uuid4().hex[:8]}"
     yield cid
-    cleaner = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cid, clean_session=True)
-    cleaner.connect("127.0.0.1", 1883)
-    cleaner.loop_start()
-    cleaner.disconnect()
-    cleaner.loop_stop()
+    discard_mqtt_session(BROKER, cid)
 
 
 @pytest.fixture

@@ -13,12 +13,9 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import subprocess
-import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
@@ -28,12 +25,10 @@ from alerts.scheduler import LEASE_NAME
 from data.accounts import create_user
 from data.db import Database
 from data.models import SchedulerLease
-from tests.integration.test_faults import free_port
-from tests.integration.test_mqtt import wait_for
+from tests.stack import Processes, free_port, gunicorn_args, healthz
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 USER, PASSWORD = "prod-admin", "prod-profile-password"
 #: One access-log line per request: the serving worker's pid as ``<pid>``, the status and the request line.
 ACCESS_FORMAT = "%(p)s %(s)s %(r)s"
@@ -60,13 +55,6 @@ def served_by(access_log: Path, path: str) -> set[int]:
             if m and m[2] == "200" and m[3] == "GET" and m[4] == path}
 
 
-def healthz(base: str) -> dict[str, Any] | None:
-    try:
-        return requests.get(f"{base}/healthz", timeout=5).json()
-    except (requests.RequestException, ValueError):
-        return None
-
-
 def lease_holders(db: Database) -> list[tuple[str, str]]:
     with db.uow() as s:
         return [tuple(row) for row in s.execute(select(SchedulerLease.name, SchedulerLease.holder))]
@@ -77,38 +65,22 @@ def test_gunicorn_web_workers_and_one_scheduler_worker(pg_db: Database, tmp_path
         create_user(s, USER, "admin", password=PASSWORD)
     env = {**os.environ, "CITYOPS_DATABASE_URL": str(pg_db.url), "CITYOPS_SECRET_KEY": secrets.token_hex(16),
            "CITYOPS_REPORTS_DIR": str(tmp_path / "reports"), "CITYOPS_UPLOADS_DIR": str(tmp_path / "uploads")}
-    # No demo mode, and no MQTT feed: the feed's client id is fixed (one per deployment), so a test must not
-    # take it over from a CityOps running against this machine's broker.
+    # No demo mode, and no MQTT feed: the feed's client id is one per deployment (CITYOPS_MQTT_CLIENT_ID), so a
+    # test must not take it over from a CityOps running against this machine's broker.
     for name in ("CITYOPS_MQTT_URL", "CITYOPS_DEMO"):
         env.pop(name, None)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     access_log = tmp_path / "access.log"
-    procs: dict[str, subprocess.Popen] = {}
-    files = []
 
-    def start(name: str, *args: str, pipe: bool = False) -> subprocess.Popen:
-        out = subprocess.PIPE if pipe else (tmp_path / f"{name}.log").open("w")
-        if not pipe:
-            files.append(out)
-        procs[name] = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=out,
-                                       stderr=subprocess.STDOUT, text=True)
-        return procs[name]
+    with Processes(tmp_path, env) as procs:
+        web = procs.start("gunicorn", *gunicorn_args(f"127.0.0.1:{port}", 2, "--access-logfile", str(access_log),
+                                                     "--access-logformat", ACCESS_FORMAT, "--no-control-socket"))
+        token_cli = procs.start("token", "app.py", "users", "token", USER, pipe=True)
 
-    def logs() -> str:
-        return "\n".join(f"--- {path.name}\n{path.read_text()[-3000:]}" for path in sorted(tmp_path.glob("*.log")))
+        def until(condition: Callable[[], object], what: str) -> None:
+            procs.until(condition, what, ignore=("token",))
 
-    def servers_died() -> bool:
-        return any(proc.poll() is not None for name, proc in procs.items() if name != "token")
-
-    def until(condition: Callable[[], object], what: str, timeout: float = 60) -> None:
-        assert wait_for(lambda: servers_died() or condition(), timeout) and not servers_died(), f"{what}\n{logs()}"
-
-    try:
-        web = start("gunicorn", "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}",
-                    "--access-logfile", str(access_log), "--access-logformat", ACCESS_FORMAT,
-                    "--no-control-socket", "wsgi:server")
-        token_cli = start("token", "app.py", "users", "token", USER, pipe=True)
         until(lambda: healthz(base) is not None, "gunicorn does not answer /healthz")
         assert healthz(base) == {"status": "ok", "db": "ok", "scheduler": "absent"}
 
@@ -133,7 +105,7 @@ def test_gunicorn_web_workers_and_one_scheduler_worker(pg_db: Database, tmp_path
         assert healthz(base) == {"status": "ok", "db": "ok", "scheduler": "absent"}
         assert lease_holders(pg_db) == []
 
-        worker = start("worker", "app.py", "worker")
+        worker = procs.start("worker", "app.py", "worker")
         out, _ = token_cli.communicate(timeout=60)
         assert token_cli.returncode == 0, out
         token = out.strip().splitlines()[-1]
@@ -146,19 +118,5 @@ def test_gunicorn_web_workers_and_one_scheduler_worker(pg_db: Database, tmp_path
         assert len(holders) == 1 and holders[0][0] == LEASE_NAME, holders
         assert holders[0][1].split(":")[-2] == str(worker.pid)  # host:pid:nonce of `python app.py worker`
         assert len(children(web.pid)) == 2
-    finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in procs.values():
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-            if proc.stdout is not None:
-                proc.stdout.close()
-        for out in files:
-            out.close()
-    assert worker.returncode == 0, logs()
+    assert worker.returncode == 0, procs.logs()
     assert lease_holders(pg_db) == []  # the worker gave the lease up as it stopped on SIGTERM
