@@ -178,7 +178,8 @@ class Publisher(threading.Thread):
         self.client.loop_stop()
 
 
-def test_mosquitto_restarted_while_sensors_publish_loses_and_doubles_nothing(db, broker):
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_mosquitto_restarted_while_sensors_publish_loses_and_doubles_nothing(request, engine, db, broker):
     """The broker is stopped (SIGTERM) and started again on the same persistence file in the middle of a
     stream of QoS 1 readings. Proves, for the whole path publisher (paho's queue) → Mosquitto (persistent
     session and queue of our subscriber) → MqttFeed (ack after commit) → database (unique sensor_id, ts):
@@ -186,6 +187,7 @@ def test_mosquitto_restarted_while_sensors_publish_loses_and_doubles_nothing(db,
     persistence file only on exit and every ``autosave_interval``) or a publisher process dying with
     messages in its memory queue."""
     count = 600
+    db = db if engine == "sqlite" else request.getfixturevalue("pg_db")  # PostgreSQL: readings partitioned by day
     sensor_id = add_sensor(db, "MQF")
     feed = MqttFeed(db, broker.url, client_id=f"cityops-faults-{uuid.uuid4().hex[:8]}").start()
     publisher = None

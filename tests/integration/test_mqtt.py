@@ -21,6 +21,13 @@ BROKER = "mqtt://127.0.0.1:1883"
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request, db):
+    """Each feed test on the embedded SQLite and on PostgreSQL (readings partitioned by day), as the
+    production profile runs it."""
+    return db if request.param == "sqlite" else request.getfixturevalue("pg_db")
+
+
 @pytest.fixture
 def sensor_id(db):
     sensor_id = f"MQ-{uuid.uuid4().hex[:8]}"
