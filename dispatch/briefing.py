@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import Interval, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from data.models import Category, Department, Grid, Incident
@@ -203,7 +203,7 @@ def _local_day(session: Session, column: Any, offset_minutes: int) -> Any:
     """SQL for the local calendar day (YYYY-MM-DD) of a UTC timestamp column."""
     if session.get_bind().dialect.name == "sqlite":
         return func.strftime("%Y-%m-%d", column, f"{offset_minutes:+d} minutes")
-    return func.to_char(column + timedelta(minutes=offset_minutes), "YYYY-MM-DD")
+    return func.to_char(column + literal(timedelta(minutes=offset_minutes), Interval()), "YYYY-MM-DD")
 
 
 def _trend(session: Session, period: Period, now: datetime) -> list[tuple[date, int, int]]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import ColumnElement, Interval, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from data.models import Alert, Category, Department, Incident, Reading, Sensor
@@ -186,7 +186,8 @@ def local_bucket(session: Session, column: Any, offset_minutes: int, *, hourly: 
     SQLite or PostgreSQL; ``offset_minutes`` is the display zone's offset from UTC."""
     if session.get_bind().dialect.name == "sqlite":
         return func.strftime("%Y-%m-%d %H" if hourly else "%Y-%m-%d", column, f"{offset_minutes:+d} minutes")
-    return func.to_char(column + timedelta(minutes=offset_minutes), "YYYY-MM-DD HH24" if hourly else "YYYY-MM-DD")
+    local = column + literal(timedelta(minutes=offset_minutes), Interval())
+    return func.to_char(local, "YYYY-MM-DD HH24" if hourly else "YYYY-MM-DD")
 
 
 def incident_trend(session: Session, start: datetime, end: datetime, offset_minutes: int, *, hourly: bool,
