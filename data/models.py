@@ -386,6 +386,8 @@ class Incident(Base):
         Index("ix_incidents_grid_reported", "grid_id", "reported_at"),
         Index("ix_incidents_category_reported", "category_code", "reported_at"),
         Index("ix_incidents_source_reported", "source", "reported_at"),
+        # The console's queue filtered by card alone, newest first (0009).
+        Index("ix_incidents_card_reported", "card", "reported_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
