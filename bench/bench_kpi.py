@@ -1,11 +1,11 @@
 """Benchmark: the KPI engine (issue 6) at 100,000 and 1,000,000 incidents, on SQLite and PostgreSQL.
 
 A scale-0.05 demo city gets N incidents spread over the two years up to now (Core ``insert()``
-executemany in chunks, in report order as in real life): categories of the catalogue with their
-departments and limits, sources, grids, rejections, drills, lifecycles truncated at now, deadlines and
-cards. Then the median time of each KPI query (each in its own unit of work, scope lookups included):
-today's and this month's city snapshot, district- and department-scoped ones, the grouped-by-department
-and by-grid queries, the snapshot with the previous period, and a whole year.
+executemany in chunks on SQLite, ``COPY`` on PostgreSQL, in report order as in real life): categories of
+the catalogue with their departments and limits, sources, grids, rejections, drills, lifecycles truncated
+at now, deadlines and cards. Then the median time of each KPI query (each in its own unit of work, scope
+lookups included): today's and this month's city snapshot, district- and department-scoped ones, the
+grouped-by-department and by-grid queries, the snapshot with the previous period, and a whole year.
 
 ``--compare-indexes`` also times the same queries once the (scope, reported_at) indexes of migration
 0006 are dropped, to show what they are for.
@@ -26,7 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -128,15 +128,33 @@ def incident_rows(n: int, now: datetime, city: dict[str, Any], seed: int = 6) ->
         yield rows
 
 
+def copy_rows(db: Database, table: str, chunks: Iterable[list[dict[str, Any]]]) -> None:
+    """PostgreSQL: write ``chunks`` of rows (dicts with the same keys) into ``table`` with ``COPY``, in one
+    transaction — several times faster than a multi-row INSERT, whose long text psycopg parses anew each time."""
+    raw = db.engine.raw_connection()
+    try:
+        with raw.cursor() as cur:
+            for rows in chunks:
+                columns = list(rows[0])
+                with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row([row[c] for c in columns])
+        raw.commit()
+    finally:
+        raw.close()
+
+
 def load(db: Database, n: int, now: datetime) -> float:
     """Seed the small city and bulk-insert ``n`` incidents; returns the seconds the incidents took."""
     seed_demo_city(db, scale=0.05, seed=42, demo_passwords=False)
     city = _city(db)
     began = time.perf_counter()
-    with db.engine.begin() as conn:
-        for rows in incident_rows(n, now, city):
-            conn.execute(insert(_BULK), rows)
-    if db.engine.dialect.name == "postgresql":
+    if db.engine.dialect.name != "postgresql":
+        with db.engine.begin() as conn:
+            for rows in incident_rows(n, now, city):
+                conn.execute(insert(_BULK), rows)
+    else:
+        copy_rows(db, "incidents", incident_rows(n, now, city))
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE incidents"))  # what autovacuum does after a bulk load
     return time.perf_counter() - began
