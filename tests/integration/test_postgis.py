@@ -13,13 +13,9 @@ import numpy as np
 import pytest
 import shapely
 from alembic import command
-from flask import Flask
 from sqlalchemy import create_engine, event, insert, inspect, text
 
 import api.layers  # noqa: F401  (declares the layer routes)
-from api.auth import init_auth
-from api.errors import register_error_handlers
-from api.registry import api_v1
 from data import layers, spatial
 from data.accounts import create_user, issue_token, user_by_name
 from data.db import Database, alembic_config
@@ -27,6 +23,7 @@ from data.models import Alert, Area, Camera, Category, Department, Doorplate, Gr
 from data.models import utcnow as now
 from dispatch import routing
 from tests.integration.conftest import PG_URL, psycopg_url
+from tests.unit.test_layers_api import api_client
 from tests.unit.test_migrations import schema_drift
 
 pytestmark = pytest.mark.integration
@@ -172,12 +169,7 @@ def test_the_bbox_layer_query_uses_the_gist_index(gis_db, monkeypatch):
 
 def test_the_layers_api_answers_the_same_with_and_without_postgis(gis_db, monkeypatch):
     build_city(gis_db)
-    server = Flask(__name__)
-    server.secret_key = "test"
-    init_auth(server, gis_db)
-    register_error_handlers(server)
-    server.register_blueprint(api_v1)
-    client = server.test_client()
+    client = api_client(gis_db)
     with gis_db.uow() as s:
         token = issue_token(s, user_by_name(s, "op"))
     west, south, east, north = BBOX

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import select
 
 import api.layers  # noqa: F401  (declares the layer routes)
@@ -46,14 +47,19 @@ def city(template, tmp_path):
     yield from city_copy(template, tmp_path)
 
 
-@pytest.fixture
-def get(city):
+def api_client(db: Database) -> FlaskClient:
+    """A test client of the HTTP API alone (auth, error handlers, /api/v1) on ``db``."""
     server = Flask(__name__)
     server.secret_key = "test"
-    init_auth(server, city)
+    init_auth(server, db)
     register_error_handlers(server)
     server.register_blueprint(api_v1)
-    client = server.test_client()
+    return server.test_client()
+
+
+@pytest.fixture
+def get(city):
+    client = api_client(city)
     with city.uow() as s:
         tokens = {name: issue_token(s, user_by_name(s, name)) for name in ("operator", "worker", "handler")}
 
