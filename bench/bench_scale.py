@@ -58,7 +58,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -68,8 +67,7 @@ from typing import Any
 
 import numpy as np
 import plotly.io as pio
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -94,8 +92,9 @@ from dispatch.service import list_incidents
 from reports.archive import default_day
 from reports.render import render
 from settings import get_settings
+from tests.stack import PG_URL
+from tests.stack import fresh_database as pg_database
 
-PG_URL = os.environ.get("CITYOPS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 PARTS = ("incidents", "readings", "map")
 #: What the console's queue asks for (``callbacks.console.QUEUE_LIMIT``; not imported: that module
 #: registers the page's Dash callbacks).
@@ -186,20 +185,13 @@ def fresh_database(engine: str, label: str, folder: Path) -> Iterator[Database]:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
         return
-    server = make_url(PG_URL).set(drivername="postgresql+psycopg")
-    name = f"bench_scale_{label}_{uuid.uuid4().hex[:6]}".lower()
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    db = Database(server.set(database=name).render_as_string(hide_password=False))
-    try:
-        db.migrate()
-        yield db
-    finally:
-        db.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with pg_database(PG_URL, prefix=f"bench_scale_{label}".lower()) as url:
+        db = Database(url)
+        try:
+            db.migrate()
+            yield db
+        finally:
+            db.dispose()
 
 
 def vacuum_analyze(db: Database, table_name: str = "") -> None:
