@@ -244,11 +244,22 @@ def _dense_layers(layers: StaticLayers) -> dict[str, tuple[PointLayer, np.ndarra
     return {"doorplates": (layers.doorplates, None), "cameras": (layers.cameras, layers.cameras.value)}
 
 
-#: id(layers) → (layers, payload): the payload of each static-layers object (kept alive with it).
-_dense_cache: dict[int, tuple[StaticLayers, dict[str, Any]]] = {}
+@dataclass(frozen=True)
+class _Dense:
+    """What is built once per static-layers object for the dense layers: the cells of every (kind, level)
+    and the browser's payload made from them."""
+
+    layers: StaticLayers
+    cells: dict[tuple[str, int], Cells]
+    payload: dict[str, Any]
 
 
-def _build_dense_payload(layers: StaticLayers) -> dict[str, Any]:
+#: id(layers) → the dense layers built for that static-layers object (kept alive with it).
+_dense_cache: dict[int, _Dense] = {}
+
+
+def _build_dense(layers: StaticLayers) -> _Dense:
+    grouped: dict[tuple[str, int], Cells] = {}
     payload: dict[str, Any] = {
         "version": list(layers.version),
         "cluster_maxzoom": CLUSTER_MAXZOOM,
@@ -260,31 +271,33 @@ def _build_dense_payload(layers: StaticLayers) -> dict[str, Any]:
         payload[kind] = {"lon": _typed(layer.lon, "f4"), "lat": _typed(layer.lat, "f4"),
                          **({"online": _typed(flag, "u1")} if flag is not None else {}), "cells": {}}
         for level in range(MIN_CELL_LEVEL, CLUSTER_MAXZOOM):
-            c = cells(layer.lon, layer.lat, level, flag)
+            c = grouped[kind, level] = cells(layer.lon, layer.lat, level, flag)
             payload[kind]["cells"][str(level)] = {"lon": _typed(c.lon, "f4"), "lat": _typed(c.lat, "f4"),
                                                   "count": _typed(c.count, "u4"), "size": _typed(c.size, "f4"),
                                                   "share": _typed(c.share, "f4")}
-    return payload
+    return _Dense(layers, grouped, payload)
+
+
+def _dense(layers: StaticLayers) -> _Dense:
+    cached = _dense_cache.get(id(layers))
+    if cached is None or cached.layers is not layers:
+        if len(_dense_cache) >= 4:
+            _dense_cache.pop(next(iter(_dense_cache)))
+        cached = _dense_cache[id(layers)] = _build_dense(layers)
+    return cached
 
 
 def dense_payload(layers: StaticLayers) -> dict[str, Any]:
     """The dense layers for the browser, built once per data version: doorplate and camera positions as
     float32 arrays, each camera's online flag (uint8), in the order of ``layers`` (so a point's index is
     its position in ``layers.doorplates`` / ``layers.cameras``), and their cells at every level."""
-    cached = _dense_cache.get(id(layers))
-    if cached is None or cached[0] is not layers:
-        if len(_dense_cache) >= 4:
-            _dense_cache.pop(next(iter(_dense_cache)))
-        cached = _dense_cache[id(layers)] = (layers, _build_dense_payload(layers))
-    return cached[1]
+    return _dense(layers).payload
 
 
-def _cells_trace(layer: PointLayer, flag: np.ndarray | None, level: int, name: str, visible: bool,
-                 **marker: Any) -> go.Scattermap:
-    """A dense layer drawn as its cells at ``level`` (what map.js draws at that level, so the first view
-    needs no second draw)."""
-    c = cells(layer.lon, layer.lat, level, flag)
-    if flag is not None:
+def _cells_trace(c: Cells, level: int, name: str, visible: bool, *, flagged: bool, **marker: Any) -> go.Scattermap:
+    """A dense layer drawn as its cells ``c`` at ``level`` (what map.js draws at that level, so the first
+    view needs no second draw); ``flagged``: coloured by the cells' share (cameras online)."""
+    if flagged:
         marker["color"] = c.share
     return go.Scattermap(lon=c.lon, lat=c.lat, mode="markers", marker={**marker, "size": c.size},
                          customdata=np.full(len(c.count), -1, dtype=np.int32), text=c.count.astype(str).tolist(),
@@ -311,6 +324,7 @@ def build_map_figure(session: Any, *, visible: Iterable[str] = LAYERS, metric: s
     grid_z = parts["grids"]["z"]
     zoom = fit_zoom(layers.bounds)
     level = cell_level(zoom)
+    dense = _dense(layers)  # built once per data version, with the browser's payload
     fig = go.Figure([
         go.Choroplethmap(geojson=layers.grids.geojson, locations=list(layers.grids.codes), z=grid_z,
                          zmin=0, zmax=max(max(grid_z, default=0), 1), colorscale=GRID_SCALE, showscale=False,
@@ -318,9 +332,10 @@ def build_map_figure(session: Any, *, visible: Iterable[str] = LAYERS, metric: s
                          hovertemplate="%{location}: %{z}<extra></extra>", name=t("layer.grids"),
                          visible="grids" in shown),
         # cells at the first view's level; then what the view needs, from the dense payload (CLUSTER_MAXZOOM)
-        _cells_trace(layers.doorplates, None, level, t("layer.doorplates"), "doorplates" in shown,
+        _cells_trace(dense.cells["doorplates", level], level, t("layer.doorplates"), "doorplates" in shown,
+                     flagged=False,
                      color=DOORPLATE_COLOUR, opacity=0.7),
-        _cells_trace(layers.cameras, layers.cameras.value, level, t("layer.cameras"), "cameras" in shown,
+        _cells_trace(dense.cells["cameras", level], level, t("layer.cameras"), "cameras" in shown, flagged=True,
                      cmin=0, cmax=1, colorscale=[[0, CAMERA_COLOURS["offline"]], [1, CAMERA_COLOURS["online"]]]),
         _points_trace(layers.sensors.lon, layers.sensors.lat, t("layer.sensors"), "sensors" in shown,
                       size=7, color=parts["sensors"]["color"]),
