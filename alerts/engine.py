@@ -3,8 +3,9 @@
 ``evaluate_pending`` reads the readings stored since the durable cursor (``job_state`` key
 ``alerts.cursor``) in id order and bounded batches, rebuilds the evaluator's state from the open
 alerts and the sensors' last evaluated readings, writes Alert rows (and incidents for rules that
-auto-create them) and moves the cursor — all in the caller's transaction, so a run that fails leaves
-neither duplicate alerts nor skipped readings behind.
+auto-create them) and the notifications of the alerts that fire (``dispatch.outbox``), keeps each
+sensor's ``last_received_at`` (what ``stale`` judges) and moves the cursor — all in the caller's
+transaction, so a run that fails leaves neither duplicate alerts nor skipped readings behind.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, union_all
+from sqlalchemy import bindparam, or_, select, union_all, update
 from sqlalchemy.orm import Session
 
 from alerts.evaluator import (
@@ -28,16 +30,26 @@ from alerts.evaluator import (
     SensorInfo,
     State,
     Transition,
+    aqi_memory,
     evaluate,
     history_depth,
     prime_state,
     supported,
 )
 from alerts.ingest import dialect_insert
-from alerts.rules_schema import LEVEL_RANK, RuleSpec, RuleValidationError, StaleCondition, validate_rule
-from alerts.silences import refresh_mutes
+from alerts.rules_schema import (
+    LEVEL_RANK,
+    AqiCondition,
+    RuleSpec,
+    RuleValidationError,
+    StaleCondition,
+    validate_rule,
+)
+from alerts.silences import INHIBITED, OFFLINE, refresh_mutes
 from alerts.triage import file_incident
-from data.models import Alert, JobState, Reading, Rule, Sensor, utcnow
+from data.models import Alert, JobState, Reading, Rule, Sensor, UTCDateTime, utcnow
+from data.readings import floor_hour, hourly_points, raw_hourly_points
+from dispatch import outbox
 from dispatch import service as dispatch_service
 
 log = logging.getLogger(__name__)
@@ -50,6 +62,9 @@ OPEN_ALERT_STATES = (PENDING, FIRING)
 _HISTORY_CHUNK = 200
 SENSOR_ONLINE = "online"
 SENSOR_OFFLINE = "offline"
+HOUR = timedelta(hours=1)
+#: The longest window of an ``aqi`` rule (``24h``): how far back its hourly means are read.
+AQI_WINDOW = timedelta(hours=24)
 
 
 def enabled_rules(session: Session) -> tuple[list[RuleSpec], list[str]]:
@@ -91,10 +106,10 @@ def claim_cursor(session: Session, key: str = CURSOR_KEY) -> JobState:
 
 
 def _sensors(session: Session) -> dict[str, SensorInfo]:
-    rows = session.execute(select(Sensor.id, Sensor.kind, Sensor.tags, Sensor.last_ts))
+    rows = session.execute(select(Sensor.id, Sensor.kind, Sensor.tags, Sensor.last_ts, Sensor.last_received_at))
     return {
-        sensor_id: SensorInfo(sensor_id, kind, frozenset(tags or ()), last_ts)
-        for sensor_id, kind, tags, last_ts in rows
+        sensor_id: SensorInfo(sensor_id, kind, frozenset(tags or ()), last_ts, last_received)
+        for sensor_id, kind, tags, last_ts, last_received in rows
     }
 
 
@@ -164,10 +179,64 @@ class EngineRun:
         if fresh:
             history = _history(self.session, fresh, cursor, history_depth(self.rules))
             self.state = prime_state(self.rules, history, self.state, sensors=self.sensors)
+            self._prime_aqi(fresh, cursor)
         self.state, transitions = evaluate(self.rules, batch, self.state, self.now, sensors=self.sensors)
         for transition in transitions:
             self._apply(transition)
+        self._note_received(batch)
         self.counts["readings"] += len(batch)
+
+    def _prime_aqi(self, sensor_ids: set[str], cursor: int) -> None:
+        """Rebuild what ``aqi`` rules remember of earlier runs — the clock hour being filled, from the readings
+        already evaluated (id ≤ ``cursor``), and the hourly means of the hours before it in the rule's window
+        (``data.readings.hourly_points``) — so an hour's mean is of all its readings however runs cut it."""
+        keys = []
+        for rule in self.rules:
+            if not isinstance(rule.condition, AqiCondition):
+                continue
+            for sensor_id in sorted(sensor_ids):
+                ks = self.state.get((rule.id, sensor_id))
+                if ks is not None and ks.last_ts is not None:
+                    keys.append((rule, sensor_id, floor_hour(ks.last_ts)))
+        if not keys:
+            return
+        ids = sorted({sensor_id for _, sensor_id, _ in keys})
+        first, last = min(hour for *_, hour in keys), max(hour for *_, hour in keys)
+        filling = raw_hourly_points(self.session, ids, first, last + HOUR, up_to_id=cursor)
+        before = hourly_points(self.session, ids, first - AQI_WINDOW, last)
+        for rule, sensor_id, hour in keys:
+            part = filling.get((sensor_id, hour))
+            if part is None:
+                continue
+            means = [(point.bucket, point.mean) for point in before.get(sensor_id, ()) if point.bucket < hour]
+            memory = aqi_memory(rule.condition, self.sensors[sensor_id].kind, hour, part.total, part.count, means)
+            key = (rule.id, sensor_id)
+            self.state[key] = replace(self.state[key], memory=memory)
+
+    def _note_received(self, batch: Sequence[Sample]) -> None:
+        """Move each sensor's ``last_received_at`` on to the newest receipt in ``batch`` (never back)."""
+        newest: dict[str, datetime] = {}
+        for sample in batch:
+            received, known = sample.received_at, newest.get(sample.sensor_id)
+            if received is not None and (known is None or received > known):  # drills receive nothing
+                newest[sample.sensor_id] = received
+        params = []
+        for sensor_id, received in newest.items():
+            info = self.sensors.get(sensor_id)
+            if info is None or (info.last_received is not None and info.last_received >= received):
+                continue
+            self.sensors[sensor_id] = replace(info, last_received=received)
+            params.append({"b_id": sensor_id, "b_received": received})
+        if params:
+            table = Sensor.__table__
+            self.session.execute(
+                update(table)
+                .where(table.c.id == bindparam("b_id"))
+                .where(or_(table.c.last_received_at.is_(None),
+                           table.c.last_received_at < bindparam("b_received", type_=UTCDateTime)))
+                .values(last_received_at=bindparam("b_received")),
+                params,
+            )
 
     def _apply(self, t: Transition) -> None:
         key = (t.rule_id, t.sensor_id)
@@ -197,20 +266,25 @@ class EngineRun:
         if row.fired_at is not None:  # the highest level of this run decides auto-filing (see finish)
             _, peak = self.fired.get(id(row), (row, t.level))
             self.fired[id(row)] = (row, max(peak, t.level, key=LEVEL_RANK.__getitem__))
+            row.peak_level = max(row.peak_level or t.level, t.level, key=LEVEL_RANK.__getitem__)
 
     def file_incidents(self) -> None:
         """File the incident of every unmuted alert, firing now or fired in this run, whose rule
         auto-creates one at its level (the highest it reached in this run).
 
         Run after the mutes are refreshed, so an alert fired under a silence is filed once the silence
-        ends (if it still fires), and one that rises from yellow to red is filed when it reaches red.
+        ends (if it still fires), and one that rises from yellow to red is filed when it reaches red. An
+        alert that fired while the offline inhibition muted it is filed at its peak level once its sensor
+        is back, even if it has resolved by then (``_released_from_inhibition``).
         """
         candidates = {id(row): (row, row.level) for row in self.rows.values() if row.state == FIRING}
         candidates.update(self.fired)
-        for row, level in candidates.values():
+        released = {id(row): (row, row.peak_level or row.level) for row in self._released_from_inhibition()}
+        candidates.update(released)
+        for key, (row, level) in candidates.items():
             rule = self.rules_by_id.get(row.rule_id)
             if (
-                row.incident_id is not None or row.muted is not None
+                row.incident_id is not None or (row.muted is not None and key not in released)
                 or rule is None or rule.incident is None or not rule.incident.auto_creates(level)
             ):
                 continue  # operator triage (or nothing to do)
@@ -226,6 +300,27 @@ class EngineRun:
             if filed is not None and filed[1]:
                 self.counts["incidents"] += 1
 
+    def _released_from_inhibition(self) -> list[Alert]:
+        """Alerts that fired from real readings while the offline inhibition muted them, ended muted and
+        have no incident yet, whose sensor is back online (DESIGN §5: such an alert is never lost).
+
+        They keep ``muted = inhibited`` as the record of why nobody heard them at the time; only rules
+        that auto-create an incident are looked at (triage rules leave them in the inbox, ``alerts.inbox``).
+        """
+        auto_rules = [rule.id for rule in self.rules if rule.incident is not None and rule.incident.auto_create]
+        if not auto_rules:
+            return []
+        return list(self.session.scalars(
+            select(Alert)
+            .join(Sensor, Sensor.id == Alert.sensor_id)
+            .where(
+                Alert.state == RESOLVED, Alert.muted == INHIBITED, Alert.incident_id.is_(None),
+                Alert.fired_at.is_not(None), Alert.exercise.is_(self.exercise),
+                Alert.rule_id.in_(auto_rules), Sensor.status != OFFLINE,
+            )
+            .order_by(Alert.id)
+        ))
+
     def finish(self) -> None:
         """After the transitions: re-mute the open alerts (silences, maintenance, inhibition), file incidents."""
         self.session.flush()
@@ -233,6 +328,12 @@ class EngineRun:
         refresh_mutes(self.session, self.now, list(touched.values()), rules=self.rules)
         self.file_incidents()
         self.session.flush()
+        outbox.on_alerts(self.session, [(row, self._category(row.rule_id)) for row, _ in self.fired.values()])
+
+    def _category(self, rule_id: str) -> str | None:
+        """The incident category of a rule (whose department hears its alerts), if it files incidents."""
+        rule = self.rules_by_id.get(rule_id)
+        return rule.incident.category if rule is not None and rule.incident is not None else None
 
     def _set_sensor_status(self, row: Alert, old: str, new: str) -> None:
         """A stale alert marks its sensor offline while it fires (a status set by hand is left alone)."""
@@ -261,12 +362,12 @@ def evaluate_pending(
     run = EngineRun(session, now, rules)
     while True:
         batch = session.execute(
-            select(Reading.id, Reading.sensor_id, Reading.ts, Reading.value)
+            select(Reading.id, Reading.sensor_id, Reading.ts, Reading.value, Reading.received_at)
             .where(Reading.id > cursor)
             .order_by(Reading.id)
             .limit(batch_size)
         ).all()
-        run.judge([Sample(sensor_id, ts, value) for _, sensor_id, ts, value in batch], cursor)
+        run.judge([Sample(sensor_id, ts, value, received) for _, sensor_id, ts, value, received in batch], cursor)
         if batch:
             cursor = batch[-1].id
         if len(batch) < batch_size:

@@ -5,8 +5,9 @@ breach opens a ``pending`` alert that fires once the breach has lasted ``for`` (
 breach ends first is ``dropped``); a firing alert follows the level up and down and resolves when the
 ``clear`` condition holds (hysteresis) or, without ``clear``, when the condition no longer breaches.
 There is at most one open alert per (rule, sensor): further breaches update it. ``stale`` conditions
-use the wall clock ``now``. Readings no newer than the last one judged for a (rule, sensor) are late:
-they are ignored, so a late reading can neither rewind nor reopen an episode.
+compare the wall clock ``now`` with when the sensor's newest reading was *received* (a backlog arriving
+late shows the device alive, whatever its ``ts``). Readings no newer than the last one judged for a
+(rule, sensor) are late: they are ignored, so a late reading can neither rewind nor reopen an episode.
 
 ``evaluate`` takes a fast path (readings grouped per sensor, constants of each rule worked out once per
 call, each (rule, sensor) episode run in local variables); ``evaluate_reference`` is the straightforward
@@ -18,13 +19,12 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import itertools
-import math
 import operator
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -43,6 +43,7 @@ from alerts.rules_schema import (
     breaches,
 )
 
+_HOUR = timedelta(hours=1)
 PENDING = "pending"
 FIRING = "firing"
 RESOLVED = "resolved"
@@ -58,6 +59,8 @@ class Sample:
     sensor_id: str
     ts: datetime
     value: float
+    #: When it was received (None: as soon as it was measured, at ``ts``); ``stale`` judges this.
+    received_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,8 @@ class SensorInfo:
     kind: str
     tags: frozenset[str] = frozenset()
     last_ts: datetime | None = None
+    #: When its newest reading was received; None: unknown, ``last_ts`` stands in for it.
+    last_received: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,16 +172,65 @@ AQI_POLLUTANTS: Mapping[str, str] = {
 }
 
 
+def _floor_hour(ts: datetime) -> datetime:
+    return ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def aqi_window(condition: AqiCondition, pollutant: str) -> tuple[int, int, str] | None:
+    """How an ``aqi`` rule averages ``pollutant`` (HJ 633-2012): (hourly means averaged, how many of them a
+    valid mean needs, the ``alerts.aqi`` averaging of its breakpoints); None when the rule does not judge it
+    (``8h`` judges O3 alone). O3 under ``24h`` is judged by its 8-hour mean, as the daily AQI takes it."""
+    if condition.averaging == "1h":
+        return 1, 1, "1h"
+    if pollutant == "o3":
+        from alerts.aqi import MIN_HOURS_8H
+
+        return 8, MIN_HOURS_8H, "24h"  # the 24-hour table's O3 row is the 8-hour one
+    if condition.averaging == "24h":
+        from alerts.aqi import MIN_HOURS_24H
+
+        return 24, MIN_HOURS_24H, "24h"
+    return None
+
+
+def aqi_memory(
+    condition: AqiCondition, kind: str, hour: datetime, total: float, count: int,
+    means: Iterable[tuple[datetime, float]],
+) -> tuple:
+    """The memory of an ``aqi`` (rule, sensor) as the evaluator keeps it: the clock hour being filled (UTC
+    start, sum and count of its readings so far) and the means of the complete hours still in the window.
+    The engine rebuilds it from stored readings (``alerts.engine``) between runs."""
+    pollutant = AQI_POLLUTANTS.get(kind)
+    window = None if pollutant is None else aqi_window(condition, pollutant)
+    span = 1 if window is None else window[0]
+    kept = tuple((h, m) for h, m in sorted(means) if hour - span * _HOUR <= h < hour)
+    return (hour, total, count, kept)
+
+
 def _judge_aqi(cond: AqiCondition, memory: tuple, sample: Sample, kind: str) -> Judged:
     # AQI = max IAQI, so "AQI at or above a category" holds exactly when some pollutant's IAQI is at or
-    # above it: each pollutant sensor is judged on its own IAQI, its reading taken as the concentration
-    # averaged over the rule's period (monitoring stations publish such period averages).
-    from alerts.aqi import aqi
+    # above it: each pollutant sensor is judged on its own IAQI, of its mean over the rule's averaging
+    # (HJ 633-2012: 1-hour means of clock hours; 24-hour and 8-hour means of those). A verdict comes as an
+    # hour completes, with the first reading of a later hour; within an hour readings are only summed.
+    from alerts.aqi import aqi, reported
 
     pollutant = AQI_POLLUTANTS.get(kind)
-    if pollutant is None:
+    window = None if pollutant is None else aqi_window(cond, pollutant)
+    if window is None:
         return None, memory
-    index = aqi({pollutant: sample.value}, averaging=cond.averaging)
+    hour = _floor_hour(sample.ts)
+    if not memory:
+        return None, (hour, sample.value, 1, ())
+    current, total, count, means = memory
+    if hour <= current:
+        return None, (current, total + sample.value, count + 1, means)
+    span, needed, averaging = window
+    means = tuple((h, m) for h, m in (*means, (current, total / count)) if h > current - span * _HOUR)
+    memory = (hour, sample.value, 1, means)
+    if len(means) < needed:
+        return None, memory  # too few hourly means for a valid average (GB 3095-2012 Table 4)
+    mean = max(0.0, reported(pollutant, sum(m for _, m in means) / len(means)))
+    index = aqi({pollutant: mean}, averaging=averaging)
     level = next((level for level, category in cond.levels.limits() if index.category >= category), None)
     return (level, float(index.aqi)), memory
 
@@ -376,8 +430,6 @@ _COMPARE: Mapping[str, Callable[[Any, Any], bool]] = {
     "<": operator.lt,
     "<=": operator.le,
 }
-#: How close to an integer a floating-point IAQI may fall before the exact computation decides it.
-_IAQI_MARGIN = 1e-9
 
 #: Verdicts of one (rule, sensor) over its readings: the ts of the readings that got one (a rate cannot
 #: judge its first reading), their levels and measured values, and the condition's new memory.
@@ -423,8 +475,6 @@ class _Plan:
         self.judge: Callable[[list[datetime], list[Any], tuple, SensorInfo], Verdicts | None] = judge
         if isinstance(condition, ThresholdCondition | RateCondition | RepeatCondition):
             self.level_of = _leveller(condition.levels, condition.op)
-        #: AQI → level of an ``aqi`` rule, filled as met.
-        self.aqi_levels: dict[int, str | None] = {}
 
     def _judge_generic(self, tss: list[datetime], values: list[Any], memory: tuple, info: SensorInfo) -> Verdicts:
         """The condition's judge of ``JUDGES``, one reading at a time."""
@@ -468,59 +518,6 @@ class _Plan:
             memory = recent[1:] if len(recent) == count else recent
             levels.append(None if len(recent) < count or None in recent else min(recent, key=rank))
         return tss, levels, values, memory
-
-    def _judge_aqi(self, tss: list[datetime], values: list[Any], memory: tuple, info: SensorInfo) -> Verdicts | None:
-        pollutant = AQI_POLLUTANTS.get(info.kind)
-        if pollutant is None:
-            return None  # not a pollutant: no verdict, as ``_judge_aqi`` says
-        condition = self.rule.condition
-        module = importlib.import_module("alerts.aqi")  # what ``_judge_aqi`` imports, looked up each call
-        tables = _aqi_tables(module, pollutant, condition.averaging)
-        if tables is None:  # not the HJ 633-2012 module this path knows: judge as the reference does
-            return self._judge_generic(tss, values, memory, info)
-        rows, steps = tables
-        exact, category_of, averaging = module.iaqi, module.category_of, condition.averaging
-        limits, level_by_index = condition.levels.limits(), self.aqi_levels
-        levels, indexes = [], []
-        for value in values:
-            # The pollutant's IAQI — what ``aqi({pollutant: value})`` gives — in floating point, which is
-            # off by far less than _IAQI_MARGIN: its ceiling is exact unless it lies that close to an
-            # integer. Those, and values outside (0, top of the table], go to the exact ``iaqi``.
-            index = None
-            if type(value) is float or type(value) is int:
-                for row in rows:
-                    if 0 < value <= row[-1]:
-                        j = bisect_left(row, value)
-                        low = row[j - 1]
-                        iaqi = (steps[j] - steps[j - 1]) / (row[j] - low) * (value - low) + steps[j - 1]
-                        floor = math.floor(iaqi)
-                        if _IAQI_MARGIN < iaqi - floor < 1 - _IAQI_MARGIN:
-                            index = floor + 1
-                        break
-            if index is None:
-                index = exact(pollutant, value, averaging)
-            level = level_by_index.get(index, _UNKNOWN)
-            if level is _UNKNOWN:
-                category = category_of(index)
-                level = level_by_index[index] = next((lv for lv, lowest in limits if category >= lowest), None)
-            levels.append(level)
-            indexes.append(float(index))
-        return tss, levels, indexes, memory
-
-
-_UNKNOWN: Any = object()
-
-
-def _aqi_tables(module: Any, pollutant: str, averaging: str) -> tuple[list[tuple[float, ...]], tuple[int, ...]] | None:
-    """The Table 1 rows (in order of use) and IAQI steps of ``pollutant``, or None when ``module`` is not
-    the ``alerts.aqi`` whose ``aqi`` of one pollutant is its ``iaqi`` interpolated in these tables."""
-    names = ("iaqi", "aqi", "category_of")
-    if any(getattr(getattr(module, name, None), "__module__", None) != "alerts.aqi" for name in names):
-        return None
-    try:
-        return [module.BREAKPOINTS[row] for row in module._ROWS[averaging][pollutant]], module.IAQI_STEPS
-    except (AttributeError, KeyError, TypeError):
-        return None
 
 
 def _plans(rules: Sequence[RuleSpec]) -> dict[str, _Plan] | None:
@@ -677,11 +674,19 @@ def _judge_groups(
     out.extend(found)
 
 
+def _received(sample: Sample) -> datetime:
+    return sample.ts if sample.received_at is None else sample.received_at
+
+
 def _last_seen(sensors: Mapping[str, SensorInfo], groups: Mapping[str, list[Sample]]) -> dict[str, datetime]:
-    """When each sensor last reported, readings included (of equal newest ts, the first given)."""
-    last_seen = {sensor_id: info.last_ts for sensor_id, info in sensors.items() if info.last_ts}
+    """When each sensor's newest reading was received, the readings given included (DESIGN §5: not their ts)."""
+    last_seen = {}
+    for sensor_id, info in sensors.items():
+        seen = info.last_received or info.last_ts
+        if seen is not None:
+            last_seen[sensor_id] = seen
     for sensor_id, group in groups.items():
-        newest = max(map(_TS, group))
+        newest = max(map(_received, group))
         seen = last_seen.get(sensor_id)
         if seen is None or newest > seen:
             last_seen[sensor_id] = newest
@@ -734,12 +739,7 @@ def evaluate_reference(
     readings = list(readings)
     _judge_samples(new_state, matcher, readings, out)
     if matcher.stale_rules:
-        last_seen = {sensor_id: info.last_ts for sensor_id, info in sensors.items() if info.last_ts}
-        for sample in readings:
-            seen = last_seen.get(sample.sensor_id)
-            if seen is None or sample.ts > seen:
-                last_seen[sample.sensor_id] = sample.ts
-        _judge_stale(new_state, matcher, last_seen, now, out)
+        _judge_stale(new_state, matcher, _last_seen(sensors, _group_by_sensor(readings)), now, out)
     _retire_orphans(new_state, rules, sensors, now, out)
     return new_state, out
 

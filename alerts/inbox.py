@@ -1,5 +1,7 @@
 """The operator's alert inbox (告警研判): the open alerts — pending and firing — newest first, filtered by
-level, sensor family and area, and what an operator does with one: acknowledge it, silence its sensor for
+level, sensor family and area (with the alerts nobody heard: fired while the offline inhibition muted
+them, ended, and still without an incident or acknowledgement once their sensor is back — DESIGN §5),
+and what an operator does with one: acknowledge it, silence its sensor for
 a while, or turn it into an incident (``alerts.triage``). Reads and writes take the caller's session."""
 
 from __future__ import annotations
@@ -8,10 +10,10 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
-from alerts.silences import SILENCE, create_silence
+from alerts.silences import INHIBITED, OFFLINE, SILENCE, create_silence
 from data.areas import grids_under
 from data.models import Alert, Grid, Incident, Rule, Sensor, Silence
 
@@ -62,14 +64,15 @@ def open_alerts(
     area_id: int | None = None,
     limit: int = INBOX_LIMIT,
 ) -> list[InboxRow]:
-    """The open alerts matching every filter given (an empty filter matches all), newest first."""
+    """The open alerts — and the unheard ones of the module docstring — matching every filter given (an empty
+    filter matches all), newest first."""
     query = (
         select(Alert, Sensor.name, Sensor.family, Sensor.unit, Grid.code, Rule.body, Incident.code)
         .join(Sensor, Sensor.id == Alert.sensor_id)
         .outerjoin(Grid, Grid.id == Sensor.grid_id)
         .outerjoin(Rule, Rule.id == Alert.rule_id)
         .outerjoin(Incident, Incident.id == Alert.incident_id)
-        .where(Alert.state.in_(OPEN_ALERT_STATES))
+        .where(or_(Alert.state.in_(OPEN_ALERT_STATES), unheard()))
         .order_by(Alert.started_at.desc(), Alert.id.desc())
         .limit(limit)
     )
@@ -89,6 +92,15 @@ def open_alerts(
             grid_code, alert.incident_id, incident_code,
         ))
     return rows
+
+
+def unheard() -> ColumnElement[bool]:
+    """Alerts that fired while inhibition muted them (their sensor was offline), have ended, and have neither
+    an incident nor an acknowledgement, whose sensor is back: still news for an operator (triage or ack)."""
+    return and_(
+        Alert.state == "resolved", Alert.muted == INHIBITED, Alert.fired_at.is_not(None),
+        Alert.incident_id.is_(None), Alert.acked_at.is_(None), Sensor.status != OFFLINE,
+    )
 
 
 def _alert(session: Session, alert_id: int) -> Alert:

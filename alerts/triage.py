@@ -68,7 +68,8 @@ def file_incident(
         category_code=category,
         source="alert",
         title=f"{name} · {sensor.name}"[: dispatch_service.TITLE_MAX],
-        description=f"{alert.rule_id} {alert.level}{reading} @ {sensor.id}",
+        # The peak, not the last level: an alert filed after it resolved (it fired while inhibited) was red.
+        description=f"{alert.rule_id} {alert.peak_level or alert.level}{reading} @ {sensor.id}",
         lon=sensor.lon,
         lat=sensor.lat,
         reported_at=alert.fired_at or alert.started_at,

@@ -65,7 +65,7 @@ def ops(db):
 def feed(db, sensor, values, *, start=T0, step=10):
     rows = [{"sensor_id": sensor, "ts": start + timedelta(seconds=step * i), "value": v} for i, v in enumerate(values)]
     with db.uow() as s:
-        assert ingest_readings(s, rows, now=start + timedelta(hours=1)).accepted == len(values)
+        assert ingest_readings(s, rows, now=start + timedelta(seconds=step * (len(values) - 1))).accepted == len(values)
 
 
 def evaluate(db, now=T0 + timedelta(minutes=5)):

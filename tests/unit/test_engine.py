@@ -51,7 +51,7 @@ def feed(db, values, *, start=T0, step=10, sensor=GAS):
         for i, v in enumerate(values)
     ]
     with db.uow() as s:
-        result = ingest_readings(s, rows, now=start + timedelta(hours=1))
+        result = ingest_readings(s, rows, now=start + timedelta(seconds=step * (len(values) - 1)))
     assert result.accepted == len(values)
 
 
