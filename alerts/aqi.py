@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 from itertools import pairwise
 from typing import Literal
@@ -122,6 +122,20 @@ def iaqi(pollutant: str, concentration: float, averaging: Averaging = "24h") -> 
         if value is not None:
             return math.ceil(value)
     return IAQI_STEPS[-1]
+
+
+#: Data validity (GB 3095-2012 Table 4; HJ 663-2013): hourly means needed for a 24-hour mean, for an
+#: 8-hour mean, and valid 8-hour means (of those ending 08:00 … 24:00) for the daily maximum 8-hour O3.
+MIN_HOURS_24H, MIN_HOURS_8H, MIN_WINDOWS_8H = 20, 6, 14
+#: Reporting precision of mean concentrations (HJ 663-2013): CO in mg/m³ to 0.1, the others in µg/m³ to 1.
+_PRECISION = {"co": Decimal("0.1")}
+
+
+def reported(pollutant: str, concentration: float) -> float:
+    """A mean concentration at its reporting precision, rounded half to even (GB/T 8170): what its IAQI is
+    worked out from, so that 0.4 and 0.8 mg/m³ of CO average to 0.6, not to 0.6000000000000001 (IAQI 7)."""
+    step = _PRECISION.get(pollutant, Decimal(1))
+    return float(Decimal(repr(concentration)).quantize(step, rounding=ROUND_HALF_EVEN))
 
 
 def category_of(index: int) -> int:

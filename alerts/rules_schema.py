@@ -253,10 +253,14 @@ class AqiLevels(_Strict):
 
 
 class AqiCondition(_Strict):
-    """An AQI category (HJ 633-2012) at or above the one given per level."""
+    """An AQI category (HJ 633-2012) at or above the one given per level, of the pollutant's mean over
+    ``averaging``: ``1h`` the mean of each clock hour (by the hourly breakpoints), ``24h`` the mean of the
+    last 24 hourly means (at least 20; the daily breakpoints) with O3 by its 8-hour mean, ``8h`` O3's mean of
+    the last 8 hourly means (at least 6) — O3 only, the one pollutant with 8-hour limits. A verdict is given
+    as each clock hour completes (the first reading of a later hour), as hourly reporting does."""
 
     type: Literal["aqi"]
-    averaging: Literal["1h", "24h"] = "1h"
+    averaging: Literal["1h", "8h", "24h"] = "1h"
     levels: AqiLevels
 
 
@@ -356,6 +360,15 @@ class RuleSpec(_Strict):
         if value is not None and value < timedelta(0):
             raise ValueError("for must not be negative")
         return value
+
+    @field_validator("condition")
+    @classmethod
+    def _eight_hours_for_ozone_only(cls, condition: Any, info: ValidationInfo) -> Any:
+        applies_to = info.data.get("applies_to")
+        if (isinstance(condition, AqiCondition) and condition.averaging == "8h" and applies_to is not None
+                and set(applies_to.kinds) - {"air_o3"}):
+            raise ValueError("averaging 8h applies to O3 only: give applies_to kinds [air_o3]")
+        return condition
 
     @field_validator("clear")
     @classmethod

@@ -16,10 +16,12 @@ stays at 0 and the raw part is every raw reading of the range. A 24 h sparkline 
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from data.models import JobState, Reading, ReadingRollup
@@ -69,27 +71,56 @@ def _aware(bucket: datetime | str) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def hourly_points(
+    session: Session, sensors: Select | Sequence[str], start: datetime, end: datetime
+) -> dict[str, list[HourlyPoint]]:
+    """Per sensor of ``sensors`` (ids, or a SELECT of sensor ids), the hourly count/min/max/total of its readings
+    from the hour of ``start`` to ``end`` (aware times), oldest first; hours without readings are left out."""
+    first = floor_hour(start)
+    wanted = sensors if isinstance(sensors, Select) else list(sensors)
+    points: dict[tuple[str, datetime], HourlyPoint] = {}
+
+    def add(sensor_id: str, point: HourlyPoint) -> None:
+        known = points.get((sensor_id, point.bucket))
+        points[sensor_id, point.bucket] = point if known is None else known.merged(point)
+
+    for sensor_id, bucket, count, low, high, total in session.execute(
+        select(ReadingRollup.sensor_id, ReadingRollup.bucket, ReadingRollup.count, ReadingRollup.min,
+               ReadingRollup.max, ReadingRollup.total)
+        .where(ReadingRollup.sensor_id.in_(wanted), ReadingRollup.bucket >= first, ReadingRollup.bucket < end)
+    ):
+        add(sensor_id, HourlyPoint(_aware(bucket), count, low, high, total))
+    for sensor_id, point in _raw_hourly(session, wanted, first, end, Reading.id > rollup_cursor(session)):
+        add(sensor_id, point)
+    series: dict[str, list[HourlyPoint]] = {}
+    for sensor_id, bucket in sorted(points):
+        series.setdefault(sensor_id, []).append(points[sensor_id, bucket])
+    return series
+
+
+def _raw_hourly(
+    session: Session, wanted: Select | list[str], first: datetime, end: datetime, *conditions: Any
+) -> Iterator[tuple[str, HourlyPoint]]:
+    hour = _hour_of_ts(session)
+    for sensor_id, bucket, count, low, high, total in session.execute(
+        select(Reading.sensor_id, hour, func.count(), func.min(Reading.value), func.max(Reading.value),
+               func.sum(Reading.value))
+        .where(Reading.sensor_id.in_(wanted), Reading.ts >= first, Reading.ts < end, *conditions)
+        .group_by(Reading.sensor_id, hour)
+    ):
+        yield sensor_id, HourlyPoint(_aware(bucket), int(count), float(low), float(high), float(total))
+
+
+def raw_hourly_points(
+    session: Session, sensor_ids: Sequence[str], start: datetime, end: datetime, *, up_to_id: int
+) -> dict[tuple[str, datetime], HourlyPoint]:
+    """(sensor, UTC hour) → the hourly aggregate of the raw readings with id ≤ ``up_to_id`` from the hour of
+    ``start`` to ``end``: the part of an hour that a reading-id cursor (the alert engine's) has reached."""
+    return {(sensor_id, point.bucket): point for sensor_id, point in
+            _raw_hourly(session, list(sensor_ids), floor_hour(start), end, Reading.id <= up_to_id)}
+
+
 def hourly_series(session: Session, sensor_id: str, start: datetime, end: datetime) -> list[HourlyPoint]:
     """The hourly count/min/max/total of ``sensor_id``'s readings from the hour of ``start`` to ``end``
     (aware times), oldest first; hours without readings are left out."""
-    first = floor_hour(start)
-    points: dict[datetime, HourlyPoint] = {}
-
-    def add(point: HourlyPoint) -> None:
-        known = points.get(point.bucket)
-        points[point.bucket] = point if known is None else known.merged(point)
-
-    for bucket, count, low, high, total in session.execute(
-        select(ReadingRollup.bucket, ReadingRollup.count, ReadingRollup.min, ReadingRollup.max, ReadingRollup.total)
-        .where(ReadingRollup.sensor_id == sensor_id, ReadingRollup.bucket >= first, ReadingRollup.bucket < end)
-    ):
-        add(HourlyPoint(bucket, count, low, high, total))
-    hour = _hour_of_ts(session)
-    for bucket, count, low, high, total in session.execute(
-        select(hour, func.count(), func.min(Reading.value), func.max(Reading.value), func.sum(Reading.value))
-        .where(Reading.sensor_id == sensor_id, Reading.ts >= first, Reading.ts < end,
-               Reading.id > rollup_cursor(session))
-        .group_by(hour)
-    ):
-        add(HourlyPoint(_aware(bucket), int(count), float(low), float(high), float(total)))
-    return [points[bucket] for bucket in sorted(points)]
+    return hourly_points(session, [sensor_id], start, end).get(sensor_id, [])

@@ -16,12 +16,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, Interval, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
-from data.models import Alert, Category, Department, Incident, Reading, Sensor
+from data.models import Alert, Category, Department, Incident, Sensor
 from dispatch import sla
 from dispatch.workflow import SOURCES
 
 ALERT_LEVELS = ("red", "orange", "yellow", "blue")
-AIR_FAMILY = "air"
 
 
 def _real_incidents(grid_ids: Iterable[int] | None) -> list[ColumnElement[bool]]:
@@ -206,32 +205,6 @@ def incident_trend(session: Session, start: datetime, end: datetime, offset_minu
 
 
 # --- lifeline and environment ------------------------------------------------------------------------
-
-
-def air_latest(session: Session, since: datetime) -> tuple[dict[str, float], int]:
-    """The city's latest air quality: per air sensor kind, the mean of the stations' last values reported at
-    or after ``since``; and how many stations (assets) reported."""
-    rows = session.execute(
-        select(Sensor.kind, func.avg(Sensor.last_value), func.count(func.distinct(Sensor.asset_id)))
-        .where(Sensor.family == AIR_FAMILY, Sensor.last_value.is_not(None), Sensor.last_ts >= since)
-        .group_by(Sensor.kind)
-    ).all()
-    return {kind: float(mean) for kind, mean, _ in rows}, max((int(n) for *_, n in rows), default=0)
-
-
-def air_hourly(session: Session, start: datetime, end: datetime, offset_minutes: int) -> dict[str, dict[str, float]]:
-    """The city's hourly mean concentration per air sensor kind over [start, end): local hour → kind → mean."""
-    bucket = local_bucket(session, Reading.ts, offset_minutes, hourly=True)
-    air = select(Sensor.id).where(Sensor.family == AIR_FAMILY)
-    means: dict[str, dict[str, float]] = {}
-    for key, kind, mean in session.execute(
-        select(bucket, Sensor.kind, func.avg(Reading.value))
-        .join(Sensor, Sensor.id == Reading.sensor_id)
-        .where(Reading.sensor_id.in_(air), Reading.ts >= start, Reading.ts < end)
-        .group_by(bucket, Sensor.kind)
-    ):
-        means.setdefault(key, {})[kind] = float(mean)
-    return means
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import random
-import sys
-import types
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -258,25 +256,7 @@ def test_an_aqi_rule_is_refused_clearly_when_the_aqi_module_is_absent(monkeypatc
         run(aqi_rule, [])
 
 
-def test_aqi_rule_judges_each_pollutant_by_its_iaqi_category(monkeypatch):
-    # A stand-in for alerts.aqi: category = IAQI // 50 + 1 for this test's purpose.
-    fake = types.ModuleType("alerts.aqi")
-    fake.aqi = lambda values, averaging: types.SimpleNamespace(
-        aqi=int(next(iter(values.values()))), category=int(next(iter(values.values()))) // 50 + 1
-    )
-    monkeypatch.setitem(sys.modules, "alerts.aqi", fake)
-    monkeypatch.setattr(evaluator, "_aqi_available", lambda: True)
-    pm25 = SensorInfo("AIR-PM25-0001", "air_pm25")
-    aqi_rule = rule(
-        {"type": "aqi", "averaging": "1h", "levels": {"yellow": 3, "red": 5}},
-        applies_to={"kinds": ["air_pm25"]},
-    )
-    _, out = run(aqi_rule, samples([90, 120, 210, 60], sensor=pm25.id), sensors={pm25.id: pm25})
-    assert [(t.kind, t.level, t.value) for t in out] == [
-        ("fired", "yellow", 120.0),
-        ("level_changed", "red", 210.0),
-        ("resolved", "red", 60.0),
-    ]
+# What an ``aqi`` rule judges (hourly, 8-hour and 24-hour means): tests/unit/test_aqi_rules.py.
 
 
 # --- priming across runs ---------------------------------------------------------------------------
@@ -572,34 +552,5 @@ def test_property_fast_path_equals_the_reference_in_batches(seed, batches):
         states, _ = evaluate_both(MIXED_RULES, readings[start : start + size], states, now)
 
 
-def test_fast_aqi_matches_the_exact_hj_633_computation():
-    from alerts.aqi import BREAKPOINTS
-
-    # An aqi rule every reading breaches (category 1 and up) reports the AQI of each reading it judges.
-    every, every_24h = (
-        rule(
-            {"type": "aqi", "averaging": averaging, "levels": {"blue": 1, "yellow": 3, "orange": 4, "red": 6}},
-            id=f"aqi-all-{averaging}",
-            applies_to={"kinds": ["air_pm25", "air_co", "air_so2"]},
-        )
-        for averaging in ("1h", "24h")
-    )
-    edges = sorted({edge for row in BREAKPOINTS.values() for edge in row})
-    values = [
-        *edges,
-        *(edge + delta for edge in edges for delta in (-1e-9, 1e-9, -0.1, 0.1)),
-        *(i / 10 for i in range(1, 3000)),
-        *(i * 1.5 for i in range(1, 2000)),
-        0.0,
-        1e6,
-    ]
-    readings = [
-        Sample(sensor.id, T0 + timedelta(seconds=i), value)
-        for sensor in (PM25, CO, SO2)
-        for i, value in enumerate(v for v in values if v >= 0)
-    ]
-    (fast, _), out = evaluate_both([every, every_24h], readings, ({}, {}), T0 + timedelta(days=1))
-    assert len(out) == 2 * len(readings)
-    # A concentration the standard cannot score is refused by both, as before.
-    with pytest.raises(ValueError, match="concentration"):
-        evaluate([every], [Sample(PM25.id, T0 + timedelta(days=1), -1.0)], fast, T0, sensors=MIXED_SENSORS)
+# The fast path has no AQI shortcut any more: an ``aqi`` rule judges hourly means (tests/unit/test_aqi_rules.py),
+# one AQI per completed hour, through the reference judge; the mixed streams above compare both paths on it.
