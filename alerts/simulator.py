@@ -1,12 +1,17 @@
-"""The demo feed: plausible readings for every sensor kind, plus scripted anomalies of several families.
+"""The demo feed: plausible readings for the demo city's simulated sensors, plus scripted anomalies.
+
+Only sensors marked ``simulated`` (the demo-city generator marks its own; imported and API-made sensors
+never are) get readings, and every reading written here is stored with ``simulated`` set, so invented
+data never mixes with a real sensor's own and can always be told apart.
 
 Values follow a daily cycle (local time) with per-sensor offsets and noise, and are a pure function of
 (seed, sensor, time), so a run can be replayed. So that a running demo always shows live alerts, every
 10-minute cycle (anchored at the first tick) plays scripted episodes, staggered so that some are always
-live: a gas over-pressure on ``GAS-P-0001`` (above 0.45 MPa from 20 s in, back below the 0.38 MPa clear
-level of ``gas-pressure-high``), a water-main burst (pressure falls, flow surges), a rainstorm
-waterlogging several underpasses in different grids, a PM2.5 episode at one air station, and an outfall
-spill (flow and COD). Scripted sensors other than ``GAS-P-0001`` keep reporting once a minute.
+live: a gas over-pressure on the demo city's scripted gas sensor (``data.demo.SCRIPTED_GAS_SENSOR``; above
+0.45 MPa from 20 s in, back below the 0.38 MPa clear level of ``gas-pressure-high``), a water-main burst
+(pressure falls, flow surges), a rainstorm waterlogging several underpasses in different grids, a PM2.5
+episode at one air station, and an outfall spill (flow and COD). Scripted sensors other than the gas one
+keep reporting once a minute.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alerts.ingest import ingest_readings
+from data.demo import SCRIPTED_GAS_SENSOR
 from data.models import Sensor
 
 
@@ -70,7 +76,7 @@ PROFILES: Mapping[str, Profile] = {
     "noise_db": Profile("dB(A)", 55.0, 8.0, 1.5, 14, low=30, digits=1),
 }
 
-ANOMALY_SENSOR = "GAS-P-0001"
+ANOMALY_SENSOR = SCRIPTED_GAS_SENSOR
 ANOMALY_CYCLE = timedelta(minutes=10)
 #: The episode within each cycle, in seconds from the cycle start: ramp up, hold, ramp down.
 _EPISODE = ((20.0, 0.32), (80.0, 0.47), (260.0, 0.47), (320.0, 0.33))
@@ -228,9 +234,10 @@ _shared = Simulator()
 def simulate_tick(
     session: Session, now: datetime, *, simulator: Simulator | None = None, interval_s: float = 5.0
 ) -> int:
-    """Write one tick of simulated readings for every sensor through ``ingest_readings``; returns accepted."""
+    """Write one tick of readings, marked simulated, for the simulated sensors through ``ingest_readings``;
+    returns how many were accepted. Real (imported, API-made) sensors never get any."""
     simulator = simulator or _shared
-    query = select(Sensor.id, Sensor.kind, Sensor.grid_id).order_by(Sensor.id)
+    query = select(Sensor.id, Sensor.kind, Sensor.grid_id).where(Sensor.simulated.is_(True)).order_by(Sensor.id)
     sensors = [tuple(row) for row in session.execute(query)]
     rows = simulator.readings(sensors, now, interval_s)
-    return ingest_readings(session, rows, now=now).accepted if rows else 0
+    return ingest_readings(session, rows, now=now, simulated=True).accepted if rows else 0

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from data.layers import OPEN_STATES, sensor_levels
+from data.layers import MAP_OPEN_STATES, sensor_levels
 from data.models import (
     Alert,
     Area,
@@ -87,7 +87,7 @@ def grid_detail(session: Session, ident: int) -> Detail | None:
         return None
     grid, community, worker = row
     cards = dict(session.execute(
-        select(Incident.card, func.count()).where(Incident.grid_id == ident, Incident.state.in_(OPEN_STATES),
+        select(Incident.card, func.count()).where(Incident.grid_id == ident, Incident.state.in_(MAP_OPEN_STATES),
                                                   Incident.merged_into_id.is_(None)).group_by(Incident.card)
     ).all())
     open_count = sum(cards.values())
@@ -113,13 +113,17 @@ def sensor_detail(session: Session, ident: str, now: datetime | None = None) -> 
     if s is None:
         return None
     now = now or utcnow()
-    readings = session.execute(select(Reading.ts, Reading.value).where(Reading.sensor_id == ident,
-                                                                       Reading.ts >= now - timedelta(hours=24))
+    readings = session.execute(select(Reading.ts, Reading.value, Reading.simulated)
+                               .where(Reading.sensor_id == ident, Reading.ts >= now - timedelta(hours=24))
                                .order_by(Reading.ts)).all()
     alerts = session.scalars(select(Alert).where(Alert.sensor_id == ident, Alert.state.in_(("pending", "firing")))
                              .order_by(Alert.started_at.desc())).all()
+    invented = sum(1 for r in readings if r.simulated)
+    # Of the last 24 h, how many readings the simulator invented: shown whenever there can be any.
+    simulated = [("simulated_readings", f"{invented}/{len(readings)}")] if s.simulated or invented else []
     return Detail("sensor", s.id, s.name, s.lon, s.lat, [
-        ("id", s.id), ("kind", s.kind), ("family", s.family), ("status", s.status),
+        ("id", s.id), ("kind", s.kind), ("family", s.family), ("status", s.status), ("simulated", bool(s.simulated)),
+        *simulated,
         ("last_value", None if s.last_value is None else f"{s.last_value:g} {s.unit}".strip()),
         ("alert_level", sensor_levels(session).get(s.id)), ("grid", _grid_label(session, s.grid_id)),
     ], {"series": ([r[0] for r in readings], [r[1] for r in readings]), "unit": s.unit,

@@ -41,7 +41,6 @@ PARTITION_LOCK_KEY = 0x43_49_54_59_50  # "CITYP"
 #: How long maintenance waits for a table lock before giving up until its next run.
 LOCK_TIMEOUT = "5s"
 _BOUNDS = re.compile(r"FOR VALUES FROM \('([^']+)'\) TO \('([^']+)'\)")
-_COLUMNS = "id, sensor_id, ts, value, received_at"
 _PARTITION_NAME = re.compile(rf"{DEFAULT_PARTITION}|{PREFIX}\d{{8}}(_\d{{8}})?")
 
 #: The DEFAULT partition as a table for SQLAlchemy Core reads and deletes (retention's row path).
@@ -116,6 +115,16 @@ def list_partitions(bind: Connection | Session) -> list[Partition]:
     return sorted(found, key=lambda p: (p.is_default, p.start or datetime.min))
 
 
+def parent_columns(conn: Connection) -> str:
+    """The columns of ``readings`` as a quoted SQL list, read from the catalog: a moved row keeps every column
+    the schema has at that revision (``LIKE`` copies no defaults, so a column left out would be NULL)."""
+    names = conn.execute(text(
+        "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(:name) AND attnum > 0 "
+        "AND NOT attisdropped ORDER BY attnum"
+    ), {"name": PARENT}).scalars()
+    return ", ".join(f'"{name}"' for name in names)
+
+
 def _make_partition(conn: Connection, start: datetime, end: datetime, *, has_default: bool) -> int:
     """Make the partition of [start, end): a plain table filled with DEFAULT's rows of that range, then
     attached. Returns how many rows it took from DEFAULT."""
@@ -123,9 +132,10 @@ def _make_partition(conn: Connection, start: datetime, end: datetime, *, has_def
     conn.exec_driver_sql(f'CREATE TABLE IF NOT EXISTS "{name}" (LIKE "{PARENT}")')
     moved = 0
     if has_default:
+        columns = parent_columns(conn)
         moved = conn.execute(text(
             f'WITH moved AS (DELETE FROM "{DEFAULT_PARTITION}" WHERE ts >= :start AND ts < :end '  # noqa: S608
-            f"RETURNING {_COLUMNS}) INSERT INTO \"{name}\" ({_COLUMNS}) SELECT {_COLUMNS} FROM moved"
+            f"RETURNING {columns}) INSERT INTO \"{name}\" ({columns}) SELECT {columns} FROM moved"
         ), {"start": start, "end": end}).rowcount
     conn.exec_driver_sql(
         f"ALTER TABLE \"{PARENT}\" ATTACH PARTITION \"{name}\" FOR VALUES FROM ('{start.isoformat(' ')}') "

@@ -28,6 +28,7 @@ from data.partitions import (
     ensure_partitions,
     list_partitions,
     maintain_partitions,
+    naive_utc,
     partition_name,
 )
 from data.readings import rollup_cursor
@@ -57,6 +58,15 @@ def put(db, *rows):
         s.add_all(readings)
         s.flush()
         return [r.id for r in readings]
+
+
+def put_raw(db, *rows):
+    """Store readings (sensor, ts, value) in plain SQL naming only the columns of every revision: on a
+    downgraded schema (the model describes head's, whose later columns the ORM would name); returns ids."""
+    with db.engine.begin() as conn:
+        return [conn.execute(text("INSERT INTO readings (sensor_id, ts, value, received_at) "
+                                  "VALUES (:k, :ts, :v, :ts) RETURNING id"),
+                             {"k": k, "ts": naive_utc(ts), "v": v}).scalar_one() for k, ts, v in rows]
 
 
 def home(db, reading_id):
@@ -208,7 +218,7 @@ def test_migration_from_0007_keeps_every_row_and_id_and_ids_go_on_after_the_larg
     start = NOW - timedelta(days=3)
     sql_rows = [(S1 if i % 2 else S2, start + timedelta(minutes=97 * i), i / 7) for i in range(60)]
     sql_rows.append((S1, datetime(2019, 5, 4, tzinfo=UTC), -1.0))
-    ids = put(pg_db, *sql_rows)
+    ids = put_raw(pg_db, *sql_rows)
     with pg_db.uow() as s:  # gaps in the ids, and a sequence that has moved past the largest id
         s.execute(text("DELETE FROM readings WHERE id % 5 = 0"))
         s.execute(text("SELECT nextval(pg_get_serial_sequence('readings', 'id')) FROM generate_series(1, 3)"))
@@ -227,7 +237,7 @@ def test_migration_from_0007_keeps_every_row_and_id_and_ids_go_on_after_the_larg
     alembic(pg_db, "downgrade", "0007")  # and back: a plain table with every row
     assert sql(pg_db, "SELECT relkind FROM pg_class WHERE oid = to_regclass('readings')") == [("r",)]
     assert sql(pg_db, "SELECT id FROM readings ORDER BY id") == [(row[0],) for row in before] + [(new_id,)]
-    assert put(pg_db, (S2, NOW + timedelta(seconds=1), 9.5)) == [new_id + 1]
+    assert put_raw(pg_db, (S2, NOW + timedelta(seconds=1), 9.5)) == [new_id + 1]
     alembic(pg_db, "upgrade", "head")
     assert sql(pg_db, "SELECT count(*) FROM readings") == [(len(before) + 2,)]
 
@@ -359,3 +369,33 @@ def test_the_scheduler_runs_the_partition_rollup_and_retention_jobs_on_postgres(
     assert handle.run_job("rollups") and handle.run_job("retention")
     assert partition_name(day) not in partition_names(pg_db)
     assert sum(count for count, *_ in rollups(pg_db).values()) == 75
+
+
+# --- the simulated flag (issue 13 item 6, migration 0011) -------------------------------------------
+
+
+def test_the_simulated_flag_reaches_every_partition_and_survives_a_move_out_of_default(pg_db):
+    add_sensors(pg_db)
+    # ADD COLUMN on the parent reached DEFAULT and every daily partition: NOT NULL, measured by default.
+    partitions = partition_names(pg_db)
+    flags = sql(pg_db, "SELECT c.relname, a.attnotnull FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                       "WHERE a.attname = 'simulated' AND NOT a.attisdropped AND c.relname = ANY(:names)",
+                names=sorted(partitions))
+    assert dict(flags) == dict.fromkeys(partitions, True)
+
+    beyond = (day_start(NOW) + DAY * (AHEAD_DAYS + 3)).replace(tzinfo=UTC)  # no partition yet: lands in DEFAULT
+    later = NOW + timedelta(days=5)  # maintenance then, when that day is within its horizon
+    with pg_db.uow() as s:
+        assert ingest_readings(s, [{"sensor_id": S1, "ts": beyond, "value": 0.3}], now=beyond).accepted == 1
+        assert ingest_readings(s, [{"sensor_id": S2, "ts": beyond, "value": 0.4}], now=beyond,
+                               simulated=True).accepted == 1
+    with pg_db.engine.begin() as conn:  # a bulk path that names no flag (COPY, old scripts): measured
+        conn.execute(text("INSERT INTO readings (sensor_id, ts, value, received_at) VALUES (:k, :ts, 0.5, :ts)"),
+                     {"k": S1, "ts": beyond + timedelta(minutes=1)})
+    assert {home(pg_db, i) for (i,) in sql(pg_db, "SELECT id FROM readings")} == {DEFAULT_PARTITION}
+    with pg_db.uow() as s:
+        assert maintain_partitions(s, later, keep=KEEP)["moved"] == 3
+    moved = sql(pg_db, "SELECT sensor_id, value, simulated, tableoid::regclass::text FROM readings ORDER BY value")
+    assert moved == [(S1, 0.3, False, partition_name(day_start(beyond))),
+                     (S2, 0.4, True, partition_name(day_start(beyond))),
+                     (S1, 0.5, False, partition_name(day_start(beyond)))]

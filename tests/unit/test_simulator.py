@@ -108,7 +108,8 @@ def demo_city(db):
             ("NOISE-0001", "noise_db"),
             ("ODD-0001", "unknown_kind"),
         ]:
-            s.add(Sensor(id=sensor_id, kind=kind, family="x", name=sensor_id, unit="-", lon=120.1, lat=30.2))
+            s.add(Sensor(id=sensor_id, kind=kind, family="x", name=sensor_id, unit="-", lon=120.1, lat=30.2,
+                         simulated=True))
         sync_rule_files(s, RULES_FOLDER)
     return db
 
