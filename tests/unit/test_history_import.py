@@ -13,8 +13,8 @@ from sqlalchemy import func, select
 
 from data.importers import ImportFileError
 from data.models import Incident, IncidentHistory
-from dispatch.history_import import COLUMNS, import_incidents
-from dispatch.kpi import kpi_snapshot
+from dispatch.history_import import COLUMNS, import_incidents, read_category_map
+from dispatch.kpi import kpi_by, kpi_snapshot
 from settings import get_settings
 from tests.unit.test_dispatch_service import G1_POINT, G2_POINT, make_city
 
@@ -163,3 +163,96 @@ def test_demo_history_is_deterministic_and_mostly_closed_on_time(db, city, tmp_p
                    for i in range(5)])
     assert seed_history(again, days=20, seed=3, per_day=20) == written  # the same seed, the same past
     again.dispose()
+
+
+KNOWN = (*COLUMNS, "department", "rework_count", "assignee", "grid_code")
+
+
+def test_department_and_rework_from_the_file_drive_rankings_and_rework_rate(db, city, tmp_path):
+    rows = [
+        case("R-1", department="gas", rework_count="2", assignee="gasman", grid_code="G2"),  # S0101 is roads' today
+        case("R-2", department="gas"),
+        case("R-3"),  # no department given: the category's
+        case("R-4", department="", rework_count="1"),
+    ]
+    report = import_incidents(db, write_csv(tmp_path / "legacy.csv", rows, KNOWN))
+    assert (report.imported, report.rejected) == (4, [])
+    start, end = datetime(2024, 1, 1, tzinfo=ZONE), datetime(2025, 1, 1, tzinfo=ZONE)
+    with db.uow() as s:
+        stored = {i.code: i for i in s.scalars(select(Incident))}
+        assert stored["R-1"].assignee_id == city.gas_handler.id and stored["R-3"].assignee_id is None
+        # the file's grid, else the grid at the point
+        assert (stored["R-1"].grid_id, stored["R-2"].grid_id) == (city.g2.id, city.g1.id)
+        assert [stored[c].rework_count for c in ("R-1", "R-2", "R-3", "R-4")] == [2, 0, 0, 1]
+        by_department = {row["code"]: row for row in kpi_by(s, start, end, "department")}
+        kpi = kpi_snapshot(s, start, end)
+    assert {code: row["reported"] for code, row in by_department.items()} == {"gas": 2, "roads": 2}
+    assert (by_department["gas"]["rework_rate"], by_department["roads"]["rework_rate"]) == (0.5, 0.5)
+    assert kpi["rework_rate"] == 0.5
+
+
+@pytest.mark.parametrize(("cells", "reason"), [
+    ({"department": "police"}, "unknown department 'police'"),
+    ({"assignee": "nobody"}, "unknown assignee 'nobody'"),
+    ({"grid_code": "G99"}, "unknown grid 'G99'"),
+    ({"rework_count": "-1"}, "rework_count must be a whole number"),
+    ({"rework_count": "1.5"}, "rework_count must be a whole number"),
+    ({"rework_count": "twice"}, "rework_count must be a whole number"),
+    ({"rework_count": "1", "dispatched_at": "", "resolved_at": "", "closed_at": "2024-03-01 09:20"},
+     "rework_count of an incident that was never dispatched"),
+])
+def test_what_the_old_system_knew_must_name_something_we_know(db, city, tmp_path, cells, reason):
+    rows = [case("GOOD-1", department="gas", rework_count="1"), case("BAD-1", **cells)]
+    report = import_incidents(db, write_csv(tmp_path / "h.csv", rows, KNOWN))
+    assert report.imported == 1
+    assert len(report.rejected) == 1 and report.rejected[0][0] == 2 and reason in report.rejected[0][1], report.rejected
+
+
+def test_a_category_map_renames_legacy_codes_and_rejects_rows_mapped_to_nothing(db, city, tmp_path):
+    map_file = tmp_path / "map.csv"
+    map_file.write_text("legacy,ours\nOLD-LITTER, S0101\nOLD-GAS,L01\nOLD-GONE,Z99\n\n", encoding="utf-8")
+    category_map = read_category_map(map_file)
+    assert category_map["OLD-LITTER"] == "S0101" and category_map["OLD-GAS"] == "L01"
+    rows = [case("M-1", category="OLD-LITTER"), case("M-2", category="S0101"), case("M-3", category="OLD-GONE"),
+            case("M-4", category="NEVER"), case("M-5", category="OLD-GAS")]
+    report = import_incidents(db, write_csv(tmp_path / "h.csv", rows), category_map=category_map)
+    assert report.imported == 3
+    assert report.rejected == [(3, "category 'OLD-GONE' maps to unknown category 'Z99'"),
+                               (4, "unknown category 'NEVER'")]
+    with db.uow() as s:
+        stored = {i.code: i for i in s.scalars(select(Incident))}
+    assert (stored["M-1"].category_code, stored["M-5"].category_code) == ("S0101", "L01")
+    assert (stored["M-1"].department_id, stored["M-5"].department_id) == (city.roads.id, city.gas.id)
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("A,S0101,extra\n", "expected two columns"),
+    ("A\n", "expected two columns"),
+    ("A,S0101\nA,L01\n", "'A' is mapped to both 'S0101' and 'L01'"),
+])
+def test_a_bad_category_map_is_refused_before_anything_is_read(tmp_path, text, message):
+    path = tmp_path / "map.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ImportFileError, match=message):
+        read_category_map(path)
+    with pytest.raises(ImportFileError, match="cannot read"):
+        read_category_map(tmp_path / "missing.csv")
+
+
+def test_the_import_command_takes_a_category_map(db, city, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from app import cli
+
+    (tmp_path / "map.csv").write_text("OLD-LITTER,S0101\n", encoding="utf-8")
+    write_csv(tmp_path / "h.csv", [case("C-1", category="OLD-LITTER"), case("C-2", category="OLD-X")])
+    monkeypatch.setenv("CITYOPS_DATABASE_URL", str(db.engine.url))
+    get_settings.cache_clear()
+    runner = CliRunner()
+    done = runner.invoke(cli, ["import", "incidents", str(tmp_path / "h.csv"), "--category-map",
+                               str(tmp_path / "map.csv")])
+    assert done.exit_code == 0, done.output
+    assert "incidents: 1 imported, 1 rejected" in done.output and "row 2: unknown category 'OLD-X'" in done.output
+    refused = runner.invoke(cli, ["import", "doorplates", str(tmp_path / "h.csv"), "--category-map",
+                                  str(tmp_path / "map.csv")])
+    assert refused.exit_code == 2 and "--category-map" in refused.output
