@@ -2,8 +2,9 @@
 and alerts as FeatureCollections in WGS-84, filtered by ``bbox``.
 
 Who may read them: the roles that see the big-screen map (admin, operator, leader, handler). Grid
-workers use the phone page and do not get city-wide layers. No personal data is included (doorplate
-contacts stay in the masked detail view).
+workers use the phone page and do not get city-wide layers. Incidents follow the scope rule of
+``/api/v1/incidents`` (``dispatch.service.visible_to``): a handler gets their department's only. No personal
+data is included (doorplate contacts stay in the masked detail view).
 
 Bounded answers: at most ``limit`` features (default 2,000, at most 10,000) in id order; when more
 match, ``truncated`` is true — ask again with a smaller bbox. A city-wide doorplate request therefore
@@ -20,9 +21,10 @@ from flask import Response, jsonify, request
 
 from api.auth import PAGE_ROLES, current_db
 from api.errors import ApiError
-from api.registry import Param, choice_arg, int_arg, operation
+from api.registry import Param, actor, choice_arg, int_arg, operation
 from data import layers
 from data.models import IncidentState
+from dispatch.service import visible_to
 
 DEFAULT_LIMIT = 2_000
 MAX_LIMIT = 10_000
@@ -92,8 +94,9 @@ def layer_sensors() -> Response:
 @operation("/layers/incidents", "GET", summary="Incidents (open ones by default) as GeoJSON points",
            params=(BBOX, LIMIT, Param("state", "comma-separated states; default every open state")), **COMMON)
 def layer_incidents() -> Response:
-    states = choice_arg("state", INCIDENT_STATES) or [s.value for s in layers.OPEN_STATES]
-    return _collection(layers.incident_features, states=states)
+    states = choice_arg("state", INCIDENT_STATES) or [str(s) for s in layers.MAP_OPEN_STATES]
+    # the scope rule of /api/v1/incidents: a handler sees their department's incidents, nothing else
+    return _collection(layers.incident_features, states=states, visible=visible_to(actor()))
 
 
 @operation("/layers/alerts", "GET", summary="Alerts (firing by default) at their sensors as GeoJSON points",

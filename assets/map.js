@@ -1,6 +1,7 @@
-/* The city map's browser side (Dash clientside callbacks of callbacks/bigscreen.py): layer toggles, the video
-   wall, and the dense layers drawn for the view from the arrays the server sent once. Component ids are
-   those of layouts/ids.py. Nothing here talks to the server; the map's view goes into a Store. */
+/* The city map's browser side (Dash clientside callbacks of callbacks/bigscreen.py and maplive.py): layer
+   toggles, the video wall, the dense layers drawn for the view from the arrays the server sent once, and the
+   live layers (every open incident and firing alert) drawn for the view from the Store the server patches.
+   Component ids are those of layouts/ids.py. Nothing here talks to the server; the map's view goes into a Store. */
 (function () {
   function trigger() {
     var ctx = window.dash_clientside.callback_context;
@@ -75,6 +76,45 @@
     pushView(map);
   }, 250);
 
+  /* --- the live layers (every open incident and firing alert, callbacks/maplive.py): for the view ---- */
+  var liveDrawn = {data: null, key: ''};
+
+  /* A live layer's rows {id: [lon, lat, rank, text]} grouped in cells as callbacks/mapkit.py cells() does
+     (the same float64 arithmetic on the same rounded positions): centroid, count, worst rank. */
+  function liveCells(rows, live, level, colours, base) {
+    var sizeX = live.cell_px * 360 / (512 * Math.pow(2, level));
+    var sizeY = sizeX * Math.cos(live.ref_lat * (Math.PI / 180));
+    var byKey = new Map();
+    Object.keys(rows).forEach(function (id) {
+      var r = rows[id], key = Math.floor(r[0] / sizeX) + ',' + Math.floor(r[1] / sizeY), c = byKey.get(key);
+      if (!c) { c = {n: 0, x: 0, y: 0, worst: 0}; byKey.set(key, c); }
+      c.n += 1; c.x += r[0]; c.y += r[1];
+      if (r[2] > c.worst) { c.worst = r[2]; }
+    });
+    var out = {lon: [], lat: [], customdata: [], text: [], size: [], color: [], count: 0};
+    byKey.forEach(function (c) {
+      out.lon.push(c.x / c.n); out.lat.push(c.y / c.n); out.customdata.push(-1); out.text.push(String(c.n));
+      out.size.push(Math.min(30, base + 2.2 * Math.log2(c.n))); out.color.push(colours[c.worst]);
+      out.count += c.n;
+    });
+    return out;
+  }
+
+  /* Every live point inside the view, with its id (customdata, for clicks) and its hover text: the row's
+     text, then its tag's label when it has one (an incident's state). */
+  function livePointsIn(rows, view, colours, size, tags) {
+    var out = {lon: [], lat: [], customdata: [], text: [], size: size, color: [], count: 0};
+    Object.keys(rows).forEach(function (id) {
+      var r = rows[id];
+      if (r[0] >= view.west && r[0] <= view.east && r[1] >= view.south && r[1] <= view.north) {
+        out.lon.push(r[0]); out.lat.push(r[1]); out.customdata.push(Number(id));
+        out.text.push(r.length > 4 ? r[3] + ' · ' + tags[r[4]] : r[3]);
+        out.color.push(colours[r[2]]); out.count += 1;
+      }
+    });
+    return out;
+  }
+
   window.dash_clientside = Object.assign({}, window.dash_clientside, {
     cityops_map: {
       /* The doorplate and camera traces for the view: cells below cluster_maxzoom, else every point in view.
@@ -107,6 +147,35 @@
           patch.assign(['data', i, 'meta'], meta);
         });
         return changed ? patch.build() : window.dash_clientside.no_update;
+      },
+      /* The incident and alert traces for the view from the live Store (every point, kept current by deltas):
+         cells with counts below cluster_maxzoom, every point in view from it; and the totals badge. */
+      live_view: function (live, view, figure) {
+        if (!live || !live.layers) { return window.dash_clientside.no_update; }
+        var map = figure && figure.layout && figure.layout.map;
+        var zoom = view ? view.zoom : (map && map.zoom) || 0;
+        var points = !!view && zoom >= live.cluster_maxzoom;
+        var level = Math.min(Math.max(Math.floor(zoom), live.min_cell_level), live.cluster_maxzoom - 1);
+        var key = points ? 'points:' + [view.west, view.south, view.east, view.north].join(',') : 'cells:' + level;
+        if (liveDrawn.data === live && liveDrawn.key === key) { return window.dash_clientside.no_update; }
+        liveDrawn = {data: live, key: key};
+        var patch = new window.dash_clientside.Patch(), totals = {};
+        Object.keys(live.traces).forEach(function (layer) {
+          var i = live.traces[layer], rows = live.layers[layer] || {}, colours = live.colours[layer];
+          var d = points ? livePointsIn(rows, view, colours, live.point_size[layer], live.tags[layer] || [])
+            : liveCells(rows, live, level, colours, live.point_size[layer]);
+          totals[layer] = Object.keys(rows).length;
+          ['lon', 'lat', 'customdata', 'text'].forEach(function (k) { patch.assign(['data', i, k], d[k]); });
+          patch.assign(['data', i, 'hoverinfo'], points ? 'text' : 'text+name');
+          patch.assign(['data', i, 'marker', 'size'], d.size);
+          patch.assign(['data', i, 'marker', 'color'], d.color);
+          patch.assign(['data', i, 'meta'], points
+            ? {mode: 'points', bbox: [view.west, view.south, view.east, view.north], count: d.count}
+            : {mode: 'cells', level: level, count: d.count});
+        });
+        patch.assign(['layout', 'annotations', 0, 'text'],
+                     live.totals.replace('{incidents}', totals.incidents).replace('{alerts}', totals.alerts));
+        return patch.build();
       },
       /* Show or hide the traces and basemap layers of each switcher layer (figure.layout.meta.layers). */
       toggle_layers: function (values, figure) {

@@ -5,9 +5,13 @@ Prints:
    (what the browser downloads when the app compresses responses: Flask-Compress, ``compress=True``);
 2. the live refresh on the wire: unchanged (no figure patch) and after 200 new incidents and 60 alerts;
 3. point → grid assignment: vectorised ``GridIndex.locate`` against a per-point STRtree loop;
-4. with ``--browser``: time from navigation to every layer drawn in headless Chromium (median of 3).
+4. with ``--browser``: time from navigation to every layer drawn in headless Chromium (median of 3);
+5. the live layers (every open incident and firing alert, ``callbacks/maplive.py``) at 500 and 5,000 open
+   incidents: the one-time Store, the 5-s refresh's server time (the live layers' callback and the big
+   screen's ``refresh`` beside it, median of ``--runs``) and its bytes after 200 new incidents.
+   ``--live`` runs only this part.
 
-    .venv/bin/python bench/bench_map.py [--browser] [--db sqlite:////tmp/city.db]
+    .venv/bin/python bench/bench_map.py [--browser] [--live] [--runs 15] [--db sqlite:////tmp/city.db]
 """
 
 from __future__ import annotations
@@ -23,16 +27,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import shapely
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data.db import Database
 from data.demo import seed_demo_city
+from data.layers import map_incident_rows
 from data.models import Alert, Category, Grid, Incident, Sensor, utcnow
 from geo.grid_index import GridIndex
 from layouts import ids
@@ -154,6 +160,80 @@ def bench_payloads(db: Database) -> None:
           f"(figure Patch {patch_bytes / 1e3:.1f} kB), {sent / 1e3:.1f} kB on the wire")
 
 
+def call_refresh_live(app: Callbacks, held: str | None) -> tuple[int, int, dict]:
+    """One 5-s refresh of the live layers for a browser holding ``held``."""
+    return app.call(
+        "refresh_live",
+        [_prop(ids.BIGSCREEN_LIVE, "data"), _prop(ids.BIGSCREEN_LIVE_HELD, "data")],
+        [_prop(ids.BIGSCREEN_TICK, "n_intervals", 3), _prop(ids.BIGSCREEN_MAP_VERSION, "data", [1])],
+        [_prop(ids.BIGSCREEN_LIVE_HELD, "data", held)],
+    )
+
+
+def _timed(call: Callable[[], object], runs: int) -> tuple[float, float]:
+    """Median milliseconds of ``call`` (one warm-up first): wall time, and the CPU time of this process (the
+    server's own work, without the waits for a core that a busy shared machine adds to the wall time)."""
+    call()
+    wall, cpu = [], []
+    for _ in range(runs):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        call()
+        wall.append((time.perf_counter() - start) * 1000)
+        cpu.append((time.process_time() - start_cpu) * 1000)
+    return statistics.median(wall), statistics.median(cpu)
+
+
+def _ms(figure: tuple[float, float]) -> str:
+    return f"{figure[0]:.1f} ms (CPU {figure[1]:.1f} ms)"
+
+
+def _open_incidents(db: Database, count: int, prefix: str) -> None:
+    """``count`` more open incidents spread over the city (states and cards mixed, reported ones too)."""
+    with db.uow() as s:
+        grids = s.execute(select(Grid.id, Grid.minx, Grid.miny, Grid.maxx, Grid.maxy).order_by(Grid.id)).all()
+        category = s.scalars(select(Category.code)).first()
+        now = utcnow()
+        rows = []
+        for i in range(count):
+            gid, minx, miny, maxx, maxy = grids[(i * 7) % len(grids)]
+            f = ((i * 13) % 97 + 1) / 99
+            rows.append({"code": f"{prefix}-{i}", "state": ("reported", "filed", "dispatched", "in_progress")[i % 4],
+                         "category_code": category, "source": "patrol", "title": f"道路积水 第{i}处",
+                         "lon": minx + (maxx - minx) * f, "lat": miny + (maxy - miny) * f, "grid_id": gid,
+                         "reported_at": now, "card": ("none", "yellow", "red")[i % 3]})
+        s.execute(insert(Incident), rows)
+
+
+def _open_on_map(db: Database) -> int:
+    with db.uow() as s:
+        return len(map_incident_rows(s))
+
+
+def bench_live(db: Database, runs: int) -> None:
+    app = Callbacks(db)
+    _, _, answer = call_load_map(app, list(LAYERS))
+    digest = answer["response"][ids.BIGSCREEN_LIVE_DIGEST]["data"]
+    for target in (500, 5_000):
+        _open_incidents(db, max(0, target - _open_on_map(db)), f"BENCH-OPEN-{target}")
+        total = _open_on_map(db)
+        raw, sent, answer = call_refresh_live(app, None)
+        held = answer["response"][ids.BIGSCREEN_LIVE_HELD]["data"]
+        print(f"live layers at {total:,} open incidents: the one-time Store {raw / 1e3:.0f} kB raw, "
+              f"{sent / 1e3:.0f} kB on the wire")
+        live_ms = _timed(lambda held=held: call_refresh_live(app, held), runs)
+        screen_ms = _timed(lambda: call_refresh(app, digest), runs)
+        together = (live_ms[0] + screen_ms[0], live_ms[1] + screen_ms[1])
+        print(f"  5-s refresh, nothing new: live layers {_ms(live_ms)}, big-screen refresh {_ms(screen_ms)}, "
+              f"together {_ms(together)} (server time, median of {runs})")
+        _open_incidents(db, 200, f"BENCH-NEW-{target}")
+        raw, sent, answer = call_refresh_live(app, held)  # the memory keeps ``held``: the same delta each run
+        store = answer["response"][ids.BIGSCREEN_LIVE]["data"]
+        assert "__dash_patch_update" in store, "a delta was expected"
+        live_ms = _timed(lambda held=held: call_refresh_live(app, held), runs)
+        print(f"  5-s refresh after 200 new incidents: live layers Patch {raw / 1e3:.1f} kB raw, "
+              f"{sent / 1e3:.1f} kB on the wire; {_ms(live_ms)} server time")
+
+
 def _busy_city(db: Database) -> None:
     with db.uow() as s:
         grids = s.execute(select(Grid.id, Grid.minx, Grid.miny, Grid.maxx, Grid.maxy).limit(200)).all()
@@ -272,12 +352,18 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", help="an existing scale-1.0 demo city (default: seed a fresh one)")
     parser.add_argument("--browser", action="store_true", help="also time the map in headless Chromium")
+    parser.add_argument("--live", action="store_true", help="only the live layers at 500 and 5,000 open incidents")
+    parser.add_argument("--runs", type=int, default=15, help="timed runs per live figure (median)")
     args = parser.parse_args()
     db = _city(args.db)
+    if args.live:
+        bench_live(db, args.runs)
+        return
     bench_assignment(db)
     if args.browser:
         bench_browser(db.url)
     bench_payloads(db)
+    bench_live(db, args.runs)
 
 
 if __name__ == "__main__":

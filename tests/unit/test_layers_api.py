@@ -8,13 +8,14 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-import api.layers  # noqa: F401  (declares the layer routes)
+import api.layers  # declares the layer routes
+import api.v1  # noqa: F401  (declares /api/v1/incidents, whose scope the layers follow)
 from api.auth import init_auth
 from api.errors import register_error_handlers
 from api.registry import api_v1, openapi_document
 from data.accounts import issue_token, user_by_name
 from data.db import Database
-from data.models import Alert, Category, Grid, Incident, Sensor, utcnow
+from data.models import Alert, Category, Department, Grid, Incident, Sensor, utcnow
 from tests.unit.city_copies import city_copy, seeded_template
 
 
@@ -148,3 +149,23 @@ def test_the_layer_routes_are_in_the_openapi_document():
         operation = paths[f"/api/v1/layers/{kind}"]["get"]
         assert "worker" not in operation["description"]
         assert {p["name"] for p in operation["parameters"]} >= {"bbox", "limit"}
+
+
+def test_a_handler_gets_only_their_departments_incidents_as_in_the_incidents_api(get, city):
+    with city.uow() as s:
+        own = user_by_name(s, "handler").department_id
+        other = s.scalars(select(Department.id).where(Department.id != own)).first()
+        grid = s.scalars(select(Grid).order_by(Grid.id)).first()
+        category = s.scalars(select(Category)).first()
+        for code, department in (("H-OWN", own), ("H-OTHER", other)):
+            s.add(Incident(code=code, state="dispatched", category_code=category.code, source="hotline",
+                           title=f"{code} 某小区门口", address="某路1号", lon=(grid.minx + grid.maxx) / 2,
+                           lat=(grid.miny + grid.maxy) / 2, grid_id=grid.id, department_id=department,
+                           reported_at=utcnow()))
+    assert own is not None
+    codes = {f["properties"]["code"] for f in get("/api/v1/layers/incidents", user="handler").get_json()["features"]}
+    assert codes == {"H-OWN"}
+    listed = {i["code"] for i in get("/api/v1/incidents?limit=100", user="handler").get_json()}
+    assert codes == listed  # one scope rule for both
+    everyone = get("/api/v1/layers/incidents").get_json()["features"]  # the operator sees the whole city
+    assert {"H-OWN", "H-OTHER", "E-OPEN"} <= {f["properties"]["code"] for f in everyone}

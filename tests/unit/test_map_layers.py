@@ -17,7 +17,7 @@ from dash._utils import AttributeDict
 from flask import Flask
 from sqlalchemy import select
 
-from callbacks import bigscreen, mapkit
+from callbacks import bigscreen, mapkit, maplive
 from data.db import Database
 from data.layers import grid_metrics, live_incidents, per_minute, sensor_levels, static_layers
 from data.map_details import detail, mask_name, mask_phone, patrol_cameras, search
@@ -132,16 +132,21 @@ def test_the_figure_draws_every_layer_offline_with_a_switcher_index(ctx):
     assert set(digests) == set(mapkit.LIVE_PARTS) and version
 
 
-def test_a_new_incident_changes_only_the_incident_and_grid_parts(ctx):
+def test_a_new_incident_recolours_only_the_grids_and_reaches_the_live_layer(ctx):
     with ctx.uow() as s:
         _, _, before = mapkit.build_map_figure(s)
-        add_incident(s, s.scalars(select(Grid)).first(), "NEW", card="yellow")
+    _, held = maplive.refresh_live(1, [1], None)
+    with ctx.uow() as s:
+        new = add_incident(s, s.scalars(select(Grid)).first(), "NEW", card="yellow")
     tiles = [{"type": "bigscreen-kpi-value", "key": "open"}]
     patch, values, *_, digest = bigscreen.refresh(3, [1], tiles, before)
     assert isinstance(patch, Patch) and len(values) == 1
     touched = {tuple(op["location"][:2]) for op in patch.to_plotly_json()["operations"]}
-    assert touched == {("data", mapkit.INCIDENTS), ("data", mapkit.GRIDS)}
-    assert digest["sensors"] == before["sensors"] and digest["incidents"] != before["incidents"]
+    assert touched == {("data", mapkit.GRIDS)}  # the incident layer is not re-sent with the figure
+    assert digest["sensors"] == before["sensors"] and digest["grids"] != before["grids"]
+    live, _ = maplive.refresh_live(2, [1], held)
+    ops = live.to_plotly_json()["operations"]
+    assert [(op["operation"], list(op["params"]["value"])) for op in ops] == [("Merge", [str(new.id)])]
 
 
 def test_recolouring_grids_patches_only_their_values(ctx):
