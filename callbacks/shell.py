@@ -1,11 +1,13 @@
-"""Shell callbacks: the wall clock in the title bar (clientside: it never reaches the server)."""
+"""Shell callbacks: the wall clock in the title bar, drawn in the browser (``assets/clock.js``) in the zone and
+language the server wrote on the clock (``layouts/shell.py``); it never reaches the server."""
 
-from dash import Input, Output, clientside_callback
+from dash import ClientsideFunction, Input, Output, State, clientside_callback
 
 from layouts import ids
 
 clientside_callback(
-    """function(_) { return new Date().toLocaleString(document.documentElement.lang || undefined); }""",
+    ClientsideFunction(namespace="cityops_shell", function_name="clock"),
     Output(ids.SHELL_CLOCK, "children"),
     Input(ids.SHELL_CLOCK_TICK, "n_intervals"),
+    State(ids.SHELL_CLOCK, "id"),
 )

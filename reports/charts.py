@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import io
+import shutil
+import subprocess
 from collections.abc import Sequence
 from datetime import date
+from functools import cache
+from pathlib import Path
 
 import matplotlib
 
@@ -15,7 +19,35 @@ from matplotlib import font_manager
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC", "WenQuanYi Micro Hei")
 
 
+def cjk_font_file() -> str | None:
+    """The file fontconfig gives for the first CJK family (``fc-match``), None without fontconfig."""
+    fc_match = shutil.which("fc-match")
+    if fc_match is None:
+        return None
+    try:  # constant arguments, no shell
+        found = subprocess.run([fc_match, "-f", "%{file}", CJK_FONTS[0]], capture_output=True,  # noqa: S603
+                               text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    path = found.stdout.strip()
+    return path if path and Path(path).is_file() else None
+
+
+@cache
+def register_cjk_font() -> None:
+    """Add the CJK font file straight to matplotlib's font list, once per process: matplotlib's font cache on
+    disk may have been built before the font was installed, and then draws Chinese labels as empty boxes."""
+    path = cjk_font_file()
+    if path is None or any(f.fname == path for f in font_manager.fontManager.ttflist):
+        return
+    try:
+        font_manager.fontManager.addfont(path)
+    except (OSError, RuntimeError, ValueError):  # not a font FreeType can read: the charts fall back
+        return
+
+
 def _font_family() -> list[str]:
+    register_cjk_font()
     installed = {f.name for f in font_manager.fontManager.ttflist}
     return [name for name in CJK_FONTS if name in installed] + ["DejaVu Sans"]
 
