@@ -89,7 +89,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(RecursionError)
     def _too_deep(exc: RecursionError) -> Response | RecursionError:
         # The JSON parser recurses once per nesting level: a hostile body of 50,000 brackets ends here.
-        if not _is_machine_path():
+        if not request.path.startswith((*MACHINE_PREFIXES, "/_dash-")):
             raise exc
         log.warning("refused a body nested too deeply on %s %s", request.method, request.path, exc_info=exc)
         return error_response(400, "bad_json", "the body is nested too deeply")

@@ -13,6 +13,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
+from data.files import private_file
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -29,6 +31,18 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
     cursor.close()
 
 
+def _private_sqlite_file(path: Path) -> None:
+    """The SQLite file (personal data, password hashes) as 0600 in 0700 folders, created before SQLite opens
+    it: SQLite gives its -wal and -shm files the mode of the database file. Anything but a file (a folder)
+    is left for SQLite to refuse when it connects."""
+    if path.exists() and not path.is_file():
+        return
+    private_file(path)
+    for companion in (path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if companion.exists():
+            private_file(companion)
+
+
 def make_engine(url: str) -> Engine:
     """Create the engine for ``url``: SQLite gets WAL, a busy timeout and foreign keys."""
     try:
@@ -37,12 +51,12 @@ def make_engine(url: str) -> Engine:
         raise DatabaseConfigError(f"CITYOPS_DATABASE_URL is not a database URL: {url!r}") from exc
     if parsed.drivername.startswith("sqlite"):
         database = parsed.database
-        if database and database != ":memory:":
+        if database and database != ":memory:" and not database.startswith("file:"):
             try:
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+                _private_sqlite_file(Path(database))
             except OSError as exc:
                 raise DatabaseConfigError(
-                    f"cannot create the folder of the SQLite file {database}: {exc.strerror}"
+                    f"cannot create the SQLite file {database} or its folder: {exc.strerror}"
                 ) from exc
         engine = create_engine(parsed, connect_args={"timeout": 15, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from data.db import Database
+from data.files import write_private
 from data.models import utcnow
 from data.report_files import reports_folder
 from dispatch.briefing import build_briefing, period_of
@@ -37,11 +38,7 @@ def write_report(db: Database, kind: str, day: date, fmt: str, *, out: Path | No
     """Write a briefing file (atomically: a reader never sees half a file) and return its path."""
     data = report_bytes(db, kind, day, fmt, lang=lang, now=now)
     target = out or reports_folder() / f"{kind}-{day.isoformat()}.{fmt}"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".part")
-    partial.write_bytes(data)
-    partial.replace(target)
-    return target
+    return write_private(target, data)  # briefings name people and places: 0600 in 0700 folders
 
 
 def write_daily_reports(db: Database, now: datetime | None = None) -> list[Path]:

@@ -16,7 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import IO, Any
 
@@ -97,6 +97,30 @@ def gunicorn_args(bind: str, workers: int, *options: str) -> list[str]:
     return ["-m", "gunicorn", "--workers", str(workers), "--bind", bind, *options, "wsgi:server"]
 
 
+def tls_certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 and localhost made by ``scripts/tls-cert`` (as ``scripts/prod``
+    makes one) in ``folder``: ``(cert.pem, key.pem)``."""
+    subprocess.run([str(ROOT / "scripts" / "tls-cert"), str(folder), "127.0.0.1", "localhost"], check=True,
+                   capture_output=True, text=True, timeout=60)
+    return folder / "cert.pem", folder / "key.pem"
+
+
+@contextmanager
+def trusting(cert: Path) -> Iterator[None]:
+    """This process's HTTPS clients (urllib, requests) trust ``cert`` (and only it) inside the block."""
+    names = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+    before = {name: os.environ.get(name) for name in names}
+    os.environ.update({name: str(cert) for name in names})
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def healthz(base: str) -> dict[str, Any] | None:
     """The answer of ``GET base/healthz``, or None while nothing answers."""
     try:
@@ -168,18 +192,27 @@ class Processes:
 
 
 @contextmanager
-def production_stack(folder: Path, env: Mapping[str, str], *, web_workers: int = 2,
-                     timeout: float = 90) -> Iterator[tuple[str, Processes]]:
+def production_stack(folder: Path, env: Mapping[str, str], *, web_workers: int = 2, timeout: float = 90,
+                     tls: bool = False) -> Iterator[tuple[str, Processes]]:
     """One ``python app.py worker`` and gunicorn with ``web_workers`` web workers (access log in
     ``gunicorn.log``, no control socket) on a free port, with ``env`` (a migrated database at
     ``CITYOPS_DATABASE_URL``, ``CITYOPS_SECRET_KEY``); yields the base URL and the processes once
-    ``/healthz`` is ok and the worker holds the scheduler lease. Stops them all afterwards."""
+    ``/healthz`` is ok and the worker holds the scheduler lease. Stops them all afterwards.
+
+    With ``tls`` gunicorn serves HTTPS with a self-signed certificate (as ``scripts/prod`` without the
+    city's certificate), ``CITYOPS_HTTPS=1``, and this process trusts the certificate meanwhile."""
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    with Processes(folder, env) as procs:
+    options = ["--access-logfile", "-", "--no-control-socket"]
+    trust: AbstractContextManager[None] = nullcontext()
+    if tls:
+        cert, key = tls_certificate(folder / "tls")
+        options += ["--certfile", str(cert), "--keyfile", str(key)]
+        env = {**env, "CITYOPS_HTTPS": "1"}
+        trust = trusting(cert)
+    base = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    with trust, Processes(folder, env) as procs:
         procs.start("worker", "app.py", "worker")
-        procs.start("gunicorn", *gunicorn_args(f"127.0.0.1:{port}", web_workers, "--access-logfile", "-",
-                                               "--no-control-socket"))
+        procs.start("gunicorn", *gunicorn_args(f"127.0.0.1:{port}", web_workers, *options))
         procs.until(lambda: healthz(base) == {"status": "ok", "db": "ok", "scheduler": "running"},
                     f"the production stack at {base} is not up with a running scheduler", timeout)
         yield base, procs

@@ -47,8 +47,9 @@ class LiveServer:
 
 
 def _seed(env: dict[str, str]) -> None:
-    """A small demo city, its accounts with the demo passwords the tests sign in with."""
-    LiveServer("", {**env, "CITYOPS_DEMO": "1"}).cli("seed", "--scale", "0.05")
+    """A small demo city, its accounts with the demo passwords the tests sign in with; no history (the
+    tests count the incidents they make)."""
+    LiveServer("", {**env, "CITYOPS_DEMO": "1"}).cli("seed", "--scale", "0.05", "--history-days", "0")
 
 
 @contextmanager
@@ -69,8 +70,9 @@ def _embedded_server(folder: Path) -> Iterator[LiveServer]:
 @contextmanager
 def _production_stack(folder: Path) -> Iterator[LiveServer]:
     """The production profile on a fresh PostgreSQL database (migrated, demo city seeded): gunicorn with two
-    web workers on ``wsgi:server``, one ``python app.py worker`` holding the scheduler lease and taking the
-    MQTT feed from Mosquitto under a client id of its own; no demo mode."""
+    web workers on ``wsgi:server`` serving HTTPS (a self-signed certificate, as scripts/prod makes), one
+    ``python app.py worker`` holding the scheduler lease and taking the MQTT feed from Mosquitto under a
+    client id of its own; no demo mode."""
     with stack.fresh_database(stack.PG_URL, "cityops_e2e") as url:
         client_id = f"cityops-e2e-{uuid.uuid4().hex[:8]}"
         env = {**os.environ, "CITYOPS_DATABASE_URL": url, "CITYOPS_SECRET_KEY": secrets.token_hex(32),
@@ -80,7 +82,7 @@ def _production_stack(folder: Path) -> Iterator[LiveServer]:
         env.pop("CITYOPS_DEMO", None)
         _seed(env)
         try:
-            with stack.production_stack(folder, env, web_workers=2) as (base, _procs):
+            with stack.production_stack(folder, env, web_workers=2, tls=True) as (base, _procs):
                 yield LiveServer(base, env)
         finally:
             stack.discard_mqtt_session(stack.MQTT_URL, client_id)
@@ -106,7 +108,9 @@ def browser() -> Iterator[object]:
     if executable is None:
         raise RuntimeError("chromium is not installed: run scripts/services (apt-get install chromium)")
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        # the production stack serves HTTPS with a self-signed certificate (tests/stack.py)
+        extra = ["--ignore-certificate-errors"] if STACK == "production" else []
+        b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS + extra, headless=True)
         yield b
         b.close()
 

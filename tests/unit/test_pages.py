@@ -398,18 +398,21 @@ def test_the_users_table_pages_and_filters_by_name_or_grid(server, db, city):
 # --- pages and the access guard ----------------------------------------------------------------------
 
 
-def _layout(server: Flask, path: str) -> Any:
+def _layout(server: Flask, path: str, user: User) -> Any:
+    """The registered layout of ``path`` as ``user`` gets it (the router checks the role)."""
     page = next(p for p in dash.page_registry.values() if p["path"] == path)
     with server.test_request_context(path):
+        login_user(AuthUser.of(user))
         return page["layout"]()
 
 
-def test_pages_are_registered_at_their_paths_with_their_hooks(server):
+def test_pages_are_registered_at_their_paths_with_their_hooks(server, city):
     paths = {p["path"] for p in dash.page_registry.values()}
     assert {"/console", "/worker", "/briefing", "/admin"} <= paths
-    console_ids = {getattr(c, "id", None) for c in walk(_layout(server, "/console"))}
+    console_ids = {getattr(c, "id", None) for c in walk(_layout(server, "/console", city.admin))}
     assert {"console-queue", "console-tick", "console-note", "console-department"} <= console_ids
-    phone = list(walk(_layout(server, "/worker")))
+    assert "console-queue" not in {getattr(c, "id", None) for c in walk(_layout(server, "/console", city.worker1))}
+    phone = list(walk(_layout(server, "/worker", city.admin)))
     assert not any(isinstance(c, dash.dcc.Graph) for c in phone)  # no plotly until the patrol form opens
 
 

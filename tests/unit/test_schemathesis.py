@@ -47,8 +47,8 @@ def app(city, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def api_schema(app):
-    return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+def api_schema(app, admin_headers):
+    return schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app, headers=admin_headers())
 
 
 @pytest.fixture(scope="module")
