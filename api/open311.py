@@ -4,10 +4,14 @@ A service is a public incident category (components ``B…`` and events ``S…``
 of lifeline, environment and video are not offered to citizens). A service request is an incident of
 source ``open311``; its ``service_request_id`` is the incident code.
 
-``api_key`` (required to POST) is a CityOps API token (``python app.py users token NAME``): the
-request is reported in the name of that token's user, so a portal gets a user of its own and its key
-can be revoked like any token. Reading (GET) is public, as in the specification, and never shows who
-called or their phone.
+``api_key`` (required to POST) is an Open311 key issued to a client application (``python app.py
+open311-key NAME``), revoked like any token; it opens nothing but creating and reading Open311 requests,
+and an ordinary API token is refused here (as an Open311 key is on /api/v1). A client may send the key
+in the ``X-Api-Key`` header instead, which keeps it out of URLs and logs. Reading (GET) is public,
+as in the specification, unless ``CITYOPS_OPEN311_PUBLIC_READS=0`` (then it needs an Open311 key too).
+Reads show only requests of the published services, and only their public fields: the description the
+citizen or an operator made public, and the location only of a request made public so — never who
+called, their phone, the report's own text or the operators' notes.
 
 Every route answers JSON, or XML when the format extension is ``.xml``; errors use the
 specification's shape ``[{"code": 400, "description": "..."}]`` (``<errors><error>…`` in XML).
@@ -15,7 +19,7 @@ specification's shape ``[{"code": 400, "description": "..."}]`` (``<errors><erro
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -25,13 +29,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from api.auth import current_db
-from data.accounts import user_for_token
-from data.models import Category, Doorplate, Incident, IncidentState, utcnow
+from data.accounts import open311_client_for_key
+from data.models import AuditLog, Category, Doorplate, Incident, IncidentState, utcnow
 from dispatch.categories import reportable, reportable_categories
-from dispatch.service import Caller, InvalidInput, create_incident, to_iso
+from dispatch.service import DESCRIPTION_MAX, Caller, InvalidInput, create_incident, to_iso
 from dispatch.sla import SEVERITIES
 from dispatch.workflow import TERMINAL_STATES
 from i18n import current_lang, t
+from settings import get_settings
 
 open311_bp = Blueprint("open311", __name__, url_prefix="/open311/v2")
 
@@ -39,7 +44,6 @@ FORMATS = ("json", "xml")
 MAX_REQUESTS = 1000
 DEFAULT_WINDOW = timedelta(days=90)
 MAX_WINDOW = timedelta(days=90)
-DESCRIPTION_MAX = 4000
 
 
 class Open311Error(Exception):
@@ -163,36 +167,41 @@ def open311_status(state: str) -> str:
 
 
 def _status_notes(incident: Incident) -> str | None:
+    """A fixed public note for a request not taken up; the operators' own notes stay internal."""
     if incident.state == IncidentState.REJECTED:
         return t("open311.merged") if incident.merged_into_id else t("open311.rejected")
-    for entry in reversed(incident.history):
-        if entry.action == "close" and entry.note:
-            return entry.note
     return None
 
 
+def published(incident: Incident) -> bool:
+    """True when the request's place may be shown: the citizen sent it through Open311, or an operator
+    published a description of it. A hotline call's or a patrol's place may be someone's home."""
+    return incident.source == "open311" or incident.public_description is not None
+
+
 def request_to_dict(incident: Incident) -> dict[str, Any]:
-    """One service request as Open311 shows it (never the caller's name, phone or email)."""
-    photo = next((p for p in incident.photos), None)
+    """One service request as Open311 shows it: public fields only (never the caller, the report's own
+    text, the operators' notes or photos kept for signed-in staff)."""
+    shown = published(incident)
     return {
         "service_request_id": incident.code,
         "status": open311_status(incident.state),
         "status_notes": _status_notes(incident),
         "service_name": _name(incident.category),
         "service_code": incident.category_code,
-        "description": incident.description or incident.title,
+        "description": incident.public_description,
         "agency_responsible": (incident.department.name_en if current_lang() == "en" else incident.department.name_zh)
         if incident.department is not None else None,
         "service_notice": None,
         "requested_datetime": to_iso(incident.reported_at),
         "updated_datetime": to_iso(incident.updated_at),
         "expected_datetime": to_iso(incident.close_deadline),
-        "address": incident.address,
+        "address": incident.address if shown else None,
         "address_id": None,
         "zipcode": None,
-        "lat": incident.lat,
-        "long": incident.lon,
-        "media_url": request.host_url.rstrip("/") + f"/api/v1/attachments/{photo.id}" if photo else None,
+        "lat": incident.lat if shown else None,
+        "long": incident.lon if shown else None,
+        "media_url": None,
     }
 
 
@@ -212,13 +221,35 @@ def _list_arg(name: str) -> list[str]:
     return [v.strip() for v in (request.args.get(name) or "").split(",") if v.strip()]
 
 
-def _load(query: Any) -> Any:
-    return query.options(selectinload(Incident.category), selectinload(Incident.department),
-                         selectinload(Incident.history), selectinload(Incident.photos))
+def _readable(session: Session) -> Any:
+    """The incidents Open311 shows at all: real ones (no exercises) of the published services."""
+    services = [c.code for c in reportable_categories(session)]
+    return select(Incident).where(Incident.exercise.is_(False), Incident.category_code.in_(services)).options(
+        selectinload(Incident.category), selectinload(Incident.department))
+
+
+#: The header a client may send its key in instead of ``api_key`` (ASVS 13.1.3: out of URLs and proxy logs).
+KEY_HEADER = "X-Api-Key"
+
+
+def _api_key(params: Mapping[str, str]) -> str:
+    """The Open311 key of this request: the ``X-Api-Key`` header, else the ``api_key`` parameter."""
+    return (request.headers.get(KEY_HEADER) or params.get("api_key") or "").strip()
+
+
+def _check_read_access(session: Session) -> None:
+    """Reads are public unless CITYOPS_OPEN311_PUBLIC_READS is off; then they need an Open311 key."""
+    if get_settings().open311_public_reads:
+        return
+    key = _api_key(request.args)
+    if not key:
+        raise Open311Error(403, "api_key (or the X-Api-Key header) is required to read service requests")
+    if open311_client_for_key(session, key) is None:
+        raise Open311Error(403, "api_key is not valid")
 
 
 def _search(session: Session) -> list[Incident]:
-    query = _load(select(Incident).where(Incident.exercise.is_(False)))
+    query = _readable(session)
     ids = _list_arg("service_request_id")
     if ids:  # the specification: the other filters are ignored when ids are given
         return list(session.scalars(query.where(Incident.code.in_(ids)).order_by(Incident.reported_at.desc())))
@@ -247,6 +278,7 @@ def _search(session: Session) -> list[Incident]:
 def get_requests(fmt: str) -> Response:
     _check_format(fmt)
     with current_db().uow() as session:
+        _check_read_access(session)
         rows = [request_to_dict(i) for i in _search(session)]
     return _answer(fmt, "service_requests", "request", rows)
 
@@ -255,8 +287,8 @@ def get_requests(fmt: str) -> Response:
 def get_request(request_id: str, fmt: str) -> Response:
     _check_format(fmt)
     with current_db().uow() as session:
-        incident = session.scalar(_load(select(Incident).where(Incident.code == request_id,
-                                                                  Incident.exercise.is_(False))))
+        _check_read_access(session)
+        incident = session.scalar(_readable(session).where(Incident.code == request_id))
         if incident is None:
             raise Open311Error(404, f"no service request {request_id!r}")
         rows = [request_to_dict(incident)]
@@ -303,9 +335,9 @@ def _location(session: Session, params: dict[str, str]) -> tuple[float | None, f
 def post_request(fmt: str) -> tuple[Response, int] | Response:
     _check_format(fmt)
     params = _params()
-    key = params.get("api_key", "").strip()
+    key = _api_key(params)
     if not key:
-        raise Open311Error(403, "api_key is required")
+        raise Open311Error(403, "api_key (or the X-Api-Key header) is required")
     severity = params.get("attribute[severity]", "").strip() or "normal"
     if severity not in SEVERITIES:
         raise Open311Error(400, f"attribute[severity] must be one of {', '.join(SEVERITIES)}")
@@ -313,9 +345,9 @@ def post_request(fmt: str) -> tuple[Response, int] | Response:
     if len(description) > DESCRIPTION_MAX:
         raise Open311Error(400, f"description may have at most {DESCRIPTION_MAX} characters")
     with current_db().uow() as session:
-        user = user_for_token(session, key)
-        if user is None:
-            raise Open311Error(403, "api_key is not valid")
+        client = open311_client_for_key(session, key)
+        if client is None:
+            raise Open311Error(403, "api_key is not valid (an Open311 key from `python app.py open311-key`)")
         category = _service(session, params.get("service_code", "").strip())
         lon, lat, address = _location(session, params)
         name = " ".join(p for p in (params.get("first_name", "").strip(), params.get("last_name", "").strip()) if p)
@@ -323,12 +355,15 @@ def post_request(fmt: str) -> tuple[Response, int] | Response:
             incident = create_incident(
                 session, category_code=category.code, source="open311",
                 title=(description.splitlines()[0][:120] if description else _name(category)),
-                description=description or None, lon=lon, lat=lat, address=address, actor=user, severity=severity,
+                description=description or None, lon=lon, lat=lat, address=address, actor=None, severity=severity,
                 caller=Caller(name=name[:64] or None, phone=params.get("phone", "").strip()[:32] or None,
                               email=params.get("email", "").strip()[:128] or None),
                 inside_city=True,
             )
         except InvalidInput as exc:
             raise Open311Error(400, exc.message) from None
+        incident.public_description = description or None  # the citizen wrote it to be published
+        session.add(AuditLog(action="open311.request", target=f"incident:{incident.code}",
+                             detail={"open311_client": client}))
         body = [{"service_request_id": incident.code, "service_notice": t("open311.notice"), "account_id": None}]
     return _answer(fmt, "service_requests", "request", body, 201)

@@ -1,7 +1,8 @@
 """API tokens under /api/v1/tokens: list them (an admin all, others their own) and revoke one.
 
 A token is shown once, when it is issued (``python app.py users token NAME`` or the tokens panel of
-/admin); only its SHA-256 hash is stored, so neither route can show it again. A revoked token stops
+/admin; an Open311 key by ``python app.py open311-key NAME``); only its SHA-256 hash is stored, so
+neither route can show it again. Open311 keys belong to no user: an admin lists and revokes them. A revoked token stops
 working at once: every request looks its hash up among the tokens not revoked.
 """
 
@@ -15,7 +16,7 @@ from pydantic import BaseModel, Field
 from api.auth import current_db
 from api.errors import ApiError
 from api.registry import Param, actor, operation
-from data.accounts import TokenNotFound, list_tokens, revoke_token
+from data.accounts import TokenKind, TokenNotFound, list_tokens, revoke_token
 from data.models import ApiToken
 from dispatch.service import to_iso
 
@@ -26,8 +27,10 @@ class TokenOut(BaseModel):
     """An API token as listed (never the token itself, nor its hash)."""
 
     id: int
-    user_id: int
-    user: str = Field(description="the user name of the token's owner")
+    kind: str = Field(description="api (acts as its user) or open311 (an Open311 client application's api_key)")
+    user_id: int | None = Field(description="the owner; null for an Open311 key")
+    user: str | None = Field(description="the user name of the token's owner; null for an Open311 key")
+    client: str | None = Field(description="the Open311 client application an Open311 key was issued to")
     created_at: str
     last_used_at: str | None
     revoked_at: str | None
@@ -36,7 +39,9 @@ class TokenOut(BaseModel):
 
 def token_to_dict(row: ApiToken) -> dict[str, Any]:
     """The API representation of a token."""
-    return {"id": row.id, "user_id": row.user_id, "user": row.user.username, "created_at": to_iso(row.created_at),
+    return {"id": row.id, "kind": row.kind, "user_id": row.user_id,
+            "user": row.user.username if row.user is not None else None, "client": row.client,
+            "created_at": to_iso(row.created_at),
             "last_used_at": to_iso(row.last_used_at), "revoked_at": to_iso(row.revoked_at),
             "active": row.revoked_at is None}
 
@@ -45,7 +50,7 @@ def token_to_dict(row: ApiToken) -> dict[str, Any]:
            response=TokenOut, many=True, errors=(401,))
 def get_tokens() -> Response:
     with current_db().uow() as session:
-        return jsonify([token_to_dict(row) for row in list_tokens(session, actor())])
+        return jsonify([token_to_dict(row) for row in list_tokens(session, actor(), kinds=tuple(TokenKind))])
 
 
 @operation("/tokens/<int:token_id>", "DELETE", summary="Revoke an API token now (an admin any, others their own)",

@@ -2,6 +2,9 @@
 full decode), re-encoded without metadata (no EXIF/GPS of the phone), stored under a random name in
 the upload folder with a thumbnail, and recorded as ``Attachment`` rows.
 
+Who may add a photo is decided by the permission table: a photo is evidence of a report, of handling
+or of verification, so its uploader must be the incident's reporter or may ``file``, ``resolve`` or
+``close`` it within their scope (a leader, who only escalates and comments, adds none).
 The client's filename and declared content type are never used. Files are written before the
 database row is committed; a failed transaction leaves an unreferenced file, never a row without one.
 """
@@ -9,7 +12,6 @@ database row is committed; a failed transaction leaves an unreferenced file, nev
 from __future__ import annotations
 
 import io
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +20,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from data.models import Attachment, Incident
-from dispatch.service import InvalidInput
+from data.files import write_private
+from data.models import Attachment, Incident, User
+from dispatch.service import ActionNotAllowed, InvalidInput, may_act_on
+from dispatch.workflow import Action
 from settings import get_settings
 
 #: The largest upload accepted (bytes) — a phone photo, not a video.
@@ -30,6 +34,8 @@ THUMB_SIDE = 320
 #: A decompression bomb (a tiny file of a giant image) is refused above this many pixels.
 MAX_PIXELS = 40_000_000
 KINDS = ("photo", "snapshot")
+#: Whoever may take one of these actions on an incident (within their scope) may add photos to it.
+PHOTO_ACTIONS = (Action.FILE, Action.RESOLVE, Action.CLOSE)
 
 #: Accepted formats: Pillow format → (content type, file extension).
 FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "WEBP": ("image/webp", "webp")}
@@ -109,12 +115,15 @@ def clean_photo(data: bytes) -> CleanPhoto:
     return CleanPhoto(_encode(image, fmt), _encode(thumb, "JPEG"), fmt, image.width, image.height)
 
 
+def may_add_photo(user: User, incident: Incident) -> bool:
+    """True when ``user`` reported ``incident`` or may file, resolve or close it within their scope."""
+    reporter = incident.history[0].actor_id if incident.history else None
+    return (reporter is not None and reporter == user.id) or any(
+        may_act_on(user, incident, action) for action in PHOTO_ACTIONS)
+
+
 def _write(folder: Path, name: str, content: bytes) -> None:
-    path = folder / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(path.suffix + ".part")
-    temporary.write_bytes(content)
-    os.replace(temporary, path)
+    write_private(folder / name, content)  # photos show people and homes: 0600 in 0700 folders
 
 
 def store_photo(
@@ -126,11 +135,18 @@ def store_photo(
     kind: str = "photo",
     folder: Path | None = None,
 ) -> Attachment:
-    """Check, re-encode and store a photo of an incident; returns its (flushed) Attachment row."""
+    """Check, re-encode and store a photo of an incident; returns its (flushed) Attachment row.
+
+    ``uploaded_by`` (None: the system, e.g. a camera's snapshot) must be allowed to add photos to the
+    incident (``may_add_photo``), else ActionNotAllowed("forbidden_action")."""
     if kind not in KINDS:
         raise InvalidInput("invalid_kind", f"kind must be one of {', '.join(KINDS)}")
-    if session.get(Incident, incident_id) is None:
+    incident = session.get(Incident, incident_id)
+    if incident is None:
         raise InvalidInput("incident_not_found", f"no incident {incident_id}")
+    uploader = session.get(User, uploaded_by) if uploaded_by is not None else None
+    if uploaded_by is not None and (uploader is None or not may_add_photo(uploader, incident)):
+        raise ActionNotAllowed("forbidden_action", f"you may not add photos to incident {incident_id}")
     photo = clean_photo(data)
     folder = folder or upload_dir()
     content_type, extension = FORMATS[photo.format]

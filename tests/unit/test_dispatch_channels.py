@@ -123,7 +123,7 @@ def test_a_resolve_carries_the_workers_own_new_photo_in_its_history(session, cit
     for action in ("file", "dispatch", "start"):
         incident = _act(session, incident, action, city.operator if action != "start" else city.worker1)
     mine = photos.store_photo(session, jpeg(), incident_id=incident.id, uploaded_by=city.worker1.id, folder=folder)
-    theirs = photos.store_photo(session, jpeg(), incident_id=incident.id, uploaded_by=city.worker2.id, folder=folder)
+    theirs = photos.store_photo(session, jpeg(), incident_id=incident.id, uploaded_by=city.operator.id, folder=folder)
     with pytest.raises(InvalidInput) as refused:
         _act(session, incident, "resolve", city.worker1, attachment_ids=[theirs.id])
     assert refused.value.code == "invalid_attachment"

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from data.accounts import issue_token
+from data.accounts import issue_open311_key, issue_token
 from data.db import Database
 from data.importers import ALIASES, KINDS, SPECS, ImportFileError, ImportReport, import_file
 from data.models import Camera, Category, Doorplate, Grid, Incident, Reading, Sensor, User, VideoPlatform
@@ -138,13 +138,14 @@ OPEN311_FIELDS = ("api_key", "service_code", "lat", "long", "address_string", "a
 
 @pytest.fixture(scope="module")
 def open311_values(city, token) -> dict[str, list[str]]:
-    """For each field, a good value first, then bad ones."""
+    """For each field, a good value first, then bad ones (an API token is no Open311 key)."""
     from dispatch.categories import reportable
 
     with city.uow() as s:
+        key = issue_open311_key(s, "fuzz-portal")
         codes = [c for c in s.scalars(select(Category.code).order_by(Category.code)) if reportable(c)][:4]
         plates = list(s.scalars(select(Doorplate.code).order_by(Doorplate.id).limit(3)))
-    return {"api_key": [token, "cot_not-a-token", ""], "service_code": [*codes, "NOPE", "L01"],
+    return {"api_key": [key, token, "cot_not-a-token", ""], "service_code": [*codes, "NOPE", "L01"],
             "lat": ["36.67", "1e999", "x", "-91"], "long": ["117.02", "-inf", "", "200"],
             "address_id": ["", *plates, "NOPE"], "attribute[severity]": ["normal", "urgent", "??"],
             "description": ["路灯不亮", "x" * 5000, "<script>alert(1)</script>"]}
@@ -230,5 +231,6 @@ def test_an_import_of_any_csv_reports_or_refuses_and_refusing_changes_nothing(ci
     assert isinstance(report, ImportReport)
     event("rows imported" if report.imported else "rows rejected" if report.rejected else "nothing to import")
     table = {"doorplates": "doorplates", "cameras": "cameras", "sensors": "sensors", "grids": "grids"}[kind]
-    assert _counts(city)[table] - before[table] == report.imported
+    assert _counts(city)[table] - before[table] == report.added  # a known code is updated, not added
+    assert report.imported == report.added + report.changed + report.unchanged
     assert all(isinstance(row, int) and reason for row, reason in report.rejected)
