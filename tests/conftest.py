@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy.orm import Session
 
+from data.accounts import PasswordPolicy
 from data.db import Database
 from settings import get_settings
 
@@ -25,6 +26,17 @@ def session(db: Database) -> Iterator[Session]:
     """A session on ``db`` that commits at the end of the test."""
     with db.uow() as s:
         yield s
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _short_fixture_passwords() -> Iterator[None]:
+    """Test fixtures sign in with short passwords (``admin-pw``), module-wide fixtures too: in-process tests
+    run with a length-only policy of 1 character. The real policy (``data.accounts.PasswordPolicy()``) is
+    put back and checked by the password tests (``tests/unit/test_asvs_l2.py``) and holds in every CLI
+    subprocess."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("data.accounts.PASSWORD_POLICY", PasswordPolicy(min_length=1, min_score=0))
+        yield
 
 
 @pytest.fixture(autouse=True)
