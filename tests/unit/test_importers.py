@@ -61,10 +61,11 @@ def test_geojson_doorplates_import_good_rows_and_report_each_rejection(city, tmp
 
     report = import_file(city, "doorplates", path)
 
-    assert report.imported == 3
+    assert report.imported == 4  # a code already in the database is updated (an upsert, issue 16)
+    assert (report.added, report.changed, report.unchanged) == (3, 1, 0)
     reasons = dict(report.rejected)
     assert reasons[4] == "duplicate code NEW-2 (also row 2)"
-    assert reasons[5] == f"duplicate code {existing} (already in the database)"
+    assert 5 not in reasons
     assert reasons[6] == "outside the city"
     assert reasons[7] == "empty geometry"
     assert reasons[8] == "missing field address"
@@ -290,8 +291,8 @@ def test_the_import_command_prints_counts_and_reasons_and_refuses_a_bad_file_in_
                   "lon": [a[0], b[0], b[0]], "lat": [a[1], b[1], b[1]]}).to_csv(tmp_path / "d.csv", index=False)
     done = _import_cli(city, "doorplates", str(tmp_path / "d.csv"))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["doorplates: 2 imported, 1 rejected",
-                                        "  row 3: duplicate code CLI-1 (also row 1)"]
+    assert done.stdout.splitlines()[0] == "doorplates: 2 imported (2 added, 0 changed, 0 unchanged), 1 rejected"
+    assert done.stdout.splitlines()[-1] == "  row 3: duplicate code CLI-1 (also row 1)"
     before = counts(city)
     (tmp_path / "broken.geojson").write_text("{not json", encoding="utf-8")
     done = _import_cli(city, "cameras", str(tmp_path / "broken.geojson"))
