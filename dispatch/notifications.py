@@ -1,6 +1,7 @@
 """Notifications of the dispatch loop: an escalation (督办) notifies the incident's department and the
 desk; a postponement request waits at the desk for an operator's approval. Handlers see their
-department's copies, operators and admins the desk's, leaders the desk's escalations."""
+department's copies, operators and admins the desk's, leaders the desk's escalations. Escalations and
+postponement requests also go out through the notification channels (``dispatch.outbox``)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ from typing import Any
 from sqlalchemy import ColumnElement, false, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
-from data.models import Incident, Notification, Role, utcnow
+from data.models import Department, Incident, Notification, Role, utcnow
+from dispatch import outbox, tiers
 
 #: What a notification is about.
 KINDS = ("escalate", "postpone_request", "duplicate")
+#: The kinds that also reach people outside the app through their channels.
+OUTBOX_KINDS = ("escalate", "postpone_request")
 
 
 def notify(
@@ -27,6 +31,10 @@ def notify(
     rows = [Notification(at=now, kind=kind, incident_id=incident.id, department_id=audience, actor_id=actor_id,
                          note=note) for audience in dict.fromkeys((None, department_id))]
     session.add_all(rows)
+    if kind in OUTBOX_KINDS:
+        department = session.get(Department, department_id) if department_id is not None else incident.department
+        outbox.on_incident_event(session, kind, incident, department=department, note=note,
+                                 to_department=department_id is not None)
     return rows
 
 
@@ -35,6 +43,11 @@ def _for(user: Any) -> ColumnElement[bool]:
     operators and admins (and the escalations among them for leaders). Each audience has its own
     copy, so reading one never hides it from another."""
     desk = Notification.department_id.is_(None)
+    if tiers.area_of(user) is not None:
+        # A command tier's desk (issue 17) hears only of the incidents it may see: the one scope rule.
+        from dispatch.service import visible_to  # the service imports this module
+
+        desk = desk & Notification.incident_id.in_(select(Incident.id).where(visible_to(user)))
     if user.role in (Role.ADMIN, Role.OPERATOR):
         return desk
     if user.role == Role.HANDLER and user.department_id is not None:
@@ -61,11 +74,16 @@ def latest(session: Session, user: Any, *, limit: int = 20, unread_only: bool = 
 
 def mark_read(session: Session, user: Any, notification_ids: Sequence[int] | None = None) -> int:
     """Mark ``user``'s notifications (all, or the given ids) read; returns how many changed."""
-    query = update(Notification).where(_for(user), Notification.read_at.is_(None))
+    unread = select(Notification.id).where(_for(user), Notification.read_at.is_(None))
     if notification_ids is not None:
-        query = query.where(Notification.id.in_(list(notification_ids)))
-    result = session.execute(query.values(read_at=utcnow(), read_by=user.id).execution_options(
-        synchronize_session=False))
+        unread = unread.where(Notification.id.in_(list(notification_ids)))
+    # The ids first: a command tier's audience is a recursive query, and SQLite counts no rows of an UPDATE
+    # that starts with its WITH clause.
+    wanted = list(session.scalars(unread))
+    if not wanted:
+        return 0
+    result = session.execute(update(Notification).where(Notification.id.in_(wanted), Notification.read_at.is_(None))
+                             .values(read_at=utcnow(), read_by=user.id).execution_options(synchronize_session=False))
     return result.rowcount or 0
 
 
