@@ -15,7 +15,7 @@ from data.models import IncidentState, Role
 S = IncidentState
 
 #: Where incidents come from (DESIGN §7 ``by_source``).
-SOURCES: tuple[str, ...] = ("alert", "patrol", "hotline", "open311", "video", "operator")
+SOURCES: tuple[str, ...] = ("alert", "patrol", "hotline", "open311", "video", "operator", "citizen")
 
 #: Incidents in these states are "open": filed and not yet closed.
 OPEN_STATES: frozenset[str] = frozenset({S.FILED, S.DISPATCHED, S.IN_PROGRESS, S.RESOLVED})
@@ -34,6 +34,10 @@ class Action(enum.StrEnum):
     POSTPONE = "postpone"
     MERGE = "merge"
     COMMENT = "comment"
+    #: Command tiers (issue 17): hand the incident to a district or street centre (下派), or back to the
+    #: tier above (上报). The state stays; ``incidents.tier_area_code`` changes.
+    PASS_DOWN = "pass_down"  # noqa: S105  (an action name, not a password)
+    REPORT_UP = "report_up"
 
 
 class Scope(enum.StrEnum):
@@ -73,12 +77,14 @@ TRANSITIONS: Mapping[tuple[str, str], str] = {
     (S.RESOLVED, Action.RETURN): S.DISPATCHED,
     **{(state, Action.ESCALATE): state for state in _NOT_TERMINAL},
     **{(state, Action.POSTPONE): state for state in _OPEN_BEFORE_RESOLUTION},
+    **{(state, Action.PASS_DOWN): state for state in _NOT_TERMINAL},
+    **{(state, Action.REPORT_UP): state for state in _NOT_TERMINAL},
     **{(state, Action.COMMENT): state for state in S},
 }
 
 _OPERATOR_ACTIONS = (
     Action.FILE, Action.REJECT, Action.DISPATCH, Action.CLOSE, Action.RETURN,
-    Action.ESCALATE, Action.POSTPONE, Action.MERGE, Action.COMMENT,
+    Action.ESCALATE, Action.POSTPONE, Action.MERGE, Action.COMMENT, Action.PASS_DOWN, Action.REPORT_UP,
 )
 
 #: The one permission table: role → action → scope. A missing entry means "never".
@@ -137,8 +143,12 @@ def in_scope(
     grid_id: int | None,
     department_id: int | None,
     assignee_id: int | None,
+    area_grid_ids: frozenset[int] | None = None,
 ) -> bool:
-    """True when an incident (grid, department, assignee) lies within ``scope`` for this user."""
+    """True when an incident (grid, department, assignee) lies within ``scope`` for this user; a user of a
+    command tier (``area_grid_ids``: the grids of their area) acts only on incidents in those grids."""
+    if area_grid_ids is not None and grid_id not in area_grid_ids:
+        return False
     if scope is Scope.ALL:
         return True
     if scope is Scope.DEPARTMENT:

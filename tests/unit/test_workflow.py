@@ -86,7 +86,8 @@ def test_admin_may_take_every_action():
     ("role", "allowed"),
     [
         ("operator",
-         {"file", "reject", "dispatch", "close", "return", "escalate", "postpone", "merge", "comment"}),
+         {"file", "reject", "dispatch", "close", "return", "escalate", "postpone", "merge", "comment",
+          "pass_down", "report_up"}),
         ("handler", {"start", "resolve", "comment", "postpone"}),
         ("worker", {"start", "resolve", "comment"}),
         ("leader", {"escalate", "comment"}),
@@ -143,6 +144,7 @@ def test_a_user_without_a_grid_or_department_has_an_empty_scope():
 
 
 def test_available_actions_combine_role_and_state():
-    assert available_actions("operator", "resolved") == ["close", "return", "escalate", "comment"]
+    assert available_actions("operator", "resolved") == ["close", "return", "escalate", "comment", "pass_down",
+                                                         "report_up"]
     assert available_actions("worker", "dispatched") == ["start", "comment"]
     assert available_actions("leader", "closed") == ["comment"]
