@@ -1,9 +1,11 @@
 """Callbacks of the alert-rules section of /admin: list the rules, load one into the editor, save the
 YAML/JSON text (a refusal names the bad field and changes nothing), switch a rule on or off, delete an
-API rule. Every change is written to the audit log."""
+API rule. Every change is written to the audit log. A rule with many false alarms over the last
+CITYOPS_FALSE_ALARM_DAYS is flagged in the list with its figures (``alerts.review.false_alarm_flags``)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import yaml
@@ -13,17 +15,31 @@ from flask import request
 from sqlalchemy import select
 
 from alerts import rules_store
+from alerts.review import false_alarm_flags
 from alerts.rules_store import RuleStoreError
 from callbacks.common import uow
 from callbacks.pagekit import DASH, local_time, signed_in
-from data.models import AuditLog, Rule
+from data.models import AuditLog, Rule, utcnow
 from i18n import current_lang, t
+from i18n.format import format_value
 from layouts import ids
 from layouts.admin_rules import TEMPLATE
 from layouts.components import badge, empty, table
+from settings import get_settings
+
+FLAG_COLOUR = "#cf222e"
 
 
-def _rule_row(rule: Rule) -> list[Any]:
+def _false_alarms(figures: dict[str, Any] | None) -> Any:
+    """The flag of a rule with many false alarms, with its figures; a dash for the others."""
+    if figures is None:
+        return DASH
+    return badge(t("review.flag", rate=format_value("false_alarm_rate", figures["false_alarm_rate"]),
+                   false=figures["false_alarm"], reviewed=figures["reviewed"], raised=figures["raised"]),
+                 FLAG_COLOUR)
+
+
+def _rule_row(rule: Rule, flag: dict[str, Any] | None = None) -> list[Any]:
     body = rule.body or {}
     name = (body.get("name") or {}).get(current_lang()) or rule.id
     condition = (body.get("condition") or {}).get("type", DASH)
@@ -31,7 +47,7 @@ def _rule_row(rule: Rule) -> list[Any]:
     on = rule.enabled
     state = badge(t("admin.rules.on") if on else t("admin.rules.off"), "#3fb950" if on else "#6e7681")
     return [rule.id, name, condition, incident.get("category", DASH), state, rule.source,
-            local_time(rule.updated_at)]
+            local_time(rule.updated_at), _false_alarms(flag)]
 
 
 @callback(
@@ -44,9 +60,16 @@ def list_rules(_changed: Any, _refresh: Any) -> tuple[Any, list[dict[str, str]]]
     """The rules table and the editor's choice of rules."""
     with uow() as session:
         rules = session.scalars(select(Rule).order_by(Rule.id)).all()
+        now = utcnow()
+        flags = false_alarm_flags(session, now - timedelta(days=get_settings().false_alarm_days), now)
         headers = [t(f"admin.rules.col.{key}") for key in ("id", "name", "type", "category", "state", "source",
                                                             "updated")]
-        listing = table(headers, [_rule_row(r) for r in rules], row_testid="admin-rules-row") if rules else empty()
+        settings = get_settings()
+        headers.append(t("review.col.false_alarms", days=f"{settings.false_alarm_days:g}",
+                         rate=format_value("false_alarm_rate", settings.false_alarm_rate),
+                         reviewed=settings.false_alarm_min_reviewed))
+        listing = table(headers, [_rule_row(r, flags.get(r.id)) for r in rules],
+                        row_testid="admin-rules-row") if rules else empty()
         return listing, [{"label": f"{r.id} ({r.source})", "value": r.id} for r in rules]
 
 

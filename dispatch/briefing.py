@@ -1,6 +1,7 @@
 """The leader's briefing as data: a period and the one before it, every KPI of DESIGN §7 for both,
-department and grid rankings with A/B/C grades, the top problem categories, a daily trend and the
-overdue list. The /briefing page, the PDF and the XLSX all render this one structure."""
+department and grid rankings with A/B/C grades, the top problem categories, a daily trend, the
+overdue list and the warning statistics per sensor family (``alerts.review.warning_stats``). The /briefing
+page, the PDF and the XLSX all render this one structure."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 from sqlalchemy import Interval, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
+from alerts.review import warning_stats
 from data.models import Category, Department, Grid, Incident
 from dispatch.kpi import kpi_by, kpi_snapshot
 from dispatch.workflow import OPEN_STATES
@@ -136,6 +138,8 @@ class Briefing:
     categories: list[tuple[str, str, str, int]] = field(default_factory=list)  # code, zh, en, count
     trend: list[tuple[date, int, int]] = field(default_factory=list)  # day, reported, closed
     overdue: list[OverdueRow] = field(default_factory=list)
+    #: ``warning_stats`` of the alerts fired in the period, per sensor family.
+    warnings: dict[str, Any] = field(default_factory=dict)
 
 
 def _ranking(session: Session, period: Period, now: datetime,
@@ -261,4 +265,5 @@ def build_briefing(session: Session, period: Period, previous: Period, now: date
         categories=_top_categories(session, period, top),
         trend=_trend(session, period, now),
         overdue=_overdue(session, now, 50),
+        warnings=warning_stats(session, period.start, period.end, "family"),
     )

@@ -1,5 +1,6 @@
 """The console's alert inbox (告警研判): the open alerts filtered by level, sensor family and area, each
-with acknowledge, silence-its-sensor and to-incident buttons (filled by callbacks/alert_inbox.py)."""
+with acknowledge, silence-its-sensor and to-incident buttons and, once it has fired, a review choice
+(confirmed, false alarm with its reason, exercise) (filled by callbacks/alert_inbox.py)."""
 
 from __future__ import annotations
 

@@ -96,6 +96,7 @@ def render_html(briefing: Briefing, lang: str | None = None) -> str:
         categories_svg=bars_svg([en if lang == "en" else zh for _, zh, en, _ in categories],
                                 [n for *_, n in categories]) if categories else "",
         overdue=overdue_cells(briefing, lang),
+        warnings=briefing.warnings,
     )
 
 

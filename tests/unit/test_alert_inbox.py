@@ -61,7 +61,7 @@ def test_an_operator_acknowledges_silences_and_files_an_alert_from_the_inbox(ser
         assert len(rows) == 3
         row = rows[f"{S2} 调压站 ({S2})"]
         buttons = [c.id["action"] for c in walk(row) if isinstance(getattr(c, "id", None), dict)]
-        assert buttons == ["ack", "silence", "incident"]
+        assert buttons == ["ack", "silence", "incident", "review"]  # review: the review dropdown (issue 17)
 
         clicked({"type": ids.CONSOLE_ALERT_ACTION, "action": "ack", "alert": yellow})
         message, result = alert_inbox.on_alert_action([1], 0)
