@@ -1,0 +1,87 @@
+"""The video wall's callbacks (issue 19): cells with the playback URL of each camera, the picker, and patrol
+plans — saved from the wall (shared, audited, refused with a clear message when wrong) and run on it a page
+of cameras per dwell time, pausable."""
+
+from __future__ import annotations
+
+import pytest
+from dash._callback_context import context_value
+from dash._utils import AttributeDict
+from sqlalchemy import select
+
+from callbacks import video
+from data.models import AuditLog, Camera, VideoPlatform
+from layouts import ids
+from tests.unit.test_pages import callback_context, city, server, signed_in  # noqa: F401
+
+CODES = [f"CAM-{i}" for i in range(6)]
+
+
+def trigger(component: str, prop: str = "n_clicks") -> None:
+    context_value.set(AttributeDict(triggered_inputs=[{"prop_id": f"{component}.{prop}", "value": 1}]))
+
+
+@pytest.fixture
+def cameras(db, city):  # noqa: F811
+    with db.uow() as s:
+        platform = VideoPlatform(code="P", name="P")
+        s.add(platform)
+        s.flush()
+        s.add_all([Camera(code=code, name=f"东门{code}", platform_id=platform.id, type="dome", status="online",
+                          stream_url=f"http://gw/{code}/index.m3u8", lon=117.0, lat=36.6) for code in CODES])
+    return CODES
+
+
+def test_the_wall_draws_its_cells_and_the_picker_finds_cameras(server, city, cameras):  # noqa: F811
+    with signed_in(server, city.operator):
+        cells, class_name, options = video.draw_wall(4, [CODES[0], None, "NOPE"])
+        assert class_name == "video-wall wall-4" and len(cells) == 4 and len(options) == 4
+        assert [c.to_plotly_json()["props"]["data-camera"] for c in cells] == [CODES[0], "", "NOPE", ""]
+        found = video.search_cameras("CAM-1", None)
+        assert [o["value"] for o in found] == ["CAM-1"]
+        assert [o["value"] for o in video.search_cameras("东门", None)] == CODES
+        assert video.search_cameras("%", None) == []  # a LIKE wildcard is a literal
+        trigger(ids.VIDEO_PUT)
+        placed, _message = video.put_camera(1, 0, "CAM-3", 2, [None] * 16)
+        assert placed[2] == "CAM-3" and placed.count(None) == 15
+
+
+def test_the_wall_is_saved_as_a_plan_and_runs_a_page_per_dwell_time(server, db, city, cameras):  # noqa: F811
+    wall = CODES[:4] + [None] * 12
+    with signed_in(server, city.operator, lang="en"):
+        options, message = video.save_plan(1, "gate patrol", 5, wall, 4)
+        assert options == [{"label": "gate patrol", "value": "gate patrol"}]
+        assert message == "Patrol plan gate patrol saved"
+        # a longer plan (saved through the API or a 9-cell wall) pages through a 4-cell wall
+        video.save_plan(2, "all gates", 3, CODES + [None] * 10, 9)
+        trigger(ids.VIDEO_PLAN_RUN)
+        state, disabled, interval, shown, label = video.run_plan(1, 0, "all gates", None, 4)
+        assert not disabled and interval == 3000 and shown[:4] == CODES[:4] and label == "Pause patrol"
+        trigger(ids.VIDEO_PLAN_TICK, "n_intervals")
+        state, _, _, shown, _ = video.run_plan(1, 1, "all gates", state, 4)
+        assert shown[:4] == [*CODES[4:], None, None] and state["step"] == 1
+        trigger(ids.VIDEO_PLAN_RUN)  # pause: the wall stays, the timer stops
+        state, disabled, _, shown, label = video.run_plan(2, 1, "all gates", state, 4)
+        assert disabled and not state["running"] and label == "Run patrol"
+        trigger(ids.VIDEO_PLAN_TICK, "n_intervals")
+        assert video.run_plan(2, 2, "all gates", state, 4)[3] is video.no_update
+        trigger(ids.VIDEO_PLAN_RUN)  # resume where it stopped
+        state, disabled, _, _, _ = video.run_plan(3, 2, "all gates", state, 4)
+        assert not disabled and state["step"] == 1
+    with db.uow() as s:
+        assert s.scalars(select(AuditLog.action).where(AuditLog.action == "patrol_plan.save")).all() == \
+            ["patrol_plan.save"] * 2
+
+
+@pytest.mark.parametrize(("name", "dwell", "wall", "message"), [
+    ("p", 2, CODES[:2], "The dwell time must be 3 to 3600 seconds"),
+    ("p", None, CODES[:2], "The dwell time must be 3 to 3600 seconds"),
+    ("", 5, CODES[:2], "Give the plan a name (at most 64 characters)"),
+    ("p", 5, [], "Put cameras on the wall first"),
+    ("p", 5, ["NOPE"], "The wall shows a camera that does not exist"),
+])
+def test_a_wrong_plan_is_refused_with_a_clear_message(server, city, cameras, name, dwell, wall,  # noqa: F811
+                                                      message):
+    with signed_in(server, city.operator, lang="en"):
+        options, said = video.save_plan(1, name, dwell, wall + [None] * 4, 4)
+    assert said == message and options == []
