@@ -171,7 +171,7 @@ def test_the_wall_fills_the_screen_without_scrollbars_and_shows_every_panel(brow
         assert gas.inner_text().split()[-1].startswith("1/") and "family-alarm" in gas.get_attribute("class")
         alerts = page.get_by_test_id("kpi-alerts_firing")
         assert int(alerts.locator(".kpi-value").inner_text()) >= 1 and alerts.locator(".chip").count() == 4
-        assert page.get_by_test_id("kpi-by_source").locator(".chip").count() == 6
+        assert page.get_by_test_id("kpi-by_source").locator(".chip").count() == 7  # DESIGN §7's seven sources
         closure = page.get_by_test_id("kpi-closure_rate").locator(".kpi-value")
         assert re.search(r"kpi-(ok|amber|red|none)", closure.get_attribute("class"))
     finally:
