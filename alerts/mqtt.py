@@ -1,12 +1,20 @@
 """The MQTT feed: sensors publish readings to ``cityops/readings/<sensor_id>``; we store them.
 
 Payload: ``{"ts": ISO-8601 with offset, "value": number}`` or a JSON list of such objects. The
-subscription is QoS 1 on a persistent session (fixed client id, ``clean_session`` off), so the broker
-keeps what arrives while we are away; paho reconnects by itself. Messages are acknowledged by hand, and
-only after the unit of work holding their readings has committed: a crash before that gets them
-redelivered, and the (sensor_id, ts) uniqueness makes a redelivered reading a duplicate, never a second
-count. Bad payloads are logged and acknowledged (redelivering them would never help); ingestion never
-stops on them.
+subscription is QoS 1 on a persistent session (MQTT 5: fixed client id, no clean start, a session that
+never expires), so the broker keeps what arrives while we are away; paho reconnects by itself. Messages
+are acknowledged by hand, and only after the unit of work holding their readings has committed: a crash
+before that gets them redelivered, and the (sensor_id, ts) uniqueness makes a redelivered reading a
+duplicate, never a second count. Bad payloads are logged and acknowledged (redelivering them would never
+help); ingestion never stops on them.
+
+Bursts (issue 21): the broker sends a client only a window of unacknowledged QoS 1 messages — 20 by
+Mosquitto's default for MQTT 3.1.1 — and queues 1,000 more, dropping the rest; with acks after commit that
+meant a commit per ≤ 20 messages and, under a burst, messages lost (bench/RESULTS.md). Under MQTT 5 the
+client sets that window itself (Receive Maximum, ``RECEIVE_MAX``: two batches, so the broker sends the
+next batch while this one commits), and the writer gathers up to ``BATCH_MAX`` messages — for at most
+``BATCH_WAIT_S`` after the first, and no longer than ``LINGER_S`` once nothing more is arriving — into
+one unit of work.
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from sqlalchemy.exc import SQLAlchemyError
 
 from alerts.ingest import IngestResult, ingest_readings
@@ -32,9 +42,15 @@ log = logging.getLogger(__name__)
 TOPIC_PREFIX = "cityops/readings/"
 TOPIC = TOPIC_PREFIX + "+"
 DEFAULT_CLIENT_ID = "cityops-ingest"
-#: Messages per unit of work at most, and how long the writer waits for the first one.
+#: Messages per unit of work at most; how long a batch may gather after its first message; how long the
+#: writer waits for one more before committing what it has (the broker's window may be spent).
 BATCH_MAX = 500
 BATCH_WAIT_S = 0.2
+LINGER_S = 0.002
+#: Unacknowledged QoS 1 messages the broker may send us at once (MQTT 5 Receive Maximum).
+RECEIVE_MAX = 2 * BATCH_MAX
+#: MQTT 5 Session Expiry Interval meaning "never": the broker keeps our session and queue while we are away.
+SESSION_NEVER_EXPIRES = 0xFFFFFFFF
 RETRY_S = 2.0
 
 
@@ -92,8 +108,11 @@ class MqttFeed:
         self._stopping = threading.Event()
         self._writer: threading.Thread | None = None
         self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False, manual_ack=True
+            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True
         )
+        self._connect_properties = Properties(PacketTypes.CONNECT)
+        self._connect_properties.SessionExpiryInterval = SESSION_NEVER_EXPIRES
+        self._connect_properties.ReceiveMaximum = max(RECEIVE_MAX, 2 * batch_max)
         if self.address.username:
             self.client.username_pw_set(self.address.username, self.address.password)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
@@ -129,18 +148,25 @@ class MqttFeed:
     # --- the writer thread ------------------------------------------------------------------------
 
     def _next_batch(self) -> list[tuple[int, int, list]]:
-        """What has arrived, up to ``batch_max`` messages, without waiting for more.
-
-        The broker sends only a window of unacknowledged QoS 1 messages (Mosquitto: 20) until we
-        acknowledge, so waiting for a batch to fill would only stall it: commit what is there, ack, go on.
-        """
+        """Up to ``batch_max`` messages: what arrives within ``BATCH_WAIT_S`` of the first one, ending early
+        when nothing more comes for ``LINGER_S`` (the broker stops at its window of unacknowledged
+        messages until we ack, so waiting longer would only stall the stream). [] when nothing came."""
         try:
             batch = [self._queue.get(timeout=BATCH_WAIT_S)]
         except queue.Empty:
             return []
+        deadline = time.monotonic() + BATCH_WAIT_S
         while len(batch) < self.batch_max:
             try:
                 batch.append(self._queue.get_nowait())
+                continue
+            except queue.Empty:
+                pass
+            wait = min(LINGER_S, deadline - time.monotonic())
+            if wait <= 0:
+                break
+            try:
+                batch.append(self._queue.get(timeout=wait))
             except queue.Empty:
                 break
         return batch
@@ -185,7 +211,8 @@ class MqttFeed:
         self._stopping.clear()
         self._writer = threading.Thread(target=self._run_writer, name="mqtt-writer", daemon=True)
         self._writer.start()
-        self.client.connect_async(self.address.host, self.address.port, keepalive=30)
+        self.client.connect_async(self.address.host, self.address.port, keepalive=30, clean_start=False,
+                                  properties=self._connect_properties)
         self.client.loop_start()
         return self
 

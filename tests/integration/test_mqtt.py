@@ -140,6 +140,62 @@ def test_the_feed_reconnects_by_itself_after_losing_the_connection(db, sensor_id
         feed.stop()
 
 
+class CountingFeed(MqttFeed):
+    """A feed that records the size of every unit of work it writes."""
+
+    def write(self, batch):
+        self.sizes = [*getattr(self, "sizes", []), len(batch)]
+        super().write(batch)
+
+
+class NeverAckingFeed(MqttFeed):
+    """A feed that takes messages but never stores or acknowledges them: what the broker sends it is its window."""
+
+    def write(self, batch):
+        self.counts["held"] += len(batch)
+
+
+def burst(sensor_id: str, count: int) -> None:
+    """``count`` QoS 1 readings of ``sensor_id`` published at once (not one by one), acknowledged by the broker."""
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"burst-{uuid.uuid4().hex[:8]}")
+    client.max_inflight_messages_set(count)
+    client.connect("127.0.0.1", 1883)
+    client.loop_start()
+    try:
+        sent = [client.publish(TOPIC_PREFIX + sensor_id, json.dumps(reading(i, 0.3)), qos=1) for i in range(count)]
+        for info in sent:
+            info.wait_for_publish(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def test_the_broker_sends_more_than_its_default_window_of_20_unacknowledged_messages(client_id):
+    """Issue 21: acks come only after a commit, so the window of unacknowledged messages bounds a batch. Under
+    MQTT 3.1.1 Mosquitto sends 20 (``max_inflight_messages``); the feed's MQTT 5 Receive Maximum raises it."""
+    feed = NeverAckingFeed(None, BROKER, client_id=client_id).start()
+    try:
+        assert feed.connected.wait(10)
+        time.sleep(0.2)
+        burst("WINDOW-1", 300)
+        assert wait_for(lambda: feed.counts["held"] == 300), feed.counts
+    finally:
+        feed.stop()
+
+
+def test_a_burst_is_stored_in_units_of_work_larger_than_20_messages_each_reading_once(db, sensor_id, client_id):
+    feed = CountingFeed(db, BROKER, client_id=client_id).start()
+    try:
+        assert feed.connected.wait(10)
+        time.sleep(0.2)
+        burst(sensor_id, 600)
+        assert wait_for(lambda: feed.counts["accepted"] == 600, 30), feed.counts
+        assert stored(db, sensor_id) == 600 and feed.counts["duplicates"] == 0
+        assert max(feed.sizes) > 20 and sum(feed.sizes) == 600
+    finally:
+        feed.stop()
+
+
 def test_parse_message_takes_the_sensor_from_the_topic():
     assert parse_message("cityops/readings/S-1", b'{"ts": "x", "value": 1}') == [
         {"ts": "x", "value": 1, "sensor_id": "S-1"}
