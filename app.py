@@ -11,22 +11,27 @@ import socket
 import sys
 from collections.abc import Callable
 from datetime import datetime
-from functools import partial
+from functools import partial, wraps
 from pathlib import Path
 
 import click
 import dash
-from flask import Flask, request
+from dash import html
+from flask import Flask, has_request_context, request
 from flask_login import current_user
 from pydantic import ValidationError
 
 import callbacks  # importing it registers every @dash.callback
-from api.auth import PAGE_PATHS, allowed, init_auth
+from api.auth import PAGE_PATHS, allowed, current_db, init_auth
 from api.errors import error_response, register_error_handlers
 from api.health import health_bp
 from api.login import login_bp
+from api.ogc import ogc_bp
 from api.open311 import open311_bp
+from api.public import public_bp
 from api.registry import api_v1
+from api.security import install_security
+from data.areas import city_name
 from data.db import Database, DatabaseConfigError, check_connection
 from dispatch.kpi import SCOPE_HELP
 from i18n import current_lang, t
@@ -59,12 +64,14 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     server = Flask(__name__)
     server.secret_key = _secret_key(settings)
     server.config["MAX_CONTENT_LENGTH"] = 8 * 1024 * 1024
-    init_auth(server, db)
+    init_auth(server, db, settings)
     register_error_handlers(server)
     server.register_blueprint(health_bp)
     server.register_blueprint(api_v1)
     server.register_blueprint(login_bp)
     server.register_blueprint(open311_bp)
+    server.register_blueprint(ogc_bp)  # OGC API – Features under /ogc
+    server.register_blueprint(public_bp)  # the citizens' /report page and /api/v1/public (issue 20)
 
     app = dash.Dash(
         __name__,
@@ -72,6 +79,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         use_pages=True,
         pages_folder="",  # pages are registered by register_pages, not discovered by importing files
         assets_folder=str(HERE / "assets"),
+        assets_path_ignore=["vendor"],  # served, not put on every page: video.js loads hls.js on /video only
         serve_locally=True,
         compress=True,
         title=t("app.title", settings.lang),
@@ -80,6 +88,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     )
     app.layout = _layout
     register_pages()
+    install_security(server, app, https=settings.https)
 
     @server.before_request
     def _refuse_unknown_routes():
@@ -106,7 +115,33 @@ def register_pages() -> None:
     for path, page in PAGE_PATHS.items():
         module = importlib.import_module(f"layouts.{page}")
         dash.register_page(module.__name__, path=path, name=page, title=partial(_page_title, page),
-                           layout=module.layout)
+                           layout=_guarded_layout(page, module.layout))
+
+
+def _guarded_layout(page: str, layout: Callable[..., object]) -> Callable[..., object]:
+    """``layout`` for a user whose role may open ``page``, a refusal for anyone else. Dash's router picks the
+    page from the path as it normalises it (``//admin`` is ``admin``) and reads its inputs by position, so
+    the check sits on the page the router chose, not on a path the request may spell another way."""
+
+    @wraps(layout)
+    def guarded(**query: str) -> object:
+        if not allowed(current_user.role if current_user.is_authenticated else None, page):
+            return html.Div(t("guard.forbidden"), className="page-forbidden", **{"data-testid": "page-forbidden"})
+        notice = _empty_city_notice(page)
+        return layout(**query) if notice is None else html.Div([notice, layout(**query)])
+
+    return guarded
+
+
+#: The pages that tell an empty city (``serve --no-demo``) what to import first (issue 16).
+EMPTY_CITY_PAGES = ("bigscreen", "admin")
+
+
+def _empty_city_notice(page: str) -> html.Div | None:
+    """A line saying what to import first, on ``EMPTY_CITY_PAGES`` while the database holds no city."""
+    if page not in EMPTY_CITY_PAGES or not has_request_context() or not current_db().is_empty():
+        return None
+    return html.Div(t("city_setup.empty_city"), className="empty-city", **{"data-testid": "empty-city"})
 
 
 def _layout():
@@ -118,7 +153,16 @@ def _layout():
         lang=current_lang(),
         nav=nav,
         page_container=dash.page_container,
+        city=_city_name(),
     )
+
+
+def _city_name() -> str | None:
+    """The city's own name for the title bar (from its imported areas), read per page load: it is one row."""
+    if not has_request_context():
+        return None
+    with current_db().uow() as session:
+        return city_name(session)
 
 
 # --- command line -------------------------------------------------------------------------------
@@ -172,19 +216,24 @@ CONNECTION_LIMIT = 2000
 @click.option("--port", default=8050, show_default=True, type=int)
 @click.option("--no-scheduler", is_flag=True, help="Do not run the scheduler in this process.")
 @click.option("--no-simulator", is_flag=True, help="Do not run the sensor simulator.")
-def serve(host: str, port: int, no_scheduler: bool, no_simulator: bool) -> None:
+@click.option("--no-demo", is_flag=True, help="Never seed the demo city: an empty database waits for its imports "
+              "(also CITYOPS_DEMO=0).")
+def serve(host: str, port: int, no_scheduler: bool, no_simulator: bool, no_demo: bool) -> None:
     """Web server (+ scheduler + simulator unless disabled); migrates and seeds an empty database."""
     from alerts.rules_loader import sync_rule_files
     from alerts.scheduler import start_scheduler
-    from data.demo import DEMO_LOGINS, seed_demo_city
+    from data.demo import DEMO_LOGINS
+    from dispatch.demo_history import DEFAULT_DAYS, seed_demo
 
     settings = _settings()
     _ensure_port_free(host, port)
     db = _database(settings)
     db.migrate()
-    if db.is_empty():
-        click.echo(t("cli.seeding", settings.lang))
-        seed_demo_city(db, demo_passwords=settings.demo)
+    if db.is_empty() and not (no_demo or demo_refused(settings)):
+        click.echo(t("cli.seeding_with_history", settings.lang, days=DEFAULT_DAYS))
+        seed_demo(db, demo_passwords=settings.demo, history_days=DEFAULT_DAYS)
+    elif db.is_empty():
+        click.echo(t("city_setup.empty_city", settings.lang))
     with db.uow() as s:
         sync_rule_files(s, HERE / "alerts" / "rules")
     server, _ = create_app(settings, db)
@@ -204,6 +253,12 @@ def serve(host: str, port: int, no_scheduler: bool, no_simulator: bool) -> None:
     finally:
         if handle is not None:
             handle.shutdown()
+
+
+def demo_refused(settings: Settings) -> bool:
+    """True when CITYOPS_DEMO was set to a false value (``CITYOPS_DEMO=0``): never seed the demo city.
+    Unset, ``serve`` seeds an empty database as before (DESIGN §3)."""
+    return "demo" in settings.model_fields_set and not settings.demo
 
 
 def _daily_jobs() -> dict[str, Callable[[Database, datetime], object]]:
@@ -231,16 +286,20 @@ def worker() -> None:
 @click.option("--scale", default=1.0, show_default=True, type=click.FloatRange(0.001, 10))
 @click.option("--seed", "seed_", default=42, show_default=True, type=int)
 @click.option("--reset", is_flag=True, help="Delete everything first (required on a non-empty database).")
-def seed(scale: float, seed_: int, reset: bool) -> None:
-    """Generate the demo city deterministically."""
-    from data.demo import DemoCityError, seed_demo_city
+@click.option("--history-days", default=365, show_default=True, type=click.IntRange(0, 3650),
+              help="Also write the incidents of the last N days (0 = none).")
+def seed(scale: float, seed_: int, reset: bool, history_days: int) -> None:
+    """Generate the demo city deterministically, with the incidents of its last --history-days days."""
+    from data.demo import DemoCityError
+    from dispatch.demo_history import DemoHistoryError, seed_demo
 
     settings = _settings()
     db = _database(settings)
     db.migrate()
     try:
-        counts = seed_demo_city(db, scale=scale, seed=seed_, reset=reset, demo_passwords=settings.demo)
-    except DemoCityError as exc:
+        counts = seed_demo(db, scale=scale, seed=seed_, reset=reset, demo_passwords=settings.demo,
+                           history_days=history_days)
+    except (DemoCityError, DemoHistoryError) as exc:
         raise StartupError(str(exc)) from None
     for table, n in counts.items():
         click.echo(f"{table}\t{n}")
@@ -322,20 +381,53 @@ def report(kind: str, day: str | None, fmt: str, out: Path | None) -> None:
 
 
 @cli.command("import")
-@click.argument("kind", type=click.Choice(["doorplates", "grids", "cameras", "sensors", "incidents"]))
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--crs", help="The file's coordinate system: EPSG:4326 (default), gcj02, or any EPSG code.")
-@click.option("--layer", help="The layer of a GeoPackage.")
-def import_(kind: str, file: Path, crs: str | None, layer: str | None) -> None:
-    """Import a GeoJSON/GPKG/Shapefile/CSV/XLSX file; prints counts and every rejected row's reason."""
+@click.argument("kind", type=click.Choice(["areas", "doorplates", "grids", "cameras", "sensors", "key-places",
+                                           "resources", "departments", "categories", "users", "incidents", "pack",
+                                           "rota"]))
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--crs", help="The file's coordinate system: EPSG:4326 (default), gcj02, EPSG:4490 (CGCS2000), "
+              "EPSG:4513–4554 (its Gauss–Krüger zones), EPSG:3857 or any EPSG code.")
+@click.option("--layer", help="The layer of a GeoPackage (the sheet of an XLSX).")
+@click.option("--dry-run", is_flag=True, help="Print the report and write nothing.")
+@click.option("--prune", is_flag=True, help="Delete (users: disable) what the database holds and the file does not.")
+@click.option("--category-map", type=click.Path(dir_okay=False, path_type=Path),
+              help="incidents: a CSV of two columns, the old system's category code and ours.")
+def import_(kind: str, file: Path, crs: str | None, layer: str | None, dry_run: bool, prune: bool,
+            category_map: Path | None) -> None:
+    """Import a GeoJSON/GPKG/Shapefile/CSV/XLSX file; re-importing updates by code. Prints what was added,
+    changed, unchanged and missing from the file, and every rejected row's reason. `import pack DIR` imports
+    the folder DIR described by its city.yaml, all files in one transaction. `import rota FILE` imports the duty
+    rota (date, shift, post, username), all or nothing."""
     from data.importers import ImportFileError, import_file
-    from dispatch.history_import import import_incidents
+    from dispatch.city_import import TABLE_KINDS, import_table
+    from dispatch.city_pack import import_pack
+    from dispatch.duty import import_rota
+    from dispatch.history_import import import_incidents, read_category_map
 
+    if category_map is not None and kind != "incidents":
+        raise click.BadParameter("only for `import incidents`", param_hint="--category-map")
+    if (dry_run or prune) and kind == "incidents":
+        raise click.BadParameter("not for `import incidents`", param_hint="--dry-run/--prune")
+    if kind == "rota" and (prune or crs):
+        raise click.BadParameter("not for `import rota` (a re-import replaces entries by day, shift and post)",
+                                 param_hint="--prune/--crs")
+    if kind == "pack" and (prune or crs or layer):
+        raise click.BadParameter("not for `import pack` (city.yaml gives each file's crs and layer)",
+                                 param_hint="--prune/--crs/--layer")
     db = _database(_settings())
     db.migrate()
     try:
-        result = import_incidents(db, file) if kind == "incidents" else import_file(
-            db, kind, file, crs=crs, layer=layer)
+        mapping = read_category_map(category_map) if category_map is not None else None
+        if kind == "incidents":
+            result = import_incidents(db, file, category_map=mapping)
+        elif kind == "pack":
+            result = import_pack(db, file, dry_run=dry_run)
+        elif kind == "rota":
+            result = import_rota(db, file, sheet=layer, dry_run=dry_run)
+        elif kind in TABLE_KINDS:
+            result = import_table(db, kind, file, sheet=layer, dry_run=dry_run, prune=prune)
+        else:
+            result = import_file(db, kind, file, crs=crs, layer=layer, dry_run=dry_run, prune=prune)
     except ImportFileError as exc:
         raise StartupError(f"{file.name}: {exc}; nothing was imported") from None
     for line in result.lines():
@@ -375,10 +467,13 @@ def users() -> None:
 @click.option("--role", required=True, type=click.Choice(["admin", "operator", "leader", "handler", "worker"]))
 @click.option("--grid", help="The unit grid code of a worker.")
 @click.option("--department", help="The department code of a handler.")
+@click.option("--area", help="The district or street code an operator or leader is scoped to.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-def users_add(name: str, role: str, grid: str | None, department: str | None, password_stdin: bool) -> None:
+def users_add(name: str, role: str, grid: str | None, department: str | None, area: str | None,
+              password_stdin: bool) -> None:
     """Add a user."""
     from data.accounts import AccountError, create_user
+    from data.areas import AreaScopeError, area_scope
 
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
     if password_stdin and not password:
@@ -387,10 +482,26 @@ def users_add(name: str, role: str, grid: str | None, department: str | None, pa
     db.migrate()
     try:
         with db.uow() as s:
-            create_user(s, name, role, password=password, grid_code=grid, department_code=department)
-    except AccountError as exc:
+            user = create_user(s, name, role, password=password, grid_code=grid, department_code=department)
+            user.area_code = area_scope(s, area) if area else None
+    except (AccountError, AreaScopeError) as exc:
         raise StartupError(str(exc)) from None
-    click.echo(f"user {name} ({role}) added")
+    click.echo(f"user {name} ({role}) added" + (f", area {area}" if area else ""))
+
+
+@users.command("activate")
+@click.argument("name")
+def users_activate(name: str) -> None:
+    """Set the password of an imported user NAME with their one-time activation code: standard input holds the
+    code on its first line and the new password on its second."""
+    from dispatch.city_import import activate_user
+
+    code = sys.stdin.readline().strip()
+    password = sys.stdin.readline().rstrip("\n")
+    if not password:
+        raise StartupError("give the activation code and then the new password on standard input")
+    _change_user(name, lambda s, user: activate_user(s, user.username, code, password))
+    click.echo(f"user {name} activated")
 
 
 @users.command("token")
@@ -406,6 +517,100 @@ def users_token(name: str) -> None:
             raise StartupError(f"no active user {name!r}")
         token = issue_token(s, user)
     click.echo(token)
+
+
+@cli.command("open311-key")
+@click.argument("name")
+def open311_key(name: str) -> None:
+    """Print a new Open311 api_key for the client application NAME, alone on the last line (it only
+    creates and reads Open311 requests; revoke it by id through /api/v1/tokens)."""
+    from data.accounts import AccountError, issue_open311_key
+
+    db = _database(_settings())
+    db.migrate()
+    try:
+        with db.uow() as s:
+            key = issue_open311_key(s, name)
+    except AccountError as exc:
+        raise StartupError(str(exc)) from None
+    click.echo(f"Open311 key for {name.strip()} (shown once):")
+    click.echo(key)
+
+
+@cli.command("doorplate-qr")
+@click.argument("community")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The PDF to write.")
+def doorplate_qr(community: str, out: Path) -> None:
+    """Write a printable sheet of QR codes, one per doorplate of COMMUNITY (code or name), each opening
+    <CITYOPS_PUBLIC_URL>/report?doorplate=CODE (issue 20)."""
+    from dispatch.service import InvalidInput
+    from reports.doorplate_qr import qr_sheet_pdf
+
+    settings = _settings()
+    db = _database(settings)
+    db.migrate()
+    try:
+        with db.uow() as s:
+            pdf, count = qr_sheet_pdf(s, community, settings.public_url, settings.lang)
+    except InvalidInput as exc:
+        raise StartupError(exc.message) from None
+    out.write_bytes(pdf)
+    click.echo(f"{count} doorplate QR codes → {out}")
+
+
+def _change_user(name: str, change: Callable[..., object], *args: object) -> None:
+    """Apply ``change(session, user, *args)`` to the user NAME (active or not); one clear line on error."""
+    from data.accounts import AccountError, any_user_by_name
+
+    db = _database(_settings())
+    db.migrate()
+    try:
+        with db.uow() as s:
+            change(s, any_user_by_name(s, name), *args)
+    except AccountError as exc:
+        raise StartupError(str(exc)) from None
+
+
+@users.command("unlock")
+@click.argument("name")
+def users_unlock(name: str) -> None:
+    """Forget the failed sign-ins of NAME from every address (its sign-in is no longer slowed down)."""
+    from data.accounts import unlock_sign_in
+
+    _change_user(name, lambda s, user: unlock_sign_in(s, user.username))
+    click.echo(f"user {name} unlocked")
+
+
+@users.command("password")
+@click.argument("name")
+def users_password(name: str) -> None:
+    """Set the password of NAME from standard input; ends every session of NAME."""
+    from data.accounts import set_password
+
+    _change_user(name, set_password, sys.stdin.readline().rstrip("\n"))
+    click.echo(f"password of {name} changed; signed out everywhere")
+
+
+@users.command("role")
+@click.argument("name")
+@click.argument("role")
+def users_role(name: str, role: str) -> None:
+    """Give NAME another role; ends every session of NAME."""
+    from data.accounts import set_role
+
+    _change_user(name, set_role, role)
+    click.echo(f"user {name} is now {role}")
+
+
+@users.command("disable")
+@click.argument("name")
+@click.option("--enable", is_flag=True, help="Enable the user again instead.")
+def users_disable(name: str, enable: bool) -> None:
+    """Disable NAME (it cannot sign in and its sessions and tokens stop working), or enable it again."""
+    from data.accounts import set_active
+
+    _change_user(name, set_active, enable)
+    click.echo(f"user {name} {'enabled' if enable else 'disabled'}")
 
 
 @cli.group("db")

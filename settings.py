@@ -16,6 +16,8 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite:///var/cityops.db"
     secret_key: str | None = None
+    #: The key notification-channel URLs are encrypted with (issue 17); unset = derived from ``secret_key``.
+    channel_key: str | None = None
     mqtt_url: str | None = None
     #: The MQTT client id of the feed: one per deployment (the broker keeps its persistent session), so two
     #: CityOps on one broker — or a test stack beside a running one — need different ids.
@@ -27,6 +29,8 @@ class Settings(BaseSettings):
     evaluate_interval_s: float = 10.0
     reports_dir: str = "var/reports"
     uploads_dir: str = "var/uploads"
+    #: Browsers reach CityOps over HTTPS only (scripts/prod with TLS sets it): Secure cookies and HSTS.
+    https: bool = False
     #: Raw readings older than this are rolled up into hourly aggregates and deleted.
     retention_days: float = Field(default=30.0, gt=0)
     #: Local hour (0–23) at which the scheduler writes yesterday's daily report.
@@ -38,6 +42,48 @@ class Settings(BaseSettings):
     )
     #: Score thresholds of grade A and grade B (A at or above the first, B at or above the second).
     grade_thresholds: tuple[float, float] = (0.85, 0.7)
+    #: A browser session ends after this many minutes without a request (issue 14; 30 = OWASP ASVS 3.3.2
+    #: level 2; open pages poll, so only a closed or sleeping browser goes idle) and, at the latest, this
+    #: many hours after sign-in.
+    session_idle_minutes: float = Field(default=30.0, gt=0)
+    session_max_hours: float = Field(default=12.0, gt=0)
+    #: A longer or shorter absolute lifetime per role, e.g. CITYOPS_SESSION_ROLE_MAX_HOURS='{"leader": 168}'
+    #: for an unattended big screen signed in as a leader, or '{"worker": 10}' for phones.
+    session_role_max_hours: dict[str, float] = Field(default_factory=dict)
+    #: Whether anyone may read Open311 service requests (GET) without an Open311 ``api_key``.
+    open311_public_reads: bool = True
+    #: The public side (issue 20): the address citizens reach CityOps at (QR codes on doorplates point to
+    #: ``<public_url>/report?doorplate=CODE``), the proof-of-work difficulty of a report (leading zero bits
+    #: of SHA-256), the reports one address and one phone may file per hour (token buckets: that many at
+    #: once, refilled over the hour), and the header the DMZ proxy puts the citizen's address in (empty:
+    #: the connection's own address).
+    public_url: str = "http://127.0.0.1:8050"
+    public_pow_bits: int = Field(default=16, ge=0, le=32)
+    public_reports_per_hour_ip: int = Field(default=10, ge=1)
+    public_reports_per_hour_phone: int = Field(default=5, ge=1)
+    public_client_ip_header: str = ""
+    #: The share (0..1) of closed hotline orders that get a follow-up call (回访) task: 1 = every order;
+    #: below 1 a fixed sample chosen by the order's id (the same orders whichever process closes them).
+    hotline_followup_share: float = Field(default=1.0, ge=0, le=1)
+    #: Video (issue 19): the media gateway's playback URL for a camera whose stream URL is RTSP, e.g.
+    #: ``http://gw:8888/{code}/index.m3u8`` (``{code}`` the camera code, ``{path}`` the RTSP URL's path);
+    #: empty = RTSP cameras cannot be played. Its origin, and each of ``video_origins`` (the platforms'
+    #: own HLS/MJPEG hosts), is allowed by the pages' Content Security Policy.
+    video_gateway: str = ""
+    video_origins: list[str] = Field(default_factory=list)
+    #: Camera health: every this many seconds each camera's playback URL is probed (``timeout`` seconds
+    #: each, ``parallel`` at a time); a camera offline this many minutes files one incident of
+    #: ``camera_offline_category`` (the equipment category) per outage.
+    camera_probe_seconds: float = Field(default=60.0, gt=0)
+    camera_probe_timeout_s: float = Field(default=3.0, gt=0)
+    camera_probe_parallel: int = Field(default=64, ge=1, le=1024)
+    camera_offline_minutes: float = Field(default=30.0, ge=0)
+    camera_offline_category: str = "B0602"
+    #: Warning review (issue 17 §5): /admin flags a rule whose false alarms over the last
+    #: ``false_alarm_days`` are at least this share (0..1) of at least ``false_alarm_min_reviewed`` reviews.
+    false_alarm_rate: float = Field(default=0.3, ge=0, le=1)
+    false_alarm_min_reviewed: int = Field(default=5, ge=1)
+    false_alarm_days: float = Field(default=30.0, gt=0)
 
     @field_validator("tz")
     @classmethod

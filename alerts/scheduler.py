@@ -1,6 +1,6 @@
 """The scheduler: rule evaluation (with the stale-sensor sweep), the demo feed, the overdue-card sweep,
-rule-file reloading, the hourly rollups and retention of raw readings, the partitions of readings
-(PostgreSQL) and the MQTT feed, guarded by a database lease.
+the notification outbox, rule-file reloading, the hourly rollups and retention of raw readings, the
+partitions of readings (PostgreSQL) and the MQTT feed, guarded by a database lease.
 
 APScheduler job stores cannot be shared between processes, so exactly one scheduler may run jobs: the
 one holding the ``scheduler_lease`` row. Every scheduler renews or tries to take the lease on a
@@ -28,6 +28,7 @@ from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from alerts.camera_probe import probe_job_for
 from alerts.engine import evaluate_pending
 from alerts.ingest import dialect_insert
 from alerts.mqtt import MqttFeed
@@ -38,6 +39,7 @@ from data.db import Database
 from data.models import SchedulerLease, utcnow
 from data.partitions import maintain_partitions
 from dispatch import service as dispatch_service
+from dispatch.outbox import outbox_job
 from settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,8 @@ RETENTION_S = 3600.0
 #: Readings wait at most this long to reach the hourly rollups that charts longer than a day read.
 ROLLUPS_S = 300.0
 PARTITIONS_S = 3600.0
+#: The outbox job: notifications reach their channels within about this long of their event (issue 17).
+OUTBOX_S = 5.0
 #: This process stops trusting its lease this long before the lease expires in the database.
 _SAFETY_MARGIN_S = 5.0
 
@@ -132,7 +136,7 @@ class SchedulerHandle:
         self._rule_files: tuple = ()
         self.intervals: dict[str, float] = {
             "evaluate": settings.evaluate_interval_s, "sweep": SWEEP_S, "rules": RULES_S, "retention": RETENTION_S,
-            "rollups": ROLLUPS_S, "partitions": PARTITIONS_S,
+            "rollups": ROLLUPS_S, "partitions": PARTITIONS_S, "outbox": OUTBOX_S,
         }
         self.jobs: dict[str, Job] = {
             "evaluate": lambda session, now: evaluate_pending(session, now=now),
@@ -142,7 +146,10 @@ class SchedulerHandle:
             # PostgreSQL only (no-ops on SQLite): fold new readings into hourly rollups; keep daily partitions ahead.
             "rollups": lambda session, now: roll_up_new_readings(session),
             "partitions": lambda session, now: maintain_partitions(session, now, keep=self.retention),
+            "outbox": outbox_job,
+            "camera_probe": probe_job_for(settings).run,
         }
+        self.intervals["camera_probe"] = settings.camera_probe_seconds
         if simulator is not None:
             interval = settings.simulator_interval_s
             self.intervals["simulate"] = interval
@@ -155,12 +162,15 @@ class SchedulerHandle:
             timezone=UTC,
             # Work jobs share one thread so they never contend with each other for the database; the
             # heartbeat has its own so a long evaluation cannot cost the lease.
-            executors={"default": ThreadPoolExecutor(1), "lease": ThreadPoolExecutor(1)},
+            # camera health (network-bound, up to minutes a round) has its own thread too.
+            executors={"default": ThreadPoolExecutor(1), "lease": ThreadPoolExecutor(1),
+                       "probe": ThreadPoolExecutor(1)},
             job_defaults={"max_instances": 1, "coalesce": True, "misfire_grace_time": 30},
         )
         self.scheduler.add_job(self.heartbeat, "interval", seconds=HEARTBEAT_S, id="lease", executor="lease")
         for name, seconds in self.intervals.items():
-            self.scheduler.add_job(self.run_job, "interval", seconds=seconds, id=name, args=[name])
+            self.scheduler.add_job(self.run_job, "interval", seconds=seconds, id=name, args=[name],
+                                   executor="probe" if name == "camera_probe" else "default")
 
     @property
     def is_leader(self) -> bool:
@@ -261,8 +271,8 @@ def start_scheduler(
     db: Database, *, simulator: bool, holder: str | None = None, daily: Mapping[str, DailyJob] | None = None
 ) -> SchedulerHandle:
     """Start the scheduler jobs (``evaluate``, ``sweep``, ``rules``, ``retention``, ``rollups``, ``partitions``,
-    ``lease``; ``simulate`` with ``simulator``; each of ``daily`` at CITYOPS_DAILY_REPORT_HOUR local time) and,
-    while the lease is held, the MQTT feed when CITYOPS_MQTT_URL is set."""
+    ``outbox``, ``camera_probe``, ``lease``; ``simulate`` with ``simulator``; each of ``daily`` at
+    CITYOPS_DAILY_REPORT_HOUR local time) and, while the lease is held, the MQTT feed when CITYOPS_MQTT_URL is set."""
     settings = get_settings()
     handle = SchedulerHandle(
         db, holder or default_holder(), simulator=Simulator() if simulator else None, mqtt_url=settings.mqtt_url,

@@ -9,22 +9,32 @@ Every page, every Dash callback and every API route is checked here:
 from __future__ import annotations
 
 import json
+import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlencode, urlsplit
 
-from flask import Flask, current_app, redirect, request
-from flask_login import AnonymousUserMixin, LoginManager, current_user, login_user
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from flask import Flask, current_app, redirect, request, session
+from flask_login import AnonymousUserMixin, LoginManager, current_user, login_user, logout_user
 
 from api.errors import error_response
-from data.accounts import user_by_name, user_for_token, verify_password
+from data.accounts import (
+    WrongPassword,
+    change_password,
+    end_sessions,
+    record_sign_in,
+    sign_in_wait,
+    user_by_name,
+    user_for_token,
+    verify_password,
+)
 from data.db import Database
 from data.models import AuditLog, Role, User, utcnow
+from settings import Settings, get_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,6 +48,7 @@ PAGE_ROLES: dict[str, frozenset[str]] = {
     "worker": frozenset({"admin", "worker"}),
     "hotline": frozenset({"admin", "operator"}),
     "briefing": frozenset({"admin", "operator", "leader"}),
+    "video": frozenset({"admin", "operator", "leader"}),
     "admin": frozenset({"admin"}),
     "shell": ALL_ROLES,
 }
@@ -47,11 +58,18 @@ PAGE_PATHS: dict[str, str] = {
     "/worker": "worker",
     "/hotline": "hotline",
     "/briefing": "briefing",
+    "/video": "video",
     "/admin": "admin",
 }
 PUBLIC_PREFIXES = ("/login", "/auth/", "/healthz", "/assets/", "/_dash-component-suites/", "/_favicon",
-                   "/open311/", "/static/")
+                   "/open311/", "/static/", "/report/")
+#: Public pages outside any prefix: the citizens' reporting page (api/public.py; no sign-in).
+PUBLIC_PATHS = frozenset({"/report"})
 LANDING = {"worker": "/worker", "handler": "/console"}
+#: The page where every signed-in user changes their own password (plain Flask, api/login.py).
+ACCOUNT_PATH = "/account"
+#: The session cookie's name in HTTPS mode (``CITYOPS_HTTPS``): the ``__Host-`` prefix needs Secure.
+HOST_COOKIE = "__Host-cityops"
 
 
 @dataclass(frozen=True)
@@ -64,6 +82,8 @@ class AuthUser:
     role: str
     grid_id: int | None
     department_id: int | None
+    #: A command tier's district or street (``users add --area``); None = the city centre.
+    area_code: str | None = None
 
     is_authenticated = True
     is_active = True
@@ -74,7 +94,8 @@ class AuthUser:
 
     @classmethod
     def of(cls, user: User) -> AuthUser:
-        return cls(user.id, user.username, user.display_name, user.role, user.grid_id, user.department_id)
+        return cls(user.id, user.username, user.display_name, user.role, user.grid_id, user.department_id,
+                   user.area_code)
 
 
 class Anonymous(AnonymousUserMixin):
@@ -87,23 +108,33 @@ def current_db() -> Database:
     return current_app.extensions["cityops_db"]
 
 
-def init_auth(app: Flask, db: Database) -> LoginManager:
+def init_auth(app: Flask, db: Database, settings: Settings | None = None) -> LoginManager:
     """Install Flask-Login (sessions + bearer tokens) and the access guard on ``app``."""
+    settings = settings or get_settings()
+    lifetimes = SessionLifetimes.of(settings)
     app.extensions["cityops_db"] = db
     app.config.update(
+        # Behind HTTPS the cookie carries the __Host- prefix (ASVS 3.4.4): browsers then accept it only
+        # when it is Secure, has Path=/ and no Domain, so no sibling host can set or shadow it.
+        SESSION_COOKIE_NAME=HOST_COOKIE if settings.https else "session",
+        SESSION_COOKIE_PATH="/",
+        SESSION_COOKIE_DOMAIN=None,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=lifetimes.longest,
     )
     manager = LoginManager(app)
     manager.anonymous_user = Anonymous
 
     @manager.user_loader
     def load_user(user_id: str) -> AuthUser | None:
-        with db.uow() as session:
-            user = session.get(User, int(user_id)) if user_id.isdigit() else None
-            return AuthUser.of(user) if user is not None and user.active else None
+        with db.uow() as db_session:
+            user = db_session.get(User, int(user_id)) if user_id.isdigit() else None
+            if user is None or not user.active or not lifetimes.session_is_live(user):
+                return None
+            return AuthUser.of(user)
 
     @manager.request_loader
     def load_from_token(req) -> AuthUser | None:  # noqa: ANN001
@@ -118,7 +149,7 @@ def init_auth(app: Flask, db: Database) -> LoginManager:
     def unauthorized():
         if _is_machine_path(request.path):
             return error_response(401, "unauthorized", "sign in or send a valid bearer token")
-        return redirect(f"/login?next={request.full_path.rstrip('?')}")
+        return redirect(_login_url(request.full_path.rstrip("?")))
 
     app.before_request(guard_request)
     return manager
@@ -181,9 +212,13 @@ def allowed(role: str | None, page: str | None) -> bool:
 
 def guard_request():  # noqa: ANN201
     """The one access check for pages and Dash callbacks (API routes use ``require_roles``)."""
+    refusal = cross_site_refusal()
+    if refusal is not None:
+        return refusal
     path = request.path
-    if path.startswith(PUBLIC_PREFIXES) or path.startswith("/api/"):
-        return None
+    if (path.startswith(PUBLIC_PREFIXES) or path in PUBLIC_PATHS or path.startswith(("/api/", "/ogc/"))
+            or path == "/ogc"):
+        return None  # the API and OGC API blueprints check bearer tokens themselves (401, not a redirect)
     authenticated = current_user.is_authenticated
     role = current_user.role if authenticated else None
     if path == "/_dash-update-component":
@@ -201,7 +236,7 @@ def guard_request():  # noqa: ANN201
         return None
     page = PAGE_PATHS.get(path.rstrip("/") or "/")
     if not authenticated:
-        return redirect(f"/login?next={path}")
+        return redirect(_login_url(path))
     if page is None:
         return None  # Dash answers unknown paths with its own 404 page
     if not allowed(role, page):
@@ -231,57 +266,227 @@ def require_roles(*roles: str) -> Callable[[F], F]:
 
 
 class LoginThrottled(Exception):
-    """Too many failed sign-ins for this name or from this address; try again later."""
+    """Too many failed sign-ins for this name from this address (or from this address at all)."""
+
+    def __init__(self, wait: timedelta) -> None:
+        super().__init__(f"try again in {wait}")
+        self.wait = wait
 
 
-#: Failed sign-ins allowed per user name, and per address, within THROTTLE_WINDOW.
-THROTTLE_FAILURES = 5
-THROTTLE_WINDOW = timedelta(minutes=15)
+def _client_address() -> str:
+    return request.remote_addr or "unknown"
 
 
-def _recent_failures(session: Session, username: str, ip: str | None, now: datetime) -> int:
-    """Failed sign-ins for ``username`` or from ``ip`` within the window (read from the audit log, so
-    every web process sees the same count)."""
-    since = now - THROTTLE_WINDOW
-    by_name = session.scalar(select(func.count(AuditLog.id)).where(
-        AuditLog.action == "login_failed", AuditLog.at >= since, AuditLog.target == username[:128]))
-    by_ip = session.scalar(select(func.count(AuditLog.id)).where(
-        AuditLog.action == "login_failed", AuditLog.at >= since, AuditLog.ip == ip)) if ip else 0
-    return max(by_name or 0, (by_ip or 0) // 4)  # an address may be shared by a whole office
+def _throttle(username: str, ip: str) -> datetime:
+    """Raise LoginThrottled (audited) while ``username`` must wait before a password from ``ip`` is checked
+    again; returns the time of this attempt."""
+    with current_db().uow() as db_session:
+        now = utcnow()
+        wait = sign_in_wait(db_session, username, ip, now)
+        if wait is not None:
+            db_session.add(AuditLog(action="login_throttled", target=username[:128], ip=ip, at=now))
+    if wait is not None:  # raised after the unit of work, so the audit row is kept
+        raise LoginThrottled(wait)
+    return now
 
 
 def authenticate(username: str, password: str) -> AuthUser | None:
     """Check a username and password; records the attempt in the audit log.
 
-    Raises LoginThrottled after THROTTLE_FAILURES failures for the name (or four times as many from
-    the address) within THROTTLE_WINDOW — before the password is even checked.
+    Raises LoginThrottled, before the password is even checked, while the failures of this name from
+    this address (or of this address) ask for a wait (``data.accounts.ThrottlePolicy``). Unknown names
+    cost as much as known ones (the password is checked against a dummy hash) and are throttled alike.
     """
-    ip = request.remote_addr
-    with current_db().uow() as session:
-        now = utcnow()
-        throttled = _recent_failures(session, username, ip, now) >= THROTTLE_FAILURES
-        if throttled:
-            session.add(AuditLog(action="login_throttled", target=username[:128], ip=ip, at=now))
-    if throttled:  # raised after the unit of work, so the audit row is kept
-        raise LoginThrottled(username)
-    with current_db().uow() as session:
-        user = user_by_name(session, username)
-        ok = user is not None and verify_password(user.password_hash, password)
-        session.add(AuditLog(user_id=user.id if user else None,
-                             action="login" if ok else "login_failed",
-                             target=username[:128], ip=ip, at=now,
-                             detail={"user_agent": request.user_agent.string[:200]}))
+    ip = _client_address()
+    now = _throttle(username, ip)
+    with current_db().uow() as db_session:
+        user = user_by_name(db_session, username)
+        ok = verify_password(user.password_hash if user is not None else None, password) and user is not None
+        record_sign_in(db_session, username, ip, ok, now)
+        db_session.add(AuditLog(user_id=user.id if user else None,
+                                action="login" if ok else "login_failed",
+                                target=username[:128], ip=ip, at=now,
+                                detail={"user_agent": request.user_agent.string[:200]}))
         return AuthUser.of(user) if ok and user is not None else None
+
+
+def change_own_password(current: str, new: str) -> None:
+    """The signed-in user changes their password (``data.accounts.change_password``): guessing the current
+    password is throttled and counted like failed sign-ins (LoginThrottled, WrongPassword); a new password
+    the policy refuses raises WeakPassword. Every session of the user ends, except this browser's, which
+    is started afresh in the new epoch."""
+    ip = _client_address()
+    now = _throttle(current_user.username, ip)
+    wrong = False
+    with current_db().uow() as db_session:
+        user = db_session.get(User, current_user.id)
+        try:
+            change_password(db_session, user, current, new)
+        except WrongPassword:
+            wrong = True  # kept: the unit of work commits the failure, then it is raised
+            record_sign_in(db_session, user.username, ip, False, now)
+            db_session.add(AuditLog(user_id=user.id, action="password.change_failed",
+                                    target=f"user:{user.username}"[:128], ip=ip, at=now))
+        else:
+            me = AuthUser.of(user)
+    if wrong:
+        raise WrongPassword("the current password is wrong")
+    sign_in(me)
+
+
+# --- browser sessions: an epoch, an idle timeout and an absolute lifetime ---------------------------
+
+_EPOCH, _SIGNED_IN, _SEEN = "cityops_epoch", "cityops_signed_in", "cityops_seen"
+#: Activity is written back into the cookie at most this often (not on every poll of an open page).
+_SEEN_RESOLUTION_S = 60
+
+
+@dataclass(frozen=True)
+class SessionLifetimes:
+    """How long a browser session may live: idle, and at most after sign-in (per role where set)."""
+
+    idle: timedelta
+    longest_by_role: dict[str, timedelta]
+    default: timedelta
+
+    @classmethod
+    def of(cls, settings: Settings) -> SessionLifetimes:
+        return cls(timedelta(minutes=settings.session_idle_minutes),
+                   {role: timedelta(hours=hours) for role, hours in settings.session_role_max_hours.items()},
+                   timedelta(hours=settings.session_max_hours))
+
+    @property
+    def longest(self) -> timedelta:
+        """The longest any session may live (the cookie's own expiry)."""
+        return max([self.default, *self.longest_by_role.values()])
+
+    def session_is_live(self, user: User) -> bool:
+        """True when the browser session of this request still belongs to ``user``: begun in the user's
+        current epoch, not idle too long and not too old. Notes the request as activity."""
+        now = time.time()
+        try:
+            epoch, signed_in, seen = int(session[_EPOCH]), float(session[_SIGNED_IN]), float(session[_SEEN])
+        except (KeyError, TypeError, ValueError):
+            return False  # a cookie from before epochs, or not ours
+        lifetime = self.longest_by_role.get(user.role, self.default)
+        if (epoch != (user.session_epoch or 0) or now - seen > self.idle.total_seconds()
+                or now - signed_in > lifetime.total_seconds()):
+            return False
+        if now - seen >= _SEEN_RESOLUTION_S:
+            session[_SEEN] = now
+        return True
 
 
 def sign_in(user: AuthUser) -> str:
     """Start the browser session for ``user``; returns where to go next."""
+    with current_db().uow() as db_session:
+        epoch = db_session.get(User, user.id).session_epoch or 0
+    lang = session.get("lang")
+    session.clear()  # nothing of an earlier session (or of someone else's) carries over
+    if lang is not None:
+        session["lang"] = lang
     login_user(user)
-    target = request.args.get("next") or request.form.get("next") or ""
-    page = PAGE_PATHS.get(urlsplit(target).path.rstrip("/") or "/") if target.startswith("/") else None
-    if page is not None and allowed(user.role, page) and not target.startswith("//"):
+    now = time.time()
+    session.update({_EPOCH: epoch, _SIGNED_IN: now, _SEEN: now})
+    session.permanent = True
+    target = safe_next(request.args.get("next") or request.form.get("next") or "", "")
+    path = urlsplit(target).path.rstrip("/") or "/"
+    page = PAGE_PATHS.get(path) if target else None
+    if (page is not None and allowed(user.role, page)) or (target and path == ACCOUNT_PATH):
         return target
     return LANDING.get(user.role, "/")
+
+
+def sign_out() -> None:
+    """End the browser session, and with it every other session of the same user (a copied cookie
+    stops working too)."""
+    if current_user.is_authenticated and session.get("_user_id") is not None:
+        with current_db().uow() as db_session:
+            user = db_session.get(User, current_user.id)
+            if user is not None:
+                end_sessions(db_session, user, reason="logout", actor_id=user.id)
+    logout_user()
+    lang = session.get("lang")
+    session.clear()
+    if lang is not None:
+        session["lang"] = lang
+
+
+# --- redirects: only to our own paths --------------------------------------------------------------
+
+#: What a browser removes from a URL before it reads it (WHATWG URL: tab, CR and LF anywhere).
+_URL_IGNORED = re.compile(r"[\t\r\n]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _stays_on_this_site(target: str) -> bool:
+    """True when a browser following ``Location: target`` stays on this origin: a path from the root,
+    never ``//host`` (nor ``/\\host``, which browsers read the same), with no scheme and no host."""
+    parts = urlsplit(target)
+    return (target.startswith("/") and not target.startswith("//") and not parts.scheme
+            and not parts.netloc and not _CONTROL.search(target))
+
+
+def safe_next(target: str, default: str = "/") -> str:
+    """``target`` as a browser would read it when it is a path on this site, else ``default``.
+
+    The check runs on what the browser will see, not on the raw string: tabs and newlines dropped,
+    backslashes read as slashes — and once more after percent-decoding, so no encoded form of ``//``
+    or of a scheme gets through either. (``/%09/evil.example`` is ``//evil.example`` to a browser.)
+    """
+    seen = _URL_IGNORED.sub("", target).replace("\\", "/").strip(" ")
+    decoded = _URL_IGNORED.sub("", unquote(seen)).replace("\\", "/")
+    if not seen or not _stays_on_this_site(seen) or not _stays_on_this_site(decoded):
+        return default
+    return seen
+
+
+def _login_url(next_path: str) -> str:
+    """The sign-in page that comes back to ``next_path`` afterwards (a local path, encoded)."""
+    target = safe_next(next_path, "")
+    return "/login?" + urlencode({"next": target}) if target else "/login"
+
+
+# --- cross-site request forgery ---------------------------------------------------------------------
+
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+#: Where a signed-in browser writes JSON only (the sign-in and sign-out forms are checked by origin).
+JSON_PREFIXES = ("/api/", "/open311/", "/_dash-update-component")
+_SAME_SITE_FETCH = frozenset({"same-origin", "none"})
+
+
+def _from_this_origin() -> bool:
+    """False when the browser says the request comes from another origin: an ``Origin`` that is not
+    ours (``null`` included), or without one a ``Sec-Fetch-Site`` other than same-origin/none. A client
+    that sends neither header is no browser (a cross-site page cannot make a browser omit both)."""
+    origin = request.headers.get("Origin")
+    if origin is not None:
+        hosts = {request.host, *(h.strip() for h in request.headers.get("X-Forwarded-Host", "").split(","))}
+        parts = urlsplit(origin)
+        return parts.scheme in ("http", "https") and parts.netloc in hosts - {""}
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    return fetch_site is None or fetch_site in _SAME_SITE_FETCH
+
+
+def cross_site_refusal() -> Any:
+    """A 403/415 for a write that may have been forged by another site, else None.
+
+    A write that the session cookie authenticates (no ``Authorization`` header: bearer-token calls are
+    not affected) must come from this origin and, to the API, Open311 and Dash callbacks, carry
+    ``application/json`` — which a cross-site page cannot send without a CORS preflight that this app
+    never grants. The sign-in form is checked for its origin even without a session (login CSRF).
+    """
+    if request.method not in _WRITES or "Authorization" in request.headers:
+        return None
+    with_session = session.get("_user_id") is not None
+    if not with_session and request.path != "/login":
+        return None
+    if not _from_this_origin():
+        return error_response(403, "cross_site", "a write from another site is refused")
+    if with_session and request.path.startswith(JSON_PREFIXES) and request.mimetype != "application/json":
+        return error_response(415, "unsupported_media_type",
+                              "a signed-in browser writes with Content-Type: application/json")
+    return None
 
 
 def callback_body_pages(raw: bytes) -> set[str | None]:

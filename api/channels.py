@@ -177,7 +177,7 @@ def get_duplicates(incident_id: int) -> Response:
         if incident.lon is None or incident.lat is None:
             return jsonify([])
         found = find_duplicates(session, incident.category_code, incident.lon, incident.lat, incident.reported_at,
-                                exclude_id=incident.id)
+                                exclude_id=incident.id, viewer=current_actor())
         return jsonify([duplicate_to_dict(other, distance) for other, distance in found])
 
 

@@ -101,6 +101,7 @@ class SensorOut(BaseModel):
     tags: list[str]
     last_value: float | None
     last_ts: str | None
+    simulated: bool = Field(description="a demo sensor fed by the simulator (its readings are invented)")
 
 
 class AlertOut(BaseModel):
@@ -117,6 +118,10 @@ class AlertOut(BaseModel):
     incident_id: int | None
     exercise: bool
     muted: str | None = Field(description="why notification is muted: silence, maintenance, inhibited")
+    review: str | None = Field(default=None, description="the review: confirmed, false_alarm or exercise")
+    review_reason: str | None = Field(default=None, description="a false alarm's reason")
+    reviewed_at: str | None = None
+    reviewed_by_id: int | None = None
 
 
 class SilenceIn(StrictBody):
@@ -203,7 +208,7 @@ def sensor_to_dict(sensor: Sensor, grid_code: str | None) -> dict[str, Any]:
         "id": sensor.id, "kind": sensor.kind, "family": sensor.family, "name": sensor.name,
         "lon": sensor.lon, "lat": sensor.lat, "unit": sensor.unit, "grid_code": grid_code,
         "status": sensor.status, "tags": list(sensor.tags or []), "last_value": sensor.last_value,
-        "last_ts": to_iso(sensor.last_ts),
+        "last_ts": to_iso(sensor.last_ts), "simulated": bool(sensor.simulated),
     }
 
 
@@ -261,7 +266,9 @@ def alert_to_dict(alert: Alert) -> dict[str, Any]:
         "level": alert.level, "value": alert.value, "started_at": to_iso(alert.started_at),
         "fired_at": to_iso(alert.fired_at), "resolved_at": to_iso(alert.resolved_at),
         "acked_at": to_iso(alert.acked_at), "incident_id": alert.incident_id,
-        "exercise": bool(alert.exercise), "muted": alert.muted,
+        "exercise": bool(alert.exercise), "muted": alert.muted, "review": alert.review,
+        "review_reason": alert.review_reason, "reviewed_at": to_iso(alert.reviewed_at),
+        "reviewed_by_id": alert.reviewed_by_id,
     }
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any, Literal
 
-from flask import Blueprint, Response, g, has_request_context, jsonify, request
+from flask import Blueprint, Response, current_app, g, has_app_context, has_request_context, jsonify, request
 from flask_login import current_user
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.json_schema import models_json_schema
@@ -187,7 +187,14 @@ def parse_body(model: type[BaseModel], data: object) -> Any:
 
 
 def json_body() -> object:
-    return request.get_json(force=True, silent=True)
+    """The parsed JSON body of a write (None when there is no body, or it is not valid JSON: ``parse_body``
+    answers 400). A body must be declared ``Content-Type: application/json`` (ASVS 13.1.5, 13.2.5) — from a
+    bearer-token client as from a browser — else 415; the photo uploads read images, not this."""
+    if not request.get_data(cache=True):
+        return None
+    if not request.is_json:
+        raise ApiError(415, "unsupported_media_type", "send the body with Content-Type: application/json")
+    return request.get_json(silent=True)
 
 
 def int_arg(name: str, default: int, low: int = 0, high: int = MAX_PAGE) -> int:
@@ -393,6 +400,11 @@ def schema_models() -> list[type[BaseModel]]:
     return list(models.values())
 
 
+def _session_cookie_name() -> str:
+    """The browser session cookie's name (``__Host-cityops`` behind HTTPS, see ``api.auth.init_auth``)."""
+    return str(current_app.config["SESSION_COOKIE_NAME"]) if has_app_context() else "session"
+
+
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 document of every route of this blueprint, and of /healthz."""
     _, definitions = models_json_schema(
@@ -416,13 +428,13 @@ def openapi_document() -> dict[str, Any]:
             "schemas": definitions.get("$defs", {}),
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "description": "an API token (users token)"},
-                "session": {"type": "apiKey", "in": "cookie", "name": "session"},
+                "session": {"type": "apiKey", "in": "cookie", "name": _session_cookie_name()},
             },
         },
     }
 
 
-@operation("/openapi.json", "GET", summary="This OpenAPI document", tag="meta", roles=None)
+@operation("/openapi.json", "GET", summary="This OpenAPI document (signed-in users and tokens only)", tag="meta")
 def get_openapi() -> Response:
     return jsonify(openapi_document())
 

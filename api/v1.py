@@ -14,6 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+import api.areas  # also declares GET /api/v1/areas
 import api.channels  # also declares the photo, detection, duplicate, rating and notification routes
 from api.auth import current_db
 from api.errors import ApiError
@@ -37,14 +38,19 @@ from data.models import Category, Role
 from dispatch.categories import CategoryChange, limits_of, save_category
 from dispatch.kpi import SCOPE_HELP, SCOPES, kpi_compare, kpi_snapshot
 from dispatch.service import (
+    DESCRIPTION_MAX,
+    NOTE_MAX,
+    PUBLIC_DESCRIPTION_MAX,
     InvalidInput,
     apply_action,
     create_incident,
     get_incident,
     incident_to_dict,
     list_incidents,
+    set_public_description,
 )
 from dispatch.sla import SEVERITIES
+from dispatch.tiers import kpi_area
 from dispatch.workflow import SOURCES, Action
 from settings import get_settings
 
@@ -91,7 +97,7 @@ class IncidentIn(StrictBody):
     source: Literal[SOURCES] | None = Field(  # type: ignore[valid-type]
         default=None, description="default: patrol for workers, operator otherwise"
     )
-    description: str | None = None
+    description: str | None = Field(default=None, max_length=DESCRIPTION_MAX)
     address: str | None = Field(default=None, max_length=255)
     reported_at: AwareDatetime | None = None
     auto_file: bool = Field(default=False, description="file at once (operators and admins)")
@@ -102,11 +108,13 @@ class IncidentIn(StrictBody):
 class ActionIn(StrictBody):
     action: Action
     version: int = Field(description="the version the client saw; 409 when it is stale")
-    note: str | None = None
+    note: str | None = Field(default=None, max_length=NOTE_MAX)
     department: str | None = Field(default=None, description="dispatch: department code")
     assignee: str | None = Field(default=None, description="dispatch: username")
     hours: float | None = Field(default=None, description="postpone: hours to extend")
     target_id: int | None = Field(default=None, description="merge: id of the original incident")
+    area: str | None = Field(default=None, max_length=32,
+                             description="pass_down: the district or street code to pass the incident to")
     photo_ids: list[int] = Field(default_factory=list, description="your photos uploaded to this incident")
 
 
@@ -130,6 +138,7 @@ class IncidentOut(BaseModel):
     source: str
     title: str
     description: str | None
+    public_description: str | None = Field(description="what Open311 shows (set by the citizen or an operator)")
     address: str | None
     lon: float | None
     lat: float | None
@@ -148,6 +157,7 @@ class IncidentOut(BaseModel):
     handle_deadline: str | None
     close_deadline: str | None
     card: Literal["none", "yellow", "red"]
+    tier: str | None = Field(description="the district or street centre handling it (下派); null = the city centre")
     escalated: bool
     rework_count: int
     merged_into: int | None
@@ -177,6 +187,19 @@ class SourceCounts(BaseModel):
     operator: int
 
 
+class HotlineFigures(BaseModel):
+    """The 12345 hotline figures of a KPI snapshot (DESIGN §7 ``hotline``)."""
+
+    orders: int
+    direct: int = Field(description="answered directly (直办)")
+    transferred: int = Field(description="transferred (转办)")
+    direct_rate: float | None
+    satisfaction_rate: float | None = Field(description="satisfied + basically satisfied over reached follow-ups")
+    mean_handle_workdays: float | None = Field(description="call → closing, in working days of the calendar")
+    on_time_reply_rate: float | None = Field(description="replies given by the closing deadline over replies due")
+    repeat_calls: int = Field(description="same phone or address within 30 days before")
+
+
 class KpiSnapshotOut(BaseModel):
     """The KPI snapshot (DESIGN §7); rates are fractions 0..1 or null when the denominator is 0 (shown
     as "—"). The scope keys echo the request (null = not narrowed)."""
@@ -193,6 +216,7 @@ class KpiSnapshotOut(BaseModel):
     department: str | None
     category: str | None
     source: str | None
+    tier: str | None
     reported: int
     filed: int
     filing_rate: float | None
@@ -214,6 +238,7 @@ class KpiSnapshotOut(BaseModel):
     mean_handle_hours: float | None
     alerts_firing: AlertCounts = Field(description="firing alerts; narrowed by the area scopes only")
     by_source: SourceCounts
+    hotline: HotlineFigures = Field(description="the cohort's 12345 hotline orders (issue 20)")
 
 
 class KpiOut(KpiSnapshotOut):
@@ -301,9 +326,10 @@ def get_incidents() -> Response:
     states = ("reported", "filed", "rejected", "dispatched", "in_progress", "resolved", "closed")
     limit, offset = page_args()
     with current_db().uow() as session:
+        viewer = current_actor()
         incidents = list_incidents(
             session,
-            user=current_actor(),
+            user=viewer,
             state=choice_arg("state", states),
             card=choice_arg("card", CARDS),
             grid_code=request.args.get("grid_code") or None,
@@ -313,7 +339,7 @@ def get_incidents() -> Response:
             limit=limit,
             offset=offset,
         )
-        return jsonify([incident_to_dict(i) for i in incidents])
+        return jsonify([incident_to_dict(i, viewer) for i in incidents])
 
 
 @operation("/incidents", "POST", summary="Report an incident (routed to grid, worker and department)",
@@ -332,7 +358,7 @@ def post_incident() -> tuple[Response, int]:
             description=data.description, auto_file=data.auto_file, exercise=data.exercise,
             address=data.address, severity=data.severity, inside_city=True,
         )
-        return created(incident_to_dict(incident))
+        return created(incident_to_dict(incident, actor))
 
 
 @operation("/incidents/<int:incident_id>", "GET", summary="One incident with its history", tag="incidents",
@@ -340,7 +366,8 @@ def post_incident() -> tuple[Response, int]:
            errors=(401, 404))
 def get_one_incident(incident_id: int) -> Response:
     with current_db().uow() as session:
-        return jsonify(incident_to_dict(get_incident(session, incident_id, user=current_actor())))
+        viewer = current_actor()
+        return jsonify(incident_to_dict(get_incident(session, incident_id, user=viewer), viewer))
 
 
 @operation("/incidents/<int:incident_id>/actions", "POST", summary="Take a workflow action on an incident",
@@ -355,9 +382,27 @@ def post_action(incident_id: int) -> Response:
         incident = apply_action(
             session, incident_id, data.action, version=data.version, actor=actor, note=data.note,
             department_code=data.department, assignee=data.assignee, hours=data.hours,
-            target_id=data.target_id, attachment_ids=data.photo_ids,
+            target_id=data.target_id, attachment_ids=data.photo_ids, area_code=data.area,
         )
-        return jsonify(incident_to_dict(incident))
+        return jsonify(incident_to_dict(incident, actor))
+
+
+class PublicDescriptionIn(StrictBody):
+    public_description: str | None = Field(
+        default=None, max_length=PUBLIC_DESCRIPTION_MAX,
+        description="what Open311 shows of the incident (no caller data, no internal notes); empty withdraws it")
+
+
+@operation("/incidents/<int:incident_id>/public-description", "PUT",
+           summary="Publish the description Open311 shows of an incident (operators and admins)", tag="incidents",
+           roles=STAFF, body=PublicDescriptionIn, response=IncidentOut,
+           params=(Param("incident_id", "incident id", "integer", "path"),), errors=(400, 401, 403, 404, 422))
+def put_public_description(incident_id: int) -> Response:
+    data = parse_body(PublicDescriptionIn, json_body())
+    actor = current_actor()
+    with current_db().uow() as session:
+        incident = set_public_description(session, incident_id, data.public_description, actor=actor)
+        return jsonify(incident_to_dict(incident, actor))
 
 
 # --- KPIs ---------------------------------------------------------------------------------------
@@ -403,4 +448,5 @@ def kpi_answer(session: Session, args: Mapping[str, str | None]) -> dict[str, An
            errors=(401, 422))
 def get_kpi() -> Response:
     with current_db().uow() as session:
-        return jsonify(kpi_answer(session, request.args))
+        # A command tier's user reads their area only: their area replaces that level's scope, the others narrow it.
+        return jsonify(kpi_answer(session, {**request.args, **kpi_area(session, current_actor())}))

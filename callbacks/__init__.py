@@ -10,13 +10,17 @@ from dash import _callback
 from callbacks import (  # noqa: F401
     admin,
     admin_categories,
+    admin_duty,
     admin_rules,
+    admin_sessions,
     alert_inbox,
     bigscreen,
     briefing,
     console,
     hotline,
+    maplive,
     shell,
+    video,
     worker,
 )
 

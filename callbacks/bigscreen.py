@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import plotly.graph_objects as go
 from dash import (
@@ -31,16 +32,17 @@ from dash import (
 )
 from plotly.utils import PlotlyJSONEncoder
 
-from alerts.aqi import AqiResult, aqi, category_of
-from alerts.evaluator import AQI_POLLUTANTS
+from alerts.air import HourlyAqi, city_hourly_aqi, scope_condition, station_hourly_aqi
+from alerts.aqi import AqiResult, category_of
 from callbacks import mapkit
 from callbacks.common import uow
 from callbacks.pagekit import clicked_id, local_time, name_of, signed_in
 from data.layers import StaticLayers, live_incidents, per_minute, static_layers
 from data.map_details import Detail, detail, patrol_cameras, search
 from data.models import Incident, Role, utcnow
-from dispatch import screen
-from dispatch.kpi import kpi_snapshot
+from dispatch import duty, screen, tiers
+from dispatch.kpi import AREA_SCOPES, kpi_snapshot
+from dispatch.service import NotFound, get_incident
 from i18n import t
 from layouts import ids
 from layouts.bigscreen import AQI_COLOURS, aqi_view, chip, family_cell, rank_row
@@ -191,26 +193,28 @@ def tile_patch(tile: Tile) -> Patch:
     return patch
 
 
-def tile_figures(session: Any, now: datetime, *, district: str | None = None,
+def tile_figures(session: Any, now: datetime, *, area: Mapping[str, str] | None = None,
                  grid_ids: list[int] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The figures of the tiles now and in the previous period: the month so far against last month to the
     same point (KPI snapshots; cards rebuilt for then), today's intake by source against yesterday to the
-    same time, and the alerts firing now against this time yesterday. ``grid_ids`` are ``district``'s."""
+    same time, and the alerts firing now against this time yesterday. ``area`` is the KPI snapshot's scope
+    (``{"street": code}``, …; None = the city) and ``grid_ids`` are its unit grids."""
+    scope = dict(area or {})
     start, end = kpi_period(now)
-    current = kpi_snapshot(session, start, end, now=now, district=district)
+    current = kpi_snapshot(session, start, end, now=now, **scope)
     today = local_midnight(now)
     current["by_source"] = screen.intake_by_source(session, today, now, grid_ids=grid_ids)
 
     def baseline() -> dict[str, Any]:  # the earlier figures move slowly: read once a minute
         before, before_until = previous_period(start, now)
-        previous = kpi_snapshot(session, before, before_until, now=now, district=district)
+        previous = kpi_snapshot(session, before, before_until, now=now, **scope)
         previous.update(screen.cards_at(session, before, before_until, before_until, grid_ids=grid_ids))
         day = timedelta(days=1)
         previous["by_source"] = screen.intake_by_source(session, today - day, now - day, grid_ids=grid_ids)
         previous["alerts_firing"] = screen.alerts_firing_at(session, now - day, grid_ids=grid_ids)
         return previous
 
-    key = ("tile-baseline", district, tuple(grid_ids) if grid_ids is not None else None)
+    key = ("tile-baseline", tuple(sorted(scope.items())), tuple(grid_ids) if grid_ids is not None else None)
     return current, dict(per_minute(session, key, now, baseline))
 
 
@@ -308,19 +312,57 @@ clientside_callback(
 )
 
 
-def _scope_grid_ids(layers: StaticLayers, scope: dict[str, Any] | None) -> list[int] | None:
+@dataclass(frozen=True)
+class ScreenScope:
+    """The area chosen by drill-down as every panel uses it: the KPI snapshot's scope (level → code, as
+    ``dispatch.kpi.kpi_snapshot`` takes it) and the area's unit grids (for the lists, cards, AQI stations)."""
+
+    kpi: dict[str, str]
+    grid_ids: list[int]
+
+
+def _own_node(layers: StaticLayers, own: str | None) -> Any:
+    """The area node of a command tier's area code ``own`` (None: the city centre, or no such area)."""
+    return next((a for a in layers.areas if a.code == own), None) if own else None
+
+
+def screen_scope(layers: StaticLayers, scope: Mapping[str, Any] | None, own: str | None = None) -> ScreenScope | None:
+    """The drill-down Store's ``{"level", "id"}`` resolved against the areas and grids; None for the whole
+    city, and for a scope naming no known area (the Store comes from the browser). A command tier's user
+    (``own``: their area code) never leaves their area: a scope outside it, or none, is their area."""
+    chosen = _chosen_scope(layers, scope)
+    node = _own_node(layers, own)
+    if node is None:
+        return chosen
+    floor = ScreenScope({node.level: node.code}, layers.grids.ids[layers.grid_positions_in(node.id)].tolist())
+    return chosen if chosen is not None and set(chosen.grid_ids) <= set(floor.grid_ids) else floor
+
+
+def _own_area() -> str | None:
+    """The area of the signed-in user's command tier (None: the city centre, or no signed-in user)."""
+    return tiers.area_of(mapkit.reader())
+
+
+def _chosen_scope(layers: StaticLayers, scope: Mapping[str, Any] | None) -> ScreenScope | None:
     if not scope:
         return None
-    if scope["level"] == "grid":
-        return [int(scope["id"])]
-    return layers.grids.ids[layers.grid_positions_in(int(scope["id"]))].tolist()
+    try:
+        level, ident = str(scope["level"]), int(scope["id"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    if level == "grid":
+        position = layers.grids.ids.tolist().index(ident) if ident in layers.grids.ids else None
+        return None if position is None else ScreenScope({"grid": layers.grids.codes[position]}, [ident])
+    area = layers.area(ident)
+    if area is None or area.level != level or level not in AREA_SCOPES:
+        return None
+    return ScreenScope({level: area.code}, layers.grids.ids[layers.grid_positions_in(ident)].tolist())
 
 
-def _district_grid_ids(layers: StaticLayers, scope: dict[str, Any] | None) -> list[int] | None:
-    """The grids of the scope's district (the KPI tiles follow the district, as the KPI snapshot does)."""
-    code = (scope or {}).get("district")
-    district = next((a for a in layers.areas if a.level == "district" and a.code == code), None) if code else None
-    return None if district is None else layers.grids.ids[layers.grid_positions_in(district.id)].tolist()
+def _scope_grid_ids(layers: StaticLayers, scope: Mapping[str, Any] | None) -> list[int] | None:
+    """The unit grids of the chosen area, None for the whole city."""
+    resolved = screen_scope(layers, scope, _own_area())
+    return None if resolved is None else resolved.grid_ids
 
 
 @callback(
@@ -346,15 +388,15 @@ def refresh(_n: int | None, map_version: list[int] | None, tile_ids: list[dict[s
     now = utcnow()
     with uow() as session:
         layers = static_layers(session)
-        grid_ids = _scope_grid_ids(layers, scope)
+        area = screen_scope(layers, scope, _own_area())
+        grid_ids = area.grid_ids if area else None
         alerts = screen.ticker_alerts(session, limit=TICKER_SIZE, grid_ids=grid_ids)
-        on_map = live_incidents(session) if map_version is not None else None
-        # The city-wide list is the newest of what the map shows: one read serves both.
-        incidents = (on_map[:LIST_SIZE] if on_map is not None and grid_ids is None
-                     else live_incidents(session, limit=LIST_SIZE, grid_ids=grid_ids))
-        current, previous = tile_figures(session, now, district=(scope or {}).get("district"),
-                                         grid_ids=_district_grid_ids(layers, scope))
-        live = mapkit.live_map(session, layers, metric or "open", on_map) if on_map is not None else None
+        # the map's incidents and alerts go through callbacks/maplive.py (every one of them, as deltas)
+        # the list names incidents: only those the user may see, as on the map and in /api/v1/incidents
+        incidents = live_incidents(session, limit=LIST_SIZE, grid_ids=grid_ids,
+                                   visible=mapkit.reader_visible(mapkit.reader()))
+        current, previous = tile_figures(session, now, area=area.kpi if area else None, grid_ids=grid_ids)
+        live = mapkit.live_map(session, layers, metric or "open") if map_version is not None else None
     held = dict(digest or {})
     digests = dict(held)
     figure: Any = no_update
@@ -408,6 +450,8 @@ TREND_DAYS = 30
 RANK_SIZE = 5
 #: Air-quality values older than this are not "current".
 AIR_FRESH = timedelta(hours=2)
+#: Stations listed under the AQI, worst first.
+STATION_ROWS = 5
 REPORTED_COLOUR, CLOSED_COLOUR, AXIS_COLOUR = "#3fb8ff", "#30d158", "#7f97ae"
 GRID_COLOUR = "rgba(127,151,174,0.18)"
 
@@ -425,12 +469,22 @@ def day_buckets(now: datetime) -> tuple[datetime, list[str]]:
     return first, [(first + timedelta(days=i)).strftime("%Y-%m-%d") for i in range(TREND_DAYS)]
 
 
-def city_aqi(concentrations: Mapping[str, float]) -> AqiResult | None:
-    """The hourly AQI (HJ 633-2012, ``alerts.aqi``) of the city's mean concentration per air sensor kind;
-    None without any usable value."""
-    values = {AQI_POLLUTANTS[kind]: value for kind, value in concentrations.items()
-              if kind in AQI_POLLUTANTS and math.isfinite(value) and value >= 0}
-    return aqi(values, averaging="1h") if values else None
+def hourly_air(session: Any, now: datetime, first_hour: datetime, hours: list[str],
+               grid_ids: list[int] | None) -> tuple[HourlyAqi | None, list[int | None], list[HourlyAqi]]:
+    """The city's (or the area's) hourly AQI from 1-hour means (``alerts.air``, HJ 633-2012): the newest hour
+    within ``AIR_FRESH``, the AQI of each of ``hours`` (local keys), and each station's newest hour, worst first."""
+    where = None if grid_ids is None else scope_condition(session, grid_ids=grid_ids)
+    zone = get_settings().zone
+    city = {h.hour.astimezone(zone).strftime("%Y-%m-%d %H"): h
+            for h in city_hourly_aqi(session, first_hour, now, where)}
+    fresh = now - AIR_FRESH
+    latest = max((h for h in city.values() if h.hour + timedelta(hours=1) > fresh), key=lambda h: h.hour,
+                 default=None)
+    newest: dict[str, HourlyAqi] = {}
+    for h in station_hourly_aqi(session, fresh, now, where):  # by station, then hour: the last one wins
+        newest[h.station.code if h.station else ""] = h
+    stations = sorted(newest.values(), key=lambda h: (-h.result.aqi, h.station.name if h.station else ""))
+    return latest, [city[hour].result.aqi if hour in city else None for hour in hours], stations
 
 
 @dataclass(frozen=True)
@@ -447,6 +501,8 @@ class Panels:
     stations: int
     aqi_hourly: list[int | None]
     families: list[screen.FamilyAlarm]
+    #: Each station's newest hourly AQI, worst first.
+    station_aqi: list[HourlyAqi]
 
 
 def read_panels(session: Any, now: datetime, period: str, grid_ids: list[int] | None = None) -> Panels:
@@ -458,15 +514,13 @@ def read_panels(session: Any, now: datetime, period: str, grid_ids: list[int] | 
     hourly = screen.incident_trend(session, first_hour, now, offset, hourly=True, grid_ids=grid_ids)
     daily = screen.incident_trend(session, first_day, now, offset, hourly=False, grid_ids=grid_ids)
     since = local_midnight(now) if period == "today" else kpi_period(now)[0]
-    latest, stations = screen.air_latest(session, now - AIR_FRESH)
-    air = screen.air_hourly(session, first_hour, now, offset)
-    hourly_aqi = [city_aqi(air.get(hour, {})) for hour in hours]
+    latest, hourly_aqi, station_aqi = hourly_air(session, now, first_hour, hours, grid_ids)
     return Panels(
         hours, [hourly.get(h, (0, 0)) for h in hours], days, [daily.get(d, (0, 0)) for d in days],
         screen.category_ranking(session, since, now, limit=RANK_SIZE, grid_ids=grid_ids),
         screen.department_ranking(session, since, now, now, limit=RANK_SIZE, grid_ids=grid_ids),
-        city_aqi(latest), stations, [None if a is None else a.aqi for a in hourly_aqi],
-        screen.family_alarms(session, grid_ids=grid_ids),
+        latest.result if latest else None, latest.stations if latest else 0, hourly_aqi,
+        screen.family_alarms(session, grid_ids=grid_ids), station_aqi,
     )
 
 
@@ -512,6 +566,18 @@ def aqi_figure(labels: list[str], values: list[int | None], scale: float = 1.0) 
                   "marker": {"color": colours, "size": round(5 * scale, 1)}}],
         "layout": _chart_layout(labels, scale, legend=False, every=4),
     }
+
+
+def _station_rows(rows: list[HourlyAqi]) -> html.Div:
+    """Each station's newest hourly AQI with its primary pollutant, worst first."""
+    top = max((r.result.aqi for r in rows), default=1) or 1
+    return html.Div(
+        [rank_row(n, r.station.name if r.station else "", str(r.result.aqi), r.result.aqi / top,
+                  rate="、".join(t(f"screen.pollutant.{p}") for p in r.result.primary) or "—",
+                  state="none")
+         for n, r in enumerate(rows[:STATION_ROWS], start=1)],
+        className="aqi-stations-list", **{"data-testid": "aqi-stations"},
+    )
 
 
 def _category_rows(rows: list[screen.CategoryRank]) -> list[Any] | html.Div:
@@ -572,7 +638,7 @@ clientside_callback(
 )
 def refresh_panels(_n: int | None, period: str | None = "month", scope: dict[str, Any] | None = None,
                    scale: float | None = None, digest: dict[str, str] | None = None) -> tuple[Any, ...]:
-    """The slower panels, scoped to the chosen area (the AQI is the city's): each one only when it changed
+    """The slower panels, scoped to the chosen area (the AQI from its stations): each one only when it changed
     since what the browser holds."""
     now = utcnow()
     size = _chart_scale(scale)
@@ -593,9 +659,12 @@ def refresh_panels(_n: int | None, period: str | None = "month", scope: dict[str
                    lambda: _category_rows(panels.categories)),
         if_changed(digests, "rank.departments", [asdict(r) for r in panels.departments],
                    lambda: _department_rows(panels.departments, targets)),
-        if_changed(digests, "aqi", [asdict(now_aqi) if now_aqi else None, panels.stations],
-                   lambda: aqi_view(now_aqi.aqi if now_aqi else None, now_aqi.category if now_aqi else None,
-                                    now_aqi.primary if now_aqi else [], panels.stations)),
+        if_changed(digests, "aqi", [asdict(now_aqi) if now_aqi else None, panels.stations,
+                                    [asdict(h) for h in panels.station_aqi]],
+                   lambda: html.Div([aqi_view(now_aqi.aqi if now_aqi else None,
+                                              now_aqi.category if now_aqi else None,
+                                              now_aqi.primary if now_aqi else [], panels.stations),
+                                     _station_rows(panels.station_aqi)], className="aqi-with-stations")),
         if_changed(digests, "aqi.trend", [hours, panels.aqi_hourly, size],
                    lambda: aqi_figure(hours, panels.aqi_hourly, size)),
         if_changed(digests, "families", [asdict(r) for r in panels.families],
@@ -662,6 +731,21 @@ def drill_state(layers: StaticLayers, chosen: dict[str, int | None], trigger: st
     return {"options": options, "values": chosen, "scope": scope}
 
 
+def keep_to_area(layers: StaticLayers, state: dict[str, Any], own: Any) -> dict[str, Any]:
+    """``drill_state``'s answer held inside a command tier's area ``own`` (an area node): the pickers at and
+    above its level offer only its own areas, and a scope outside it (or none) becomes the area itself."""
+    node, district = own, None
+    while node is not None:
+        if node.level in tiers.SCOPE_LEVELS:
+            state["options"][node.level] = _options([node])
+        district = node if node.level == "district" else district
+        node = layers.area(node.parent_id) if node.parent_id is not None else None
+    resolved = screen_scope(layers, state["scope"], own.code)
+    if resolved is None or resolved.kpi == {own.level: own.code}:
+        state["scope"] = {"level": own.level, "id": own.id, "district": district.code if district else None}
+    return state
+
+
 def scope_bounds(layers: StaticLayers, scope: dict[str, Any] | None) -> tuple[float, float, float, float]:
     if not scope:
         return layers.bounds
@@ -695,8 +779,11 @@ def drill_down(district: int | None, street: int | None, community: int | None, 
         layers = static_layers(session)
     state = drill_state(layers, {"district": district, "street": street, "community": community, "grid": grid},
                         trigger)
+    own = _own_node(layers, _own_area())
+    if own is not None:  # a command tier: framed on its area from the start, and kept inside it
+        state = keep_to_area(layers, state, own)
     figure: Any = no_update
-    if trigger is not None:
+    if trigger is not None or own is not None:
         west, south, east, north = scope_bounds(layers, state["scope"])
         figure = mapkit.fly_to(Patch(), lon=(west + east) / 2, lat=(south + north) / 2,
                                zoom=fit_zoom((west, south, east, north)), token=f"area-{time.time_ns()}",
@@ -752,7 +839,7 @@ def select(click: dict[str, Any] | None, _submit: int | None, _go: int | None, _
             if clicked_id() is None:
                 return no_update, no_update, no_update
             kind, key = trigger["kind"], trigger["key"]
-            found = detail(session, kind, key)
+            found = visible_detail(session, kind, key)
             if found is None:
                 return no_update, no_update, no_update
             return {"kind": kind, "id": found.id}, no_update, _fly_to_detail(found)
@@ -760,7 +847,7 @@ def select(click: dict[str, Any] | None, _submit: int | None, _go: int | None, _
         results = search_results([(h.kind, h.id, h.label) for h in hits])
         if not hits:
             return no_update, results, no_update
-        first = detail(session, hits[0].kind, hits[0].id)
+        first = visible_detail(session, hits[0].kind, hits[0].id)
     if first is None:
         return no_update, results, no_update
     return {"kind": first.kind, "id": first.id}, results, _fly_to_detail(first)
@@ -769,6 +856,18 @@ def select(click: dict[str, Any] | None, _submit: int | None, _go: int | None, _
 def _may_see_personal_data() -> bool:
     user = signed_in()
     return getattr(user, "role", None) == Role.ADMIN
+
+
+def visible_detail(session: Any, kind: Any, ident: Any, *, show_personal: bool = False) -> Detail | None:
+    """The detail of a map object as the signed-in user may see it: an incident only when
+    ``/api/v1/incidents`` would show it to them (``dispatch.service.get_incident``: a handler their
+    department's, a worker their grid's or their own), else None — as if it did not exist."""
+    if kind == "incident":
+        try:
+            get_incident(session, int(ident), user=signed_in())
+        except (NotFound, TypeError, ValueError):
+            return None
+    return detail(session, str(kind), ident, show_personal=show_personal)
 
 
 def _sparkline(found: Detail) -> Any:
@@ -793,6 +892,8 @@ def _field_value(key: str, value: Any) -> Any:
         return t(f"state.{value}")
     if key == "card":
         return t(f"card.{value}")
+    if key == "simulated":
+        return t("map.simulated.yes") if value else t("map.simulated.no")
     if key == "status" and value in ("online", "offline"):
         return t(f"map.camera.{value}")
     if key == "type" and value in ("gun", "dome", "panoramic"):
@@ -824,6 +925,9 @@ def render_detail(found: Detail) -> html.Div:
                                for _, level, rule, _, value, at in alerts] or [empty()], className="ticker"))
     elif found.kind == "camera":
         extra.append(html.Code(found.extra.get("stream_url") or "—", className="frame-url"))
+        code = dict(found.fields).get("code")  # play it on the video wall (issue 19)
+        extra.append(html.A(t("video.play"), href=f"/video?{urlencode({'cameras': code})}", className="btn",
+                            **{"data-testid": "camera-play-link"}))
     elif found.kind == "incident":
         extra.append(html.A(t("map.open_in_console"), href=f"/console?incident={found.id}", className="btn",
                             **{"data-testid": "incident-console-link"}))
@@ -836,11 +940,12 @@ def render_detail(found: Detail) -> html.Div:
     prevent_initial_call=True,
 )
 def show_detail(selected: dict[str, Any] | None) -> Any:
-    """The detail of the selected object; personal data is masked except for admins."""
-    if not selected:
+    """The detail of the selected object, in the user's scope; personal data is masked except for admins."""
+    if not selected or not isinstance(selected, dict):
         return no_update
     with uow() as session:
-        found = detail(session, selected["kind"], selected["id"], show_personal=_may_see_personal_data())
+        found = visible_detail(session, selected.get("kind"), selected.get("id"),
+                               show_personal=_may_see_personal_data())
     if found is None:
         return html.Div(t("map.gone"), className="empty")
     return render_detail(found)
@@ -912,3 +1017,17 @@ def patrol_tick(n: int | None, cameras: list[dict[str, Any]] | None) -> Any:
         return patrol_screen(None, 0, 0)
     position = (n or 0) % len(cameras)
     return patrol_screen(cameras[position], position + 1, len(cameras))
+
+
+@callback(Output(ids.BIGSCREEN_DUTY, "children"), Input(ids.BIGSCREEN_SLOW_TICK, "n_intervals"))
+def show_duty(_n: int | None) -> str:
+    """Who is on duty now (issue 17 §4): the shift, then each duty post and its holder."""
+    with uow() as session:
+        now = duty.on_duty_now(session)
+    return duty_line(now)
+
+
+def duty_line(now: Mapping[str, Any]) -> str:
+    """``dispatch.duty.on_duty_now`` as one line: the shift, then each post and its holder (or vacant)."""
+    posts = " · ".join(f"{t('duty.post.' + p['post'])} {p['name'] or t('duty.vacant')}" for p in now["on_duty"])
+    return f"{t('duty.now')} ({t('duty.shift.' + now['shift']['shift'])}): {posts}"

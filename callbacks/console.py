@@ -17,18 +17,20 @@ from sqlalchemy.orm import Session
 from callbacks.common import uow
 from callbacks.dispatchkit import run_work, small_map, zoom_for
 from callbacks.pagekit import DASH, Outcome, clicked_id, local_time, name_of, outcome_view, signed_in
-from data.models import Category, Department, Grid, Incident, IncidentHistory, IncidentState, Role, User
-from dispatch import notifications
+from data.models import Area, Category, Department, Grid, Incident, IncidentHistory, IncidentState, Role, User
+from dispatch import notifications, tiers
 from dispatch.service import (
     SATISFACTION,
     InvalidInput,
     NotFound,
     apply_action,
     attachment_to_dict,
+    caller_to_dict,
     get_incident,
     list_incidents,
-    mask_phone,
     rate_incident,
+    visible_codes,
+    visible_id_by_code,
 )
 from dispatch.sla import CARD_NONE, CARD_RED, CARD_YELLOW
 from dispatch.workflow import OPEN_STATES, SOURCES, Action, available_actions, may
@@ -41,7 +43,10 @@ from layouts.dispatch_parts import thumbnails
 QUEUE_LIMIT = 100
 #: The actions the desk offers, in button order.
 DESK_ACTIONS = (Action.FILE, Action.REJECT, Action.DISPATCH, Action.START, Action.RESOLVE, Action.CLOSE,
-                Action.RETURN, Action.ESCALATE, Action.POSTPONE, Action.MERGE, Action.COMMENT)
+                Action.RETURN, Action.ESCALATE, Action.POSTPONE, Action.MERGE, Action.COMMENT, Action.REPORT_UP)
+#: The pattern id type of the pass-down (下派) buttons, one per district or street centre it may go to
+#: (``{"type": CONSOLE_TIER, "area": code}``; issue 17, command tiers).
+CONSOLE_TIER = "console-tier"
 #: The actions that can be taken on several ticked incidents at once (dispatch goes to each one's
 #: routed department).
 BULK_ACTIONS = (Action.FILE, Action.REJECT, Action.DISPATCH, Action.CLOSE, Action.ESCALATE)
@@ -180,26 +185,36 @@ def _fact(label_key: str, value: Any) -> list[Any]:
     return [html.Dt(t(label_key)), html.Dd(value if value not in (None, "") else DASH)]
 
 
-def _history_detail(entry: IncidentHistory) -> str | None:
+def _merged_code(entry: IncidentHistory) -> str | None:
+    data = entry.data or {}
+    return data.get("target_code") or data.get("duplicate_code") if entry.action == Action.MERGE else None
+
+
+def _history_detail(entry: IncidentHistory, seen_codes: frozenset[str] = frozenset()) -> str | None:
     data = entry.data or {}
     if entry.action == Action.POSTPONE and "hours" in data:
         return t(f"console.postpone_{data.get('status', 'approved')}", hours=f"{data['hours']:g}")
-    if entry.action == Action.MERGE:
-        return t("console.merged_with", code=data.get("target_code") or data.get("duplicate_code") or DASH)
+    if entry.action == Action.MERGE:  # the other incident is named only to those who may see it
+        code = _merged_code(entry)
+        return t("console.merged_with", code=code if code in seen_codes else DASH)
     if entry.action == Action.DISPATCH and data.get("assignee"):
         return t("console.assigned_to", name=data["assignee"])
     if entry.action == "rate" and data.get("satisfaction"):
         return t(f"satisfaction.{data['satisfaction']}")
+    if entry.action in (Action.PASS_DOWN, Action.REPORT_UP) and "to_tier" in data:
+        return t("console.tier_moved", before=data.get("from_tier") or t("console.tier_city"),
+                 after=data.get("to_tier") or t("console.tier_city"))
     return None
 
 
-def _history_item(entry: IncidentHistory, photos_by_row: dict[int, list[dict[str, Any]]]) -> html.Li:
+def _history_item(entry: IncidentHistory, photos_by_row: dict[int, list[dict[str, Any]]],
+                  seen_codes: frozenset[str] = frozenset()) -> html.Li:
     who = entry.actor.display_name if entry.actor is not None else t("console.system")
     if entry.from_state in (None, entry.to_state):
         move = t(f"state.{entry.to_state}")
     else:
         move = f"{t(f'state.{entry.from_state}')} → {t(f'state.{entry.to_state}')}"
-    extra = _history_detail(entry)
+    extra = _history_detail(entry, seen_codes)
     return html.Li(
         [
             html.Span(local_time(entry.at), className="history-time"),
@@ -215,10 +230,20 @@ def _history_item(entry: IncidentHistory, photos_by_row: dict[int, list[dict[str
     )
 
 
-def _duplicate_hint(session: Session, incident: Incident) -> html.Div | None:
+def _seen(session: Session, incident_id: int | None, user: Any) -> Incident | None:
+    """The incident ``incident_id`` if ``user`` may see it; None as for an incident that does not exist."""
+    if incident_id is None:
+        return None
+    try:
+        return get_incident(session, incident_id, user=user)
+    except NotFound:
+        return None
+
+
+def _duplicate_hint(session: Session, incident: Incident, user: Any) -> html.Div | None:
     if incident.duplicate_of_id is None or incident.state not in (IncidentState.REPORTED, IncidentState.FILED):
         return None  # only while it can still be merged
-    original = session.get(Incident, incident.duplicate_of_id)
+    original = _seen(session, incident.duplicate_of_id, user)
     if original is None:
         return None
     return html.Div(t("console.duplicate_of", code=original.code, title=original.title), className="msg msg-warn",
@@ -240,7 +265,8 @@ def _rating(incident: Incident, role: str) -> html.Div | None:
     )
 
 
-def detail_view(incident: Incident, *, session: Session | None = None, role: str | None = None) -> html.Div:
+def detail_view(incident: Incident, *, session: Session | None = None, role: str | None = None,
+                user: Any = None) -> html.Div:
     """The selected incident: what, where, who, deadlines, photos, a proposed duplicate, and its history."""
     head = [
         html.H3(f"{incident.code} · {incident.title}", className="detail-title"),
@@ -249,9 +275,8 @@ def detail_view(incident: Incident, *, session: Session | None = None, role: str
         badge(t(f"severity.{incident.severity}"), CARD_COLOURS["yellow"]) if incident.severity != "normal" else None,
         badge(t("console.escalated"), CARD_COLOURS[CARD_RED]) if incident.escalated else None,
     ]
-    caller = None
-    if incident.caller_name or incident.caller_phone:
-        caller = f"{incident.caller_name or DASH} {mask_phone(incident.caller_phone) or ''}".strip()
+    who = caller_to_dict(incident, role or "")  # no role: masked like any reader who does not call back
+    caller = f"{who['name'] or DASH} {who['phone'] or ''}".strip() if who is not None else None
     facts = html.Dl(
         [
             *_fact("console.col.category", name_of(incident.category)),
@@ -265,6 +290,7 @@ def detail_view(incident: Incident, *, session: Session | None = None, role: str
             *_fact("console.handle_deadline", local_time(incident.handle_deadline)),
             *_fact("console.close_deadline", local_time(incident.close_deadline)),
             *_fact("console.rework", incident.rework_count or 0),
+            *_fact("console.tier", tier_label(session, incident.tier_area_code)),
         ],
         className="detail-facts",
     )
@@ -272,19 +298,41 @@ def detail_view(incident: Incident, *, session: Session | None = None, role: str
     by_row: dict[int, list[dict[str, Any]]] = {}
     for photo in photos:
         by_row.setdefault(photo["history_id"] or -1, []).append(photo)
+    merged = {code for code in map(_merged_code, incident.history) if code}
+    seen_codes = frozenset(code for code in merged if session is not None and user is not None
+                           and visible_id_by_code(session, code, user=user) is not None)
     return html.Div(
         [
             html.Div(head, className="detail-head"),
-            _duplicate_hint(session, incident) if session is not None else None,
+            _duplicate_hint(session, incident, user) if session is not None and user is not None else None,
             html.P(incident.description, className="detail-description") if incident.description else None,
             facts,
             thumbnails(by_row.get(-1, [])),
             _rating(incident, role or ""),
             html.H4(t("console.history"), className="detail-subtitle"),
-            html.Ol([_history_item(h, by_row) for h in incident.history], className="history"),
+            html.Ol([_history_item(h, by_row, seen_codes) for h in incident.history], className="history"),
         ],
         **{"data-testid": "incident-detail"},
     )
+
+
+def tier_label(session: Session | None, code: str | None) -> str:
+    """The command tier handling an incident: the city centre, or the named district or street centre."""
+    if code is None:
+        return t("console.tier_city")
+    name = session.scalar(select(Area.name).where(Area.code == code)) if session is not None else None
+    return f"{name or code} ({code})"
+
+
+def pass_down_buttons(session: Session, incident: Incident, user: Any) -> list[html.Button]:
+    """A pass-down (下派) button per district or street centre ``user`` may hand ``incident`` to."""
+    if Action.PASS_DOWN not in available_actions(user.role, incident.state):
+        return []
+    return [html.Button(t("console.pass_down_to", area=area.name), id={"type": CONSOLE_TIER, "area": area.code},
+                        className="action-button action-pass_down",
+                        **{"data-testid": f"console-pass-down-{area.code}"})
+            for area in tiers.pass_down_choices(session, user, current=incident.tier_area_code,
+                                                grid_id=incident.grid_id)]
 
 
 def desk_actions(role: str, state: str) -> list[Action]:
@@ -352,23 +400,26 @@ def show_detail(incident_id: int | None, _result: Any) -> tuple[Any, ...]:
             incident = get_incident(session, int(incident_id), user=user)
         except NotFound:
             return empty("console.gone"), None, [], True, True, no_update, True, no_update, no_update
-        actions = desk_actions(user.role, incident.state)
+        # report-up only from a district or street tier: the city centre has nothing above it
+        actions = [a for a in desk_actions(user.role, incident.state)
+                   if a != Action.REPORT_UP or incident.tier_area_code is not None]
         routed = incident.department or incident.category.department
         figure = focus_map(session, incident, user)
         target = None
         if Action.MERGE in actions and incident.duplicate_of_id is not None:
-            original = session.get(Incident, incident.duplicate_of_id)
+            original = _seen(session, incident.duplicate_of_id, user)
             target = original.code if original is not None else None
         shown = {"id": incident.id, "version": incident.version}
-        return (detail_view(incident, session=session, role=user.role), shown, [action_button(a) for a in actions],
-                False, Action.DISPATCH not in actions, routed.code,
+        view = detail_view(incident, session=session, role=user.role, user=user)
+        buttons = [*(action_button(a) for a in actions), *pass_down_buttons(session, incident, user)]
+        return (view, shown, buttons, False, Action.DISPATCH not in actions, routed.code,
                 figure is None, figure if figure is not None else no_update, target)
 
 
-def _target_id(session: Session, code: str | None) -> int | None:
+def _target_id(session: Session, code: str | None, user: Any) -> int | None:
     if not code:
         return None
-    found = session.scalar(select(Incident.id).where(Incident.code == code.strip()))
+    found = visible_id_by_code(session, code, user=user)
     if found is None:
         raise InvalidInput("invalid_target", f"no incident {code!r}")
     return found
@@ -398,13 +449,14 @@ def take_action(_clicks: list[int | None], incident: dict[str, int] | None, note
     action = clicked["action"]
 
     def work(session: Session, user: Any) -> str:
+        get_incident(session, incident["id"], user=user)  # "not found" for what the user may not see
         return apply_action(
             session, incident["id"], action, version=incident["version"], actor=user,
             note=(note or "").strip() or None,
             department_code=department if action == Action.DISPATCH else None,
             assignee=assignee if action == Action.DISPATCH else None,
             hours=float(hours) if action == Action.POSTPONE and hours not in (None, "") else None,
-            target_id=_target_id(session, target) if action == Action.MERGE else None,
+            target_id=_target_id(session, target, user) if action == Action.MERGE else None,
         ).code
 
     outcome = run_work(work, lambda code: t("pages.action_done", action=t(f"action.{action}"), code=code))
@@ -428,11 +480,42 @@ def rate(_clicks: list[int | None], incident: dict[str, int] | None, result: int
     clicked = clicked_id()
     if clicked is None or not incident:
         raise PreventUpdate
+    def work(session: Session, user: Any) -> str:
+        get_incident(session, incident["id"], user=user)  # "not found" for what the user may not see
+        return rate_incident(session, incident["id"], clicked["value"], actor=user).code
+
     outcome = run_work(
-        lambda session, user: rate_incident(session, incident["id"], clicked["value"], actor=user).code,
+        work,
         lambda code: t("console.rated", value=t(f"satisfaction.{clicked['value']}")),
     )
     return outcome_view(outcome), (result or 0) + 1 if outcome.ok else no_update
+
+
+@callback(
+    Output(ids.CONSOLE_MESSAGE, "children", allow_duplicate=True),
+    Output(ids.CONSOLE_RESULT, "data", allow_duplicate=True),
+    Output(ids.CONSOLE_NOTE, "value", allow_duplicate=True),
+    Input({"type": CONSOLE_TIER, "area": ALL}, "n_clicks"),
+    State(ids.CONSOLE_INCIDENT, "data"),
+    State(ids.CONSOLE_NOTE, "value"),
+    State(ids.CONSOLE_RESULT, "data"),
+    prevent_initial_call=True,
+)
+def pass_down(_clicks: list[int | None], incident: dict[str, int] | None, note: str | None,
+              result: int | None) -> tuple[Any, ...]:
+    """Pass the incident down (下派) to the clicked district or street centre, at the version shown."""
+    clicked = clicked_id()
+    if clicked is None or not incident:
+        raise PreventUpdate
+
+    def work(session: Session, user: Any) -> str:
+        get_incident(session, incident["id"], user=user)  # "not found" for what the user may not see
+        return apply_action(session, incident["id"], Action.PASS_DOWN, version=incident["version"], actor=user,
+                            note=(note or "").strip() or None, area_code=str(clicked["area"])).code
+
+    outcome = run_work(work, lambda code: t("pages.action_done", action=t("action.pass_down"), code=code))
+    reload = (result or 0) + 1
+    return outcome_view(outcome), reload if outcome.ok or outcome.stale else no_update, "" if outcome.ok else no_update
 
 
 # --- bulk actions -------------------------------------------------------------------------------
@@ -456,6 +539,13 @@ def bulk_outcome(action: str, done: list[str], refused: list[tuple[str, str]]) -
         named = ", ".join(f"{code} ({reason})" for code, reason in refused[:NAMED_CODES])
         parts.append(t("console.bulk_refused", n=len(refused), codes=named))
     return Outcome(not refused, " ".join(parts))
+
+
+def _act_if_seen(session: Session, user: Any, incident_id: int, action: str, version: int, note: str | None) -> str:
+    """Apply ``action`` to an incident the user may see; "not found" (as for none) for any other."""
+    get_incident(session, incident_id, user=user)
+    return apply_action(session, incident_id, action, version=version, actor=user,
+                        note=(note or "").strip() or None).code
 
 
 @callback(
@@ -484,18 +574,16 @@ def take_bulk_action(_clicks: list[int | None], _ticks: list[list[int] | None], 
     for incident_id in chosen:
         version = (versions or {})[str(incident_id)]
         outcome = run_work(
-            lambda session, user, i=incident_id, v=version: apply_action(
-                session, i, action, version=v, actor=user, note=(note or "").strip() or None).code,
+            lambda session, user, i=incident_id, v=version: _act_if_seen(session, user, i, action, v, note),
             lambda code: code,
         )
         if outcome.ok:
             done.append(outcome.message)
         else:
             refused.append((str(incident_id), outcome.message))
-    if refused:
+    if refused:  # named by code where the user may see the incident, else by the id sent (as if none)
         with uow() as session:
-            codes = dict(session.execute(select(Incident.id, Incident.code).where(
-                Incident.id.in_([int(i) for i, _ in refused]))).all())
+            codes = visible_codes(session, [int(i) for i, _ in refused], user=signed_in())
         refused = [(codes.get(int(i), i), reason) for i, reason in refused]
     return outcome_view(bulk_outcome(action, done, refused)), (result or 0) + 1
 

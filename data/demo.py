@@ -22,7 +22,8 @@ Schemes (documented here because other parts read them):
   is the PM2.5 sensor of the third air station ``AIR-ST-0003``). ``GAS-P-0001`` sits in a busy grid
   at the city centre; the demo worker ``worker`` is that grid's worker.
 * Sensors are tagged ``asset:<asset code>`` and ``district:<district code>``; air-station sensors
-  also ``station:<asset code>``.
+  also ``station:<asset code>``. Every demo sensor is marked ``simulated``: the simulator feeds these
+  invented devices only, never a sensor imported or registered later.
 * Basemap feature kinds: ``arterial`` and ``street`` (roads), ``river`` (centre lines), ``water``
   (river polygons), ``boundary`` (city outline) and ``district_border`` (district outlines).
 """
@@ -1148,6 +1149,7 @@ def _write_sensors(session: Session, plan: _Plan) -> dict[str, Sample]:
                         "tags": tags,
                         "last_value": None,
                         "last_ts": None,
+                        "simulated": True,  # invented devices: the simulator drives these, and only these
                     }
                 )
     _insert(session, Asset.__table__, asset_rows)

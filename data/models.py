@@ -168,6 +168,24 @@ class Camera(Base):
     lon: Mapped[float] = mapped_column(Float)
     lat: Mapped[float] = mapped_column(Float)
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"), index=True)
+    #: Camera health (issue 19): when ``status`` last changed, and the incident filed for the current
+    #: outage (one per outage; cleared when the camera is back online).
+    status_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    offline_incident_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class PatrolPlan(Base):
+    """A named, shared patrol plan (轮巡预案, issue 19): cameras shown in turn on the video wall, ``dwell_s``
+    seconds each page, in the order given."""
+
+    __tablename__ = "patrol_plans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    camera_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    dwell_s: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Asset(Base):
@@ -196,6 +214,32 @@ class KeyPlace(Base):
     lon: Mapped[float] = mapped_column(Float)
     lat: Mapped[float] = mapped_column(Float)
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"))
+    #: Its grade (e.g. 一级/二级, or major/general) as the city's register gives it.
+    level: Mapped[str | None] = mapped_column(String(24))
+    contact_name: Mapped[str | None] = mapped_column(String(64))
+    contact_phone: Mapped[str | None] = mapped_column(String(32))
+    #: Its outline as WKB when the register draws it as a polygon (``lon``/``lat`` is then a point inside it).
+    geom: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class Resource(Base):
+    """An emergency resource (应急资源): a rescue team, equipment or a supplies store, or a shelter."""
+
+    __tablename__ = "resources"
+    __table_args__ = (Index("ix_resources_lon_lat", "lon", "lat"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(24), index=True)
+    #: People a team has, pieces of equipment or supplies, or people a shelter takes.
+    capacity: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="available", index=True)
+    contact_name: Mapped[str | None] = mapped_column(String(64))
+    contact_phone: Mapped[str | None] = mapped_column(String(32))
+    lon: Mapped[float] = mapped_column(Float)
+    lat: Mapped[float] = mapped_column(Float)
+    grid_id: Mapped[int | None] = mapped_column(ForeignKey("grids.id"), index=True)
 
 
 class BasemapFeature(Base):
@@ -230,6 +274,11 @@ class Sensor(Base):
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
     last_value: Mapped[float | None] = mapped_column(Float)
     last_ts: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: When its newest reading was received (kept by the alert engine): what ``stale`` rules judge (DESIGN §5).
+    last_received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: A demo-city sensor that the simulator drives (issue 13); imported and API-made sensors never are.
+    #: Server default only, so rows written by bulk paths and older schemas need no value.
+    simulated: Mapped[bool] = mapped_column(Boolean, server_default="0")
 
 
 class Reading(Base):
@@ -251,6 +300,8 @@ class Reading(Base):
     ts: Mapped[datetime] = mapped_column(UTCDateTime)
     value: Mapped[float] = mapped_column(Float)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Written by the simulator, not measured (the column default keeps every other ingest path measured).
+    simulated: Mapped[bool] = mapped_column(Boolean, server_default="0")
 
 
 class Rule(Base):
@@ -269,7 +320,8 @@ class Alert(Base):
     """One alert episode of a (rule, sensor) pair: pending → firing → resolved."""
 
     __tablename__ = "alerts"
-    __table_args__ = (Index("ix_alerts_rule_sensor_state", "rule_id", "sensor_id", "state"),)
+    __table_args__ = (Index("ix_alerts_rule_sensor_state", "rule_id", "sensor_id", "state"),
+                      Index("ix_alerts_fired_at", "fired_at"))  # warning statistics read a period of firings
 
     id: Mapped[int] = mapped_column(primary_key=True)
     rule_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -285,8 +337,17 @@ class Alert(Base):
     last_ts: Mapped[datetime | None] = mapped_column(UTCDateTime)
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
     exercise: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The highest level reached while firing: an alert muted by inhibition is filed at it once its sensor is back.
+    peak_level: Mapped[str | None] = mapped_column(String(8))
     #: Why notification is muted (``silence``, ``maintenance``, ``inhibited``); None = not muted.
-    muted: Mapped[str | None] = mapped_column(String(16))
+    muted: Mapped[str | None] = mapped_column(String(16), index=True)  # index: the engine seeks inhibited alerts
+    #: Warning review (0021, ``alerts.review``): ``confirmed``, ``false_alarm`` (with ``review_reason``: device_fault,
+    #: calibration, environment, test) or ``exercise``; who reviewed it and when. None = not reviewed yet.
+    review: Mapped[str | None] = mapped_column(String(16))
+    review_reason: Mapped[str | None] = mapped_column(String(16))
+    review_note: Mapped[str | None] = mapped_column(Text)
+    reviewed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
 class Silence(Base):
@@ -352,6 +413,8 @@ class Department(Base):
     code: Mapped[str] = mapped_column(String(32), unique=True)
     name_zh: Mapped[str] = mapped_column(String(128))
     name_en: Mapped[str] = mapped_column(String(128))
+    #: City setup (0014): the code of the department above this one, if any (``import departments``).
+    parent_code: Mapped[str | None] = mapped_column(String(32))
 
 
 class Category(Base):
@@ -388,6 +451,9 @@ class Incident(Base):
         Index("ix_incidents_source_reported", "source", "reported_at"),
         # The console's queue filtered by card alone, newest first (0009).
         Index("ix_incidents_card_reported", "card", "reported_at"),
+        # Hotline repeat calls (0017): earlier calls from the same phone or about the same address.
+        Index("ix_incidents_caller_phone_reported", "caller_phone", "reported_at"),
+        Index("ix_incidents_address_reported", "address", "reported_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -426,9 +492,19 @@ class Incident(Base):
     caller_phone: Mapped[str | None] = mapped_column(String(32))
     caller_email: Mapped[str | None] = mapped_column(String(128))
     hotline_mode: Mapped[str | None] = mapped_column(String(16))
-    satisfaction: Mapped[str | None] = mapped_column(String(16))
+    # 24 (0017): "basically_satisfied" has 19 characters, too long for PostgreSQL's former varchar(16).
+    satisfaction: Mapped[str | None] = mapped_column(String(24))
     rated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    # Open311 (0013): the description the citizen or an operator made public; Open311 reads show only it.
+    public_description: Mapped[str | None] = mapped_column(Text)
+    # Citizen reports (0015): the unguessable code a citizen follows a report by, and the reply shown to them.
+    tracking_code: Mapped[str | None] = mapped_column(String(16), unique=True)
+    public_reply: Mapped[str | None] = mapped_column(Text)
+    # Hotline replies (0017): when the reply (统一回复) was given to the caller; its text is ``public_reply``.
+    replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Command tiers (0020): the district or street centre handling it (下派 / 上报); None = the city centre.
+    tier_area_code: Mapped[str | None] = mapped_column(String(32), index=True)
 
     category: Mapped[Category] = relationship()
     grid: Mapped[Grid | None] = relationship()
@@ -531,6 +607,147 @@ class Notification(Base):
     incident: Mapped[Incident] = relationship()
 
 
+class HotlineFollowup(Base):
+    """A follow-up call (回访, 0017) to the caller of a closed hotline order: ``pending`` until the seat
+    records it ``done``, reached or not, and when reached how satisfied (满意/基本满意/不满意) and why."""
+
+    __tablename__ = "hotline_followups"
+    __table_args__ = (Index("ix_hotline_followups_state_created", "state", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    reached: Mapped[bool | None] = mapped_column(Boolean)
+    satisfaction: Mapped[str | None] = mapped_column(String(24))
+    reason: Mapped[str | None] = mapped_column(Text)
+    called_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    called_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: A dissatisfied caller's order was returned for rework (返工) from this call.
+    reopened: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+
+    incident: Mapped[Incident] = relationship()
+
+
+class NotificationChannel(Base):
+    """Where notifications reach people outside the app (0016): an Apprise URL for a department, a user
+    or a duty post; the URL is stored Fernet-encrypted, beside a masked copy to show."""
+
+    __tablename__ = "notification_channels"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    url_encrypted: Mapped[str] = mapped_column(Text)
+    url_masked: Mapped[str] = mapped_column(Text)
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    duty_post: Mapped[str | None] = mapped_column(String(32), index=True)
+    min_level: Mapped[str] = mapped_column(String(8), default="blue")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: Deleting a channel keeps its row (and its delivery record) and cancels what it has not sent.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    department: Mapped[Department | None] = relationship()
+    user: Mapped[User | None] = relationship(foreign_keys=[user_id])
+
+
+class OutboxMessage(Base):
+    """One message of one event to one channel (0016), written in the event's transaction and sent by the
+    outbox job; ``idempotency_key`` (event, channel) is unique, so an event never queues twice."""
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (Index("ix_outbox_messages_state_next", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    channel_id: Mapped[int] = mapped_column(ForeignKey("notification_channels.id"), index=True)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), index=True)
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(12), default="pending")  # pending | sent | cancelled | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    channel: Mapped[NotificationChannel] = relationship()
+
+
+class DeliveryAttempt(Base):
+    """One try at sending an outbox message (0016): when, whether it went, and the error if not."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("outbox_messages.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+# --- duty rota, shift log and handover (0022, issue 17 §4) ---------------------------------------
+
+
+class DutyRota(Base):
+    """Who holds a duty post (值班长, 值班员, 带班领导) in one shift of one day (0022); ``starts_at`` and
+    ``ends_at`` (UTC) are the shift's span, so overlapping entries for one post can be refused."""
+
+    __tablename__ = "duty_rota"
+    __table_args__ = (UniqueConstraint("day", "shift", "post", name="uq_duty_rota_day_shift_post"),
+                      Index("ix_duty_rota_span", "starts_at", "ends_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    shift: Mapped[str] = mapped_column(String(16))
+    post: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship()
+
+
+class DutyLogEntry(Base):
+    """One entry of a shift's log (0022): an event, an instruction or an open matter, by whom and when."""
+
+    __tablename__ = "duty_log"
+    __table_args__ = (Index("ix_duty_log_day_shift", "day", "shift"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    shift: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    author: Mapped[User | None] = relationship()
+
+
+class DutyHandover(Base):
+    """The handover note of one shift to the next (0022), and who of the next shift acknowledged it, when."""
+
+    __tablename__ = "duty_handovers"
+    __table_args__ = (UniqueConstraint("day", "shift", name="uq_duty_handovers_day_shift"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    shift: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    acked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    acked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    author: Mapped[User | None] = relationship(foreign_keys=[author_id])
+    acked_by: Mapped[User | None] = relationship(foreign_keys=[acked_by_id])
+
+
 # --- people and audit ---------------------------------------------------------------------------
 
 
@@ -548,21 +765,47 @@ class User(Base):
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Sessions (0012): a browser session carries the epoch it began in and ends when this moves on
+    #: (sign-out, password, role or activity change end every session of the user).
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: City setup (0014): the district or street code an operator or leader is scoped to (DESIGN §3
+    #: ``users add --area``), and the hash of the one-time activation code of an imported user.
+    area_code: Mapped[str | None] = mapped_column(String(32))
+    activation_hash: Mapped[str | None] = mapped_column(String(255))
+    phone: Mapped[str | None] = mapped_column(String(32))
+
+
+class LoginFailure(Base):
+    """A failed sign-in (0012): the name tried and the address it came from; sign-in is throttled per
+    (name, address) and per address from these rows, and an admin's unlock deletes a name's rows."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_name_ip", "username", "ip"),
+                      Index("ix_login_failures_ip_at", "ip", "at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(128))
+    ip: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ApiToken(Base):
-    """An API bearer token; only its SHA-256 hash is stored."""
+    """An API bearer token (kind ``api``, owned by a user) or an Open311 ``api_key`` (kind ``open311``,
+    issued to a client application by name, owned by no user); only its SHA-256 hash is stored."""
 
     __tablename__ = "api_tokens"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Open311 client keys (0013).
+    kind: Mapped[str] = mapped_column(String(16), default="api", server_default="api")
+    client: Mapped[str | None] = mapped_column(String(64))
 
-    user: Mapped[User] = relationship()
+    user: Mapped[User | None] = relationship()
 
 
 class AuditLog(Base):
@@ -577,3 +820,24 @@ class AuditLog(Base):
     target: Mapped[str | None] = mapped_column(String(128))
     detail: Mapped[dict | None] = mapped_column(JSON)
     ip: Mapped[str | None] = mapped_column(String(64))
+
+
+class RateBucket(Base):
+    """A token bucket of the public side (0015), e.g. ``report:ip:1.2.3.4``: shared by every web worker."""
+
+    __tablename__ = "rate_buckets"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PublicChallenge(Base):
+    """A proof-of-work challenge handed to the public reporting page (0015); single use, expiring."""
+
+    __tablename__ = "public_challenges"
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    difficulty: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

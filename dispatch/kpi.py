@@ -10,24 +10,27 @@ query. Nothing loads incidents into Python, so the cost follows the cohort's siz
 on ``reported_at`` and on (scope column, ``reported_at``), not the table's.
 
 Scopes narrow the cohort, in any combination: ``district``, ``street``, ``community`` (area code or
-name), ``grid`` (code), ``department`` (code), ``category`` (code) and ``source`` (one of the workflow
-SOURCES). A scope naming nothing raises UnknownFilter (``unknown_<scope>``).
+name), ``grid`` (code), ``department`` (code), ``category`` (code), ``source`` (one of the workflow
+SOURCES) and ``tier`` (the command tier handling it: an area code, or ``city``). A scope naming nothing raises
+UnknownFilter (``unknown_<scope>``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, extract, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, and_, exists, extract, func, literal_column, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from data.models import Alert, Area, AreaLevel, Category, Department, Grid, Incident, Sensor, utcnow
 from dispatch.service import to_iso
 from dispatch.sla import CARD_RED, CARD_YELLOW
+from dispatch.tiers import CITY
 from dispatch.workflow import OPEN_STATES, SOURCES
+from dispatch.working_hours import WorkingCalendar, load_calendar
 
 ALERT_LEVELS = ("red", "orange", "yellow", "blue")
 RATE_DIGITS = 4
@@ -42,6 +45,7 @@ SCOPE_HELP: dict[str, str] = {
     "department": "department code",
     "category": "incident category code",
     "source": f"incident source: {', '.join(SOURCES)}",
+    "tier": "handling tier (issue 17): the district or street code an incident was passed down to, or city",
 }
 SCOPES = tuple(SCOPE_HELP)
 AREA_SCOPES = (AreaLevel.DISTRICT.value, AreaLevel.STREET.value, AreaLevel.COMMUNITY.value)
@@ -130,7 +134,16 @@ def _resolve(session: Session, scope: Mapping[str, str | None]) -> _Scope:
         if source not in SOURCES:
             raise UnknownFilter("unknown_source", f"no source {source!r}; sources are {', '.join(SOURCES)}")
         conditions.append(Incident.source == source)
+    if tier := scope.get("tier"):
+        conditions.append(_tier_condition(session, tier))
     return _Scope(tuple(conditions), tuple(grid_sets))
+
+
+def _tier_condition(session: Session, tier: str) -> ColumnElement[bool]:
+    """The incidents handled at the command tier ``tier``: ``city`` (never passed down) or an area code."""
+    if tier == CITY:
+        return Incident.tier_area_code.is_(None)
+    return Incident.tier_area_code == _existing(session, "tier", Area.code, Area.code, tier)
 
 
 # --- the aggregate ------------------------------------------------------------------------------
@@ -164,18 +177,25 @@ def _hours_between(session: Session, later: Any, earlier: Any) -> Any:
     return extract("epoch", later - earlier) / 3600.0
 
 
-def _measures(session: Session, end: datetime, now: datetime) -> list[Any]:
-    """The aggregate columns of every figure, as of min(end, now).
+def _happened(moment: Any, end: datetime, now: datetime) -> ColumnElement[bool]:
+    """An event "happened" when its time is before ``end`` and not after ``now``: one comparison, since
+    one of the two implies the other (a NULL time compares as unknown, which no FILTER counts)."""
+    return moment <= now if now < end else moment < end
 
-    An event "happened" when its time is before ``end`` and not after ``now``: one comparison, since one
-    of the two implies the other (a NULL time compares as unknown, which no FILTER counts).
-    """
+
+def _not_yet(moment: Any, end: datetime, now: datetime) -> ColumnElement[bool]:
+    """The event has not happened as of min(end, now) (or never will)."""
+    return or_(moment.is_(None), moment > now if now < end else moment >= end)
+
+
+def _measures(session: Session, end: datetime, now: datetime) -> list[Any]:
+    """The aggregate columns of every figure, as of min(end, now)."""
 
     def happened(moment: Any) -> ColumnElement[bool]:
-        return moment <= now if now < end else moment < end
+        return _happened(moment, end, now)
 
     def not_yet(moment: Any) -> ColumnElement[bool]:
-        return or_(moment.is_(None), moment > now if now < end else moment >= end)
+        return _not_yet(moment, end, now)
 
     first_resolved = func.coalesce(Incident.first_resolved_at, Incident.resolved_at)
     filed = happened(Incident.filed_at)
@@ -205,6 +225,122 @@ def _measures(session: Session, end: datetime, now: datetime) -> list[Any]:
     handle_hours = _hours_between(session, first_resolved, Incident.dispatched_at)
     columns.append(func.avg(handle_hours).filter(handled).label("mean_handle_hours"))
     return columns
+
+
+# --- the 12345 hotline ---------------------------------------------------------------------------
+
+#: Two hotline orders from the same caller's phone or about the same address this close together make
+#: the later one a repeat call (重复来电).
+REPEAT_WINDOW_DAYS = 30
+WORKDAYS_DIGITS = 2
+_HOTLINE = Incident.source == "hotline"
+_SATISFIED = ("satisfied", "basically_satisfied")
+
+
+def _days_before(session: Session, moment: Any, days: int) -> Any:
+    """SQL for ``moment`` minus ``days`` days, on SQLite (naive UTC text) or PostgreSQL."""
+    if session.get_bind().dialect.name == "sqlite":
+        return func.datetime(moment, f"-{days} days")
+    return moment - literal_column(f"interval '{days} days'")
+
+
+def _repeat_call(session: Session) -> ColumnElement[bool]:
+    """The hotline order follows another (not a drill) from the same phone or about the same address
+    within REPEAT_WINDOW_DAYS before it: two correlated EXISTS, each a range seek on its own
+    (caller_phone | address, reported_at) index (one EXISTS with an OR inside scans instead)."""
+    window_start = _days_before(session, Incident.reported_at, REPEAT_WINDOW_DAYS)
+
+    def earlier_call(column: str) -> ColumnElement[bool]:
+        earlier = aliased(Incident, name=f"earlier_{column}")
+        return and_(getattr(Incident, column).is_not(None), exists().where(
+            getattr(earlier, column) == getattr(Incident, column),
+            earlier.reported_at >= window_start,
+            or_(earlier.reported_at < Incident.reported_at,
+                and_(earlier.reported_at == Incident.reported_at, earlier.id < Incident.id)),
+            # Through coalesce, so that SQLite's planner (no statistics) seeks the phone/address index
+            # rather than (source, reported_at), which would scan a month of calls per call.
+            func.coalesce(earlier.source, "") == "hotline",
+            earlier.exercise.is_(False),
+        ))
+
+    return or_(earlier_call("caller_phone"), earlier_call("address"))
+
+
+def _hotline_measures(session: Session, end: datetime, now: datetime) -> list[Any]:
+    """The aggregate columns of the hotline figures (DESIGN §7 ``hotline``), for the same single query.
+
+    A reply is due once it is given or once the order's closing deadline (the reply deadline: the caller
+    hears back by the time the order should be done) has passed without it; satisfaction counts the
+    follow-up calls that reached the caller (``Incident.satisfaction``, written by ``settle_followup``).
+    """
+    replied = _happened(Incident.replied_at, end, now)
+    reached = and_(_happened(Incident.rated_at, end, now), Incident.satisfaction.is_not(None))
+    conditions: dict[str, ColumnElement[bool]] = {
+        "hl_orders": _HOTLINE,
+        "hl_direct": and_(_HOTLINE, Incident.hotline_mode == "direct"),
+        "hl_transferred": and_(_HOTLINE, Incident.hotline_mode == "transfer"),
+        "hl_reached": and_(_HOTLINE, reached),
+        "hl_satisfied": and_(_HOTLINE, reached, Incident.satisfaction.in_(_SATISFIED)),
+        "hl_reply_due": and_(_HOTLINE, or_(replied, and_(_not_yet(Incident.replied_at, end, now),
+                                                         _happened(Incident.close_deadline, end, now)))),
+        "hl_replied_on_time": and_(_HOTLINE, replied, or_(Incident.close_deadline.is_(None),
+                                                          Incident.replied_at <= Incident.close_deadline)),
+        "hl_repeat": and_(_HOTLINE, _repeat_call(session)),
+    }
+    return [func.count().filter(condition).label(key) for key, condition in conditions.items()]
+
+
+def workdays_between(calendar: WorkingCalendar, start: datetime, end: datetime) -> float:
+    """Working days from ``start`` to ``end`` by ``calendar``: each working day counts the share of its
+    working minutes that lie between the two (a whole working day is 1, a holiday or weekend 0)."""
+    if end <= start:
+        return 0.0
+    local_start, local_end = start.astimezone(calendar.zone), end.astimezone(calendar.zone)
+    total = 0.0
+    day = local_start.date()
+    while day <= local_end.date():
+        periods = calendar.periods_on(day)
+        length = sum(b - a for a, b in periods)
+        midnight = datetime.combine(day, time(), calendar.zone)
+        inside = timedelta()
+        for first, last in periods:
+            begin = max(midnight + timedelta(minutes=first), local_start)
+            finish = min(midnight + timedelta(minutes=last), local_end)
+            inside += max(finish - begin, timedelta())
+        if length:
+            total += inside / timedelta(minutes=length)
+        day += timedelta(days=1)
+    return total
+
+
+def _mean_handle_workdays(session: Session, start: datetime, end: datetime, now: datetime,
+                          scope: _Scope) -> float | None:
+    """Mean working days from the call to the closing of the cohort's closed hotline orders. The working
+    calendar (weeks, holidays, make-up days) lives in Python, so this reads the two times of those orders
+    (through the (source, reported_at) index) rather than aggregating in SQL."""
+    closed = and_(_happened(Incident.filed_at, end, now), _happened(Incident.closed_at, end, now))
+    rows = session.execute(select(Incident.reported_at, Incident.closed_at)
+                           .where(*_cohort(start, end, scope), _HOTLINE, closed)).all()
+    if not rows:
+        return None
+    calendar = load_calendar(session)
+    mean = sum(workdays_between(calendar, called, closed_at) for called, closed_at in rows) / len(rows)
+    return round(mean, WORKDAYS_DIGITS)
+
+
+def _hotline_figures(row: Mapping[str, Any], mean_workdays: float | None) -> dict[str, Any]:
+    n = {key: int(row.get(key) or 0) for key in ("hl_orders", "hl_direct", "hl_transferred", "hl_reached",
+                                                 "hl_satisfied", "hl_reply_due", "hl_replied_on_time", "hl_repeat")}
+    return {
+        "orders": n["hl_orders"],
+        "direct": n["hl_direct"],
+        "transferred": n["hl_transferred"],
+        "direct_rate": _rate(n["hl_direct"], n["hl_orders"]),
+        "satisfaction_rate": _rate(n["hl_satisfied"], n["hl_reached"]),
+        "mean_handle_workdays": mean_workdays,
+        "on_time_reply_rate": _rate(n["hl_replied_on_time"], n["hl_reply_due"]),
+        "repeat_calls": n["hl_repeat"],
+    }
 
 
 def _rate(numerator: int, denominator: int) -> float | None:
@@ -263,13 +399,17 @@ def kpi_snapshot(
     ``scope`` narrows the cohort: any of ``district``, ``street``, ``community``, ``grid``,
     ``department``, ``category``, ``source`` (None or "" = not narrowed); an unknown one raises
     UnknownFilter. Rates are fractions rounded to 4 places, None when the denominator is 0.
-    ``alerts_firing`` follows the area scopes only. Two queries whatever the volume.
+    ``alerts_firing`` follows the area scopes only. ``hotline`` holds the figures of the cohort's
+    12345 hotline orders (``_hotline_measures``). Three queries whatever the volume, and one more
+    reading the call and closing times of the closed hotline orders (their mean in working days).
     """
     now = _check_period(start, end, now)
     resolved = _resolve(session, scope)
-    row = session.execute(select(*_measures(session, end, now)).where(*_cohort(start, end, resolved))).one()
+    row = session.execute(select(*_measures(session, end, now), *_hotline_measures(session, end, now))
+                          .where(*_cohort(start, end, resolved))).one()
     figures = _figures(row._mapping)
     by_source = figures.pop("by_source")
+    hotline = _hotline_figures(row._mapping, _mean_handle_workdays(session, start, end, now, resolved))
     return {
         "from": to_iso(start),
         "to": to_iso(end),
@@ -278,6 +418,7 @@ def kpi_snapshot(
         **figures,
         "alerts_firing": _alerts_firing(session, resolved),
         "by_source": by_source,
+        "hotline": hotline,
     }
 
 

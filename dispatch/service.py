@@ -25,6 +25,7 @@ from data.models import (
     Category,
     Department,
     Grid,
+    HotlineFollowup,
     Incident,
     IncidentHistory,
     IncidentState,
@@ -32,7 +33,7 @@ from data.models import (
     User,
     utcnow,
 )
-from dispatch import notifications, routing, sla, workflow, working_hours
+from dispatch import notifications, outbox, routing, sla, tiers, workflow, working_hours
 from dispatch.workflow import OPEN_STATES, SOURCES, Action, ActionNotAllowed
 from settings import get_settings
 
@@ -44,13 +45,20 @@ __all__ = [
     "StaleVersion",
     "answer_directly",
     "apply_action",
+    "chase",
     "create_incident",
     "find_duplicates",
     "get_incident",
     "incident_to_dict",
     "list_incidents",
+    "mask_name",
     "mask_phone",
+    "may_act_on",
+    "open_followup",
     "rate_incident",
+    "reopen_for_rework",
+    "reply_to_caller",
+    "settle_followup",
     "sweep_cards",
     "tasks_for_worker",
     "to_iso",
@@ -60,6 +68,10 @@ S = IncidentState
 CODE_PREFIX = "SJ"
 MAX_POSTPONE_HOURS = 24 * 30
 TITLE_MAX = 255
+#: The longest free text a person may write (issue 14): an incident's description, and the note of an
+#: action, a direct answer or a rating. The pages' fields carry the same maxLength.
+DESCRIPTION_MAX = 4000
+NOTE_MAX = 2000
 #: A new incident this close (metres) to an open one of the same category, reported within
 #: DUPLICATE_WINDOW of it, is proposed as its duplicate.
 DUPLICATE_RADIUS_M = 50.0
@@ -77,6 +89,8 @@ class Actor(Protocol):
     role: str
     grid_id: int | None
     department_id: int | None
+    #: The district or street an operator or leader is scoped to (a command tier); None = the city centre.
+    area_code: str | None
 
 
 class ServiceError(Exception):
@@ -124,6 +138,12 @@ def _check_point(lon: float | None, lat: float | None) -> tuple[float | None, fl
     if not (math.isfinite(lon_f) and math.isfinite(lat_f) and -180 <= lon_f <= 180 and -90 <= lat_f <= 90):
         raise InvalidInput("invalid_location", f"({lon}, {lat}) is not a WGS-84 longitude/latitude")
     return lon_f, lat_f
+
+
+def check_text(value: str | None, limit: int, name: str) -> None:
+    """Refuse a free text ``name`` longer than ``limit`` characters (InvalidInput ``<name>_too_long``)."""
+    if value is not None and len(value) > limit:
+        raise InvalidInput(f"{name}_too_long", f"{name} has {len(value)} characters; at most {limit} are allowed")
 
 
 def _card_now(incident: Incident, now: datetime) -> str:
@@ -200,6 +220,28 @@ def mask_phone(phone: str | None) -> str | None:
     return digits[:keep_head] + "*" * (len(digits) - keep_head - 4) + digits[-4:]
 
 
+#: Roles that see a caller's full name (they call the caller back); everyone else sees it masked.
+CALLER_NAME_ROLES: frozenset[str] = frozenset({Role.ADMIN, Role.OPERATOR})
+
+
+def mask_name(name: str | None) -> str | None:
+    """A caller's name as a worker or handler may see it: ``张先生`` → ``张**``, ``San Zhang`` → ``S********``."""
+    name = (name or "").strip()
+    if not name:
+        return None
+    return name[0] + "*" * (len(name) - 1) if len(name) > 1 else "*"
+
+
+def caller_to_dict(incident: Incident, role: str | None = None) -> dict[str, str | None] | None:
+    """Who reported ``incident`` as ``role`` may see them: the phone always masked, the name in full only
+    for CALLER_NAME_ROLES (None: an internal reader that is no user, e.g. a test or an export job)."""
+    if not (incident.caller_name or incident.caller_phone):
+        return None
+    full = role is None or role in CALLER_NAME_ROLES
+    return {"name": incident.caller_name if full else mask_name(incident.caller_name),
+            "phone": mask_phone(incident.caller_phone)}
+
+
 def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     """The great-circle distance in metres between two WGS-84 points."""
     p1, p2 = math.radians(lat1), math.radians(lat2)
@@ -210,9 +252,11 @@ def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
 
 def find_duplicates(
     session: Session, category_code: str, lon: float, lat: float, at: datetime, *, exclude_id: int | None = None,
+    viewer: Actor | None = None,
 ) -> list[tuple[Incident, float]]:
     """Open incidents of ``category_code`` within 50 m of (lon, lat) reported within 24 h before or after
-    ``at``, nearest first, with their distance in metres. Merged duplicates are never proposed."""
+    ``at``, nearest first, with their distance in metres. Merged duplicates are never proposed. With a
+    ``viewer``, only the incidents that viewer may see (``visible_to``): a candidate names its incident."""
     dlat = math.degrees(DUPLICATE_RADIUS_M / EARTH_RADIUS_M)
     dlon = dlat / max(math.cos(math.radians(lat)), 0.01)
     query = select(Incident).where(
@@ -225,6 +269,8 @@ def find_duplicates(
     )
     if exclude_id is not None:
         query = query.where(Incident.id != exclude_id)
+    if viewer is not None:
+        query = query.where(visible_to(viewer))
     near = [(i, distance_m(lon, lat, i.lon, i.lat)) for i in session.scalars(query)]
     return sorted(((i, d) for i, d in near if d <= DUPLICATE_RADIUS_M), key=lambda pair: (pair[1], pair[0].id))
 
@@ -267,6 +313,7 @@ def create_incident(
     title = (title or "").strip()
     if not title or len(title) > TITLE_MAX:
         raise InvalidInput("invalid_title", f"a title of 1 to {TITLE_MAX} characters is required")
+    check_text(description, DESCRIPTION_MAX, "description")
     lon, lat = _check_point(lon, lat)
     now = utcnow()
     reported_at = reported_at or now
@@ -341,6 +388,7 @@ class _Step:
     assignee: str | None
     hours: float | None
     target_id: int | None
+    area_code: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
 
 
@@ -372,6 +420,7 @@ def _dispatch(step: _Step) -> None:
     if incident.dispatched_at is None:
         incident.dispatched_at = step.now
     step.data.update(department=department.code, assignee=assignee.username if assignee else None)
+    outbox.on_incident_event(session, "dispatch", incident, department=department, note=step.note)
 
 
 def _start(step: _Step) -> None:
@@ -386,6 +435,7 @@ def _resolve(step: _Step) -> None:
 
 def _close(step: _Step) -> None:
     step.incident.closed_at = step.now
+    open_followup(step.session, step.incident, step.now)
 
 
 def _return(step: _Step) -> None:
@@ -462,6 +512,26 @@ def _comment(step: _Step) -> None:
         raise InvalidInput("note_required", "a comment needs a note")
 
 
+def _move_tier(step: _Step, to_tier: Callable[[str | None], str | None]) -> None:
+    """Hand the incident to the tier ``to_tier`` names (a TierError becomes InvalidInput, its reason kept)."""
+    incident = step.incident
+    try:
+        target = to_tier(incident.tier_area_code)
+    except tiers.TierError as refusal:
+        raise InvalidInput(refusal.code, refusal.message) from None
+    step.data.update(from_tier=incident.tier_area_code, to_tier=target)
+    incident.tier_area_code = target
+
+
+def _pass_down(step: _Step) -> None:
+    _move_tier(step, lambda current: tiers.pass_down_target(
+        step.session, actor=step.actor, current=current, target=step.area_code, grid_id=step.incident.grid_id))
+
+
+def _report_up(step: _Step) -> None:
+    _move_tier(step, lambda current: tiers.report_up_target(step.session, current))
+
+
 _EFFECTS: dict[str, Callable[[_Step], None]] = {
     Action.FILE: _file,
     Action.REJECT: _reject,
@@ -474,6 +544,8 @@ _EFFECTS: dict[str, Callable[[_Step], None]] = {
     Action.POSTPONE: _postpone,
     Action.MERGE: _merge,
     Action.COMMENT: _comment,
+    Action.PASS_DOWN: _pass_down,
+    Action.REPORT_UP: _report_up,
 }
 
 
@@ -492,6 +564,38 @@ def _claim_version(session: Session, incident: Incident, version: int, now: date
     set_committed_value(incident, "updated_at", now)
 
 
+def _area_grids(actor: Actor, incident: Incident) -> frozenset[int] | None:
+    """The grids of ``actor``'s command tier (None: not area-scoped); none at all for a detached incident."""
+    if tiers.area_of(actor) is None:
+        return None
+    session = Session.object_session(incident)
+    return tiers.actor_grid_ids(session, actor) if session is not None else frozenset()
+
+
+def _within(scope: workflow.Scope, actor: Actor, incident: Incident) -> bool:
+    return workflow.in_scope(
+        scope, user_id=actor.id, user_grid_id=actor.grid_id, user_department_id=actor.department_id,
+        grid_id=incident.grid_id, department_id=incident.department_id, assignee_id=incident.assignee_id,
+        area_grid_ids=_area_grids(actor, incident),
+    )
+
+
+def _stored_for(session: Session, incident_id: int, actor: Actor) -> Incident:
+    """The stored incident ``incident_id`` for a write by ``actor``, or NotFound: one outside a command tier's
+    area is answered like an id that names nothing (no leak); the role and scope checks come after."""
+    incident = session.get(Incident, incident_id)
+    area = _area_grids(actor, incident) if incident is not None else None
+    if incident is None or (area is not None and incident.grid_id not in area):
+        raise NotFound("incident_not_found", f"no incident {incident_id}")
+    return incident
+
+
+def may_act_on(actor: Actor, incident: Incident, action: str) -> bool:
+    """True when ``actor``'s role may take ``action`` on ``incident``, within its scope (the state aside)."""
+    scope = workflow.scope_of(actor.role, action)
+    return scope is not None and _within(scope, actor, incident)
+
+
 def apply_action(
     session: Session,
     incident_id: int,
@@ -505,35 +609,28 @@ def apply_action(
     hours: float | None = None,
     target_id: int | None = None,
     attachment_ids: Sequence[int] = (),
+    area_code: str | None = None,
 ) -> Incident:
     """Apply ``action`` by ``actor`` to an incident at ``version``; ``attachment_ids`` (photos this
-    actor uploaded to the incident and not yet attached to an action) go with the history row.
+    actor uploaded to the incident and not yet attached to an action) go with the history row;
+    ``area_code`` is the district or street a ``pass_down`` hands the incident to.
 
     Raises NotFound, StaleVersion (the client's version is old), ActionNotAllowed (role, scope or
     state refuse it) or InvalidInput (a parameter is missing or wrong).
     """
-    incident = session.get(Incident, incident_id)
-    if incident is None:
-        raise NotFound("incident_not_found", f"no incident {incident_id}")
+    check_text(note, NOTE_MAX, "note")
+    incident = _stored_for(session, incident_id, actor)
     if incident.version != version:
         raise StaleVersion(
             "stale_version", f"incident {incident_id} is at version {incident.version}, not {version}"
         )
     to_state, scope = workflow.check(actor.role, incident.state, action)
-    if not workflow.in_scope(
-        scope,
-        user_id=actor.id,
-        user_grid_id=actor.grid_id,
-        user_department_id=actor.department_id,
-        grid_id=incident.grid_id,
-        department_id=incident.department_id,
-        assignee_id=incident.assignee_id,
-    ):
+    if not _within(scope, actor, incident):
         raise ActionNotAllowed("out_of_scope", f"incident {incident_id} is outside your {scope} scope")
     photos = _unattached(session, incident.id, actor.id, attachment_ids)
     now = utcnow()
     from_state = incident.state
-    step = _Step(session, incident, actor, now, note, department_code, assignee, hours, target_id)
+    step = _Step(session, incident, actor, now, note, department_code, assignee, hours, target_id, area_code)
     with session.no_autoflush:
         _EFFECTS[action](step)
         _claim_version(session, incident, version, now)
@@ -582,9 +679,12 @@ def answer_directly(session: Session, incident: Incident, *, actor: Actor, answe
         raise ActionNotAllowed("forbidden_action", f"role {actor.role!r} may not answer calls")
     if not (answer or "").strip():
         raise InvalidInput("note_required", "a direct answer needs the reply given to the caller")
+    check_text(answer, NOTE_MAX, "note")
     now = utcnow()
     incident.filed_at = incident.closed_at = now
     incident.hotline_mode = "direct"
+    # The answer given on the phone is the order's reply (统一回复), given as it closes.
+    incident.public_reply, incident.replied_at = answer.strip(), now
     incident.state = S.FILED
     incident.version += 1
     _record(session, incident, actor=actor, action=Action.FILE, from_state=S.REPORTED, now=now)
@@ -594,6 +694,125 @@ def answer_directly(session: Session, incident: Incident, *, actor: Actor, answe
     incident.updated_at = now
     _record(session, incident, actor=actor, action=Action.CLOSE, from_state=S.FILED, now=now, note=answer.strip(),
             data={"mode": "direct"})
+    open_followup(session, incident, now)
+    session.flush()
+    return incident
+
+
+#: A follow-up call (回访) task is ``pending`` until the seat records it ``done``.
+FOLLOWUP_STATES = ("pending", "done")
+_FOLLOWUP_SAMPLE = 1000
+
+
+def _sampled(incident_id: int, share: float) -> bool:
+    """Whether an order is among ``share`` of all: a fixed spread of ids (Knuth's multiplicative hash),
+    so the choice does not depend on which process closes the order, nor on when."""
+    return (incident_id * 2654435761) % 2**32 % _FOLLOWUP_SAMPLE < share * _FOLLOWUP_SAMPLE
+
+
+def open_followup(session: Session, incident: Incident, now: datetime) -> HotlineFollowup | None:
+    """Create the follow-up call task of a hotline order that has just closed, if the order is in the
+    sample (``CITYOPS_HOTLINE_FOLLOWUP_SHARE``) and has no pending one; other sources get none."""
+    if incident.source != "hotline" or not _sampled(incident.id, get_settings().hotline_followup_share):
+        return None
+    pending = session.scalar(select(HotlineFollowup).where(HotlineFollowup.incident_id == incident.id,
+                                                           HotlineFollowup.state == "pending"))
+    if pending is not None:
+        return pending
+    followup = HotlineFollowup(incident_id=incident.id, created_at=now, state="pending")
+    session.add(followup)
+    return followup
+
+
+def settle_followup(session: Session, incident: Incident, *, actor: Actor, reached: bool,
+                    satisfaction: str | None, reason: str | None = None) -> HotlineFollowup:
+    """Record the follow-up call of a closed hotline order (its pending task, or a new one when it has
+    none): reached or not and, when reached, the caller's satisfaction, which becomes the order's rating.
+    Checks the role, the state and the values; audited as the order's ``followup`` action."""
+    if actor.role not in (Role.ADMIN, Role.OPERATOR):
+        raise ActionNotAllowed("forbidden_action", f"role {actor.role!r} may not record follow-up calls")
+    if incident.source != "hotline" or incident.state != S.CLOSED:
+        raise ActionNotAllowed("not_ratable", "only closed hotline orders get follow-up calls")
+    if reached and satisfaction not in SATISFACTION:
+        raise InvalidInput("invalid_satisfaction", f"a reached caller's rating is one of {', '.join(SATISFACTION)}")
+    if not reached and satisfaction is not None:
+        raise InvalidInput("invalid_satisfaction", "a caller who was not reached gives no satisfaction")
+    check_text(reason, NOTE_MAX, "note")
+    now = utcnow()
+    followup = open_followup(session, incident, now) or HotlineFollowup(incident_id=incident.id, created_at=now)
+    session.add(followup)
+    followup.state, followup.reached, followup.satisfaction = "done", reached, satisfaction
+    followup.reason, followup.called_at, followup.called_by = (reason or "").strip() or None, now, actor.id
+    if reached:
+        incident.satisfaction, incident.rated_at = satisfaction, now
+    _record(session, incident, actor=actor, action="followup", from_state=incident.state, now=now, note=reason,
+            data={"reached": reached, "satisfaction": satisfaction})
+    session.flush()
+    return followup
+
+
+def reopen_for_rework(session: Session, incident: Incident, *, actor: Actor, note: str | None) -> Incident:
+    """Return a closed hotline order for rework (返工) after a dissatisfied follow-up call: closed →
+    dispatched to its department, counted in ``rework_count``. The one way out of ``closed``, so it is
+    not in the transition table; only those who may ``return`` may do it."""
+    if workflow.scope_of(actor.role, Action.RETURN) is not workflow.Scope.ALL:
+        raise ActionNotAllowed("forbidden_action", f"role {actor.role!r} may not return orders for rework")
+    if incident.source != "hotline" or incident.state != S.CLOSED:
+        raise ActionNotAllowed("invalid_transition", "only a closed hotline order can be reopened")
+    if incident.department_id is None:
+        raise InvalidInput("department_required", "the order has no department to return it to")
+    now = utcnow()
+    _claim_version(session, incident, incident.version, now)
+    incident.state = S.DISPATCHED
+    incident.closed_at = incident.resolved_at = None
+    incident.dispatched_at = incident.dispatched_at or now
+    incident.rework_count = (incident.rework_count or 0) + 1
+    incident.card = _card_now(incident, now)
+    _record(session, incident, actor=actor, action=Action.RETURN, from_state=S.CLOSED, now=now, note=note,
+            data={"rework": incident.rework_count, "reopened": True})
+    session.flush()
+    return incident
+
+
+#: The sources whose callers hear back when their case closes (统一回复): hotline orders, citizen reports.
+REPLY_SOURCES = ("hotline", "citizen")
+
+
+def reply_to_caller(session: Session, incident_id: int, text: str, *, actor: Actor) -> Incident:
+    """Record the reply (统一回复) given to the caller of a closed hotline order or citizen report: its
+    text becomes ``public_reply`` (what a citizen's tracking page shows), with ``replied_at``. Once per
+    closing: a case reopened and closed again is replied to again. Staff only; audited as ``reply``."""
+    if actor.role not in (Role.ADMIN, Role.OPERATOR):
+        raise ActionNotAllowed("forbidden_action", f"role {actor.role!r} may not reply to callers")
+    text = (text or "").strip()
+    if not text:
+        raise InvalidInput("note_required", "a reply needs its text")
+    check_text(text, NOTE_MAX, "note")
+    incident = _stored_for(session, incident_id, actor)
+    if incident.source not in REPLY_SOURCES or incident.state != S.CLOSED:
+        raise ActionNotAllowed("not_repliable", "only closed hotline orders and citizen reports are replied to")
+    if incident.replied_at is not None and incident.closed_at is not None and incident.replied_at >= incident.closed_at:
+        raise ActionNotAllowed("already_replied", "the caller has had the reply to this closing already")
+    now = utcnow()
+    incident.public_reply, incident.replied_at, incident.updated_at = text, now, now
+    _record(session, incident, actor=actor, action="reply", from_state=incident.state, now=now, note=text)
+    session.flush()
+    return incident
+
+
+def chase(session: Session, incident_id: int, note: str | None, *, actor: Actor) -> Incident:
+    """Chase (催办) the department of a transferred hotline order that is still open: a ``chase`` row in
+    its history (what the chase ledger counts) and the audit row. Staff only."""
+    if actor.role not in (Role.ADMIN, Role.OPERATOR):
+        raise ActionNotAllowed("forbidden_action", f"role {actor.role!r} may not chase orders")
+    check_text(note, NOTE_MAX, "note")
+    incident = _stored_for(session, incident_id, actor)
+    if incident.source != "hotline" or incident.hotline_mode != "transfer" or incident.state not in OPEN_STATES:
+        raise ActionNotAllowed("not_chaseable", "only open transferred hotline orders are chased")
+    now = utcnow()
+    department = incident.department
+    _record(session, incident, actor=actor, action="chase", from_state=incident.state, now=now,
+            note=(note or "").strip() or None, data={"department": department.code if department else None})
     session.flush()
     return incident
 
@@ -603,15 +822,19 @@ def rate_incident(session: Session, incident_id: int, satisfaction: str, *, acto
     """Record the caller's rating (满意/基本满意/不满意) of a closed hotline or Open311 incident, once."""
     if satisfaction not in SATISFACTION:
         raise InvalidInput("invalid_satisfaction", f"satisfaction must be one of {', '.join(SATISFACTION)}")
+    check_text(note, NOTE_MAX, "note")
     if actor.role not in (Role.ADMIN, Role.OPERATOR):
         raise ActionNotAllowed("forbidden_action", f"role {actor.role!r} may not record ratings")
-    incident = session.get(Incident, incident_id)
-    if incident is None:
-        raise NotFound("incident_not_found", f"no incident {incident_id}")
+    incident = _stored_for(session, incident_id, actor)
     if incident.state != S.CLOSED or incident.source not in ("hotline", "open311"):
         raise ActionNotAllowed("not_ratable", "only closed hotline and Open311 incidents are rated")
-    if incident.satisfaction is not None:
+    pending = session.scalar(select(HotlineFollowup.id).where(HotlineFollowup.incident_id == incident.id,
+                                                              HotlineFollowup.state == "pending"))
+    if incident.satisfaction is not None and pending is None:
         raise ActionNotAllowed("already_rated", "this incident has been rated already")
+    if incident.source == "hotline":  # a hotline caller's rating is what a follow-up call reached
+        settle_followup(session, incident, actor=actor, reached=True, satisfaction=satisfaction, reason=note)
+        return incident
     now = utcnow()
     incident.satisfaction, incident.rated_at = satisfaction, now
     _record(session, incident, actor=actor, action="rate", from_state=incident.state, now=now, note=note,
@@ -643,14 +866,19 @@ def sweep_cards(session: Session, now: datetime) -> dict[str, int]:
             changes.append({"id": row.id, "card": card})
     if changes:
         session.execute(update(Incident), changes)
+        outbox.on_cards(session, changes)
     return {"checked": len(rows), "changed": len(changes), **counts}
 
 
 # --- reading ------------------------------------------------------------------------------------
 
 
-def _visible_to(user: Actor) -> ColumnElement[bool]:
-    """The incidents ``user`` may see: a worker their grid or assignments, a handler their department."""
+def visible_to(user: Actor) -> ColumnElement[bool]:
+    """The incidents ``user`` may see: a worker their grid or assignments, a handler their department, an
+    operator or leader of a command tier (``area_code``) the incidents whose grid lies in their area.
+    The one scope rule of every incident read (the list, a detail, the map layers and the live map)."""
+    if (area := tiers.area_of(user)) is not None:
+        return Incident.grid_id.in_(tiers.grids_of_area(area))
     if user.role == Role.WORKER:
         clauses = [Incident.assignee_id == user.id]
         if user.grid_id is not None:
@@ -695,7 +923,7 @@ def list_incidents(
     offset: int = 0,
 ) -> list[Incident]:
     """The incidents ``user`` may see, filtered, newest report first."""
-    query = select(Incident).where(_visible_to(user)).options(*_LOAD)
+    query = select(Incident).where(visible_to(user)).options(*_LOAD)
     for column, wanted in (
         (Incident.state, state), (Incident.card, card), (Incident.source, source),
         (Incident.category_code, category),
@@ -714,10 +942,51 @@ def list_incidents(
 def get_incident(session: Session, incident_id: int, *, user: Actor) -> Incident:
     """One incident ``user`` may see, or NotFound."""
     incident = session.scalar(
-        select(Incident).where(Incident.id == incident_id, _visible_to(user)).options(*_LOAD)
+        select(Incident).where(Incident.id == incident_id, visible_to(user)).options(*_LOAD)
     )
     if incident is None:
         raise NotFound("incident_not_found", f"no incident {incident_id}")
+    return incident
+
+
+def visible_codes(session: Session, incident_ids: Sequence[int], *, user: Actor) -> dict[int, str]:
+    """The codes of those of ``incident_ids`` that ``user`` may see (the others are left out, exactly like
+    ids that name no incident)."""
+    if not incident_ids:
+        return {}
+    return dict(session.execute(select(Incident.id, Incident.code).where(
+        Incident.id.in_(list(incident_ids)), visible_to(user))).all())
+
+
+def visible_id_by_code(session: Session, code: str, *, user: Actor) -> int | None:
+    """The id of the incident called ``code`` if ``user`` may see it, else None (as if there were none)."""
+    return session.scalar(select(Incident.id).where(Incident.code == code.strip(), visible_to(user)))
+
+
+#: The longest public description (the one Open311 shows).
+PUBLIC_DESCRIPTION_MAX = 4000
+
+
+def set_public_description(session: Session, incident_id: int, text: str | None, *, actor: Actor) -> Incident:
+    """Publish (or, with an empty ``text``, withdraw) the description Open311 shows of an incident.
+
+    Deciding what the public reads is triage: whoever may ``file`` the incident (operators, admins) may
+    do it. NotFound for an incident ``actor`` may not see; ActionNotAllowed("forbidden_action") for the
+    others; InvalidInput for a text longer than PUBLIC_DESCRIPTION_MAX. Audited.
+    """
+    incident = get_incident(session, incident_id, user=actor)
+    if not may_act_on(actor, incident, Action.FILE):
+        raise ActionNotAllowed("forbidden_action", f"role {actor.role!r} may not publish incident descriptions")
+    text = (text or "").strip() or None
+    if text is not None and len(text) > PUBLIC_DESCRIPTION_MAX:
+        raise InvalidInput("invalid_description",
+                           f"a public description has at most {PUBLIC_DESCRIPTION_MAX} characters")
+    now = utcnow()
+    incident.public_description = text
+    incident.updated_at = now
+    session.add(AuditLog(at=now, user_id=actor.id, action="incident.publish", target=f"incident:{incident.code}",
+                         detail={"public_description": text}))
+    session.flush()
     return incident
 
 
@@ -725,7 +994,7 @@ def tasks_for_worker(session: Session, user: Actor) -> list[Incident]:
     """The dispatched or started incidents ``user`` may work on, the most urgent deadline first."""
     query = (
         select(Incident)
-        .where(_visible_to(user), Incident.state.in_((S.DISPATCHED, S.IN_PROGRESS)))
+        .where(visible_to(user), Incident.state.in_((S.DISPATCHED, S.IN_PROGRESS)))
         .options(*_LOAD)
         .order_by(Incident.handle_deadline.asc().nulls_last(), Incident.id)
     )
@@ -749,8 +1018,9 @@ def history_to_dict(entry: IncidentHistory) -> dict[str, Any]:
     }
 
 
-def incident_to_dict(incident: Incident) -> dict[str, Any]:
-    """The API representation of an incident (DESIGN §4), history included."""
+def incident_to_dict(incident: Incident, viewer: Actor | None = None) -> dict[str, Any]:
+    """The API representation of an incident (DESIGN §4), history included, as ``viewer`` may see it (the
+    caller's name is masked for workers, handlers and leaders; see ``caller_to_dict``)."""
     return {
         "id": incident.id,
         "code": incident.code,
@@ -761,6 +1031,7 @@ def incident_to_dict(incident: Incident) -> dict[str, Any]:
         "source": incident.source,
         "title": incident.title,
         "description": incident.description,
+        "public_description": incident.public_description,
         "address": incident.address,
         "lon": incident.lon,
         "lat": incident.lat,
@@ -779,14 +1050,14 @@ def incident_to_dict(incident: Incident) -> dict[str, Any]:
         "handle_deadline": to_iso(incident.handle_deadline),
         "close_deadline": to_iso(incident.close_deadline),
         "card": incident.card,
+        "tier": incident.tier_area_code,
         "escalated": bool(incident.escalated),
         "rework_count": incident.rework_count or 0,
         "merged_into": incident.merged_into_id,
         "exercise": bool(incident.exercise),
         "severity": incident.severity,
         "duplicate_of": incident.duplicate_of_id,
-        "caller": ({"name": incident.caller_name, "phone": mask_phone(incident.caller_phone)}
-                   if incident.caller_name or incident.caller_phone else None),
+        "caller": caller_to_dict(incident, viewer.role if viewer is not None else None),
         "hotline_mode": incident.hotline_mode,
         "satisfaction": incident.satisfaction,
         "photos": [attachment_to_dict(a) for a in incident.photos],

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dash import dcc, html
 
 from i18n import t
-from layouts import admin_categories, admin_rules, ids
+from layouts import admin_categories, admin_duty, admin_rules, admin_sessions, ids
 from layouts.components import dropdown, field, panel
 
 #: The tables of the page: (component id, title key), in display order.
@@ -90,9 +90,11 @@ def layout(**_query: str) -> html.Div:
             *[panel(t(key), html.Div(id=cid, className="admin-table"), class_name="admin-panel",
                     **{"data-testid": cid}) for cid, key in SECTIONS],
             tokens_section(),
+            admin_sessions.section(),
             audit_section(),
             admin_categories.section(),
             admin_rules.section(),
+            admin_duty.section(),
         ],
         className="admin",
     )

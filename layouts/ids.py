@@ -15,11 +15,14 @@ BIGSCREEN_TILE_KEYS = ("closure_rate", "on_time_closure_rate", "open", "red_card
 BIGSCREEN_ALERT_LIST = "bigscreen-alert-list"
 BIGSCREEN_INCIDENT_LIST = "bigscreen-incident-list"
 BIGSCREEN_UPDATED = "bigscreen-updated"
+BIGSCREEN_DUTY = "bigscreen-duty"  # who is on duty now (issue 17 §4)
 BIGSCREEN_MAP_VERSION = "bigscreen-map-version"
 BIGSCREEN_DENSE = "bigscreen-dense"  # Store: doorplate and camera arrays, sent once (callbacks/mapkit.py)
 BIGSCREEN_VIEW = "bigscreen-view"  # Store: the map's view {west, south, east, north, zoom}, set by assets/map.js
 # the city map (issue 3): layers, legend, drill-down, search, details, video wall
 BIGSCREEN_LIVE_DIGEST = "bigscreen-live-digest"  # Store: digests of the live map parts the browser holds
+BIGSCREEN_LIVE = "bigscreen-live"  # Store: every open incident and firing alert, patched with deltas (mapkit)
+BIGSCREEN_LIVE_HELD = "bigscreen-live-held"  # Store: the digest of what BIGSCREEN_LIVE holds
 BIGSCREEN_LAYERS = "bigscreen-layers"  # the layer switcher (Checklist of mapstyle.LAYERS)
 BIGSCREEN_GRID_METRIC = "bigscreen-grid-metric"  # what colours the grids: open | cards | workload
 BIGSCREEN_LEGEND = "bigscreen-legend"
@@ -107,6 +110,7 @@ CONSOLE_ALERTS_MESSAGE = "console-alerts-message"
 CONSOLE_ALERTS_RESULT = "console-alerts-result"  # Store: counts actions so the list reloads after one
 CONSOLE_ALERT_ACTION = "console-alerts-action"  # pattern-matching: {"type", "action": ack|silence|incident, "alert"}
 CONSOLE_ALERT_ROW = "console-alert-row"  # test id of an inbox row (not a component id)
+CONSOLE_ALERT_REVIEW = "console-alerts-review"  # pattern-matching Dropdown: {"type", "action": "review", "alert"}
 
 # worker (/worker): the grid worker's phone
 WORKER_TASKS = "worker-tasks"
@@ -147,8 +151,20 @@ HOTLINE_SUBMIT = "hotline-submit"
 HOTLINE_MESSAGE = "hotline-message"
 HOTLINE_RESULT = "hotline-result"
 HOTLINE_RECENT = "hotline-recent"
-HOTLINE_RATE = "hotline-rate"  # pattern-matching: {"type": HOTLINE_RATE, "id": incident_id, "value": s}
 HOTLINE_BOOT = "hotline-boot"
+# after the call (issue 20): replies (统一回复), follow-up calls (回访), the chase ledger (催办台账)
+HOTLINE_REPLY_ORDER = "hotline-reply-order"  # Dropdown of closed orders awaiting their reply
+HOTLINE_REPLY_TEXT = "hotline-reply-text"
+HOTLINE_REPLY_SUBMIT = "hotline-reply-submit"
+HOTLINE_FOLLOWUPS = "hotline-followups"  # the pending follow-up calls
+HOTLINE_FOLLOWUP_ORDER = "hotline-followup-order"  # Dropdown of orders with a pending follow-up call
+HOTLINE_FOLLOWUP_RESULT = "hotline-followup-result"  # not_reached | satisfied | basically_satisfied | dissatisfied
+HOTLINE_FOLLOWUP_REASON = "hotline-followup-reason"
+HOTLINE_FOLLOWUP_REOPEN = "hotline-followup-reopen"
+HOTLINE_FOLLOWUP_SUBMIT = "hotline-followup-submit"
+HOTLINE_CHASES = "hotline-chases"  # the chase ledger by department
+HOTLINE_FIGURES = "hotline-figures"  # this month's hotline figures (DESIGN §7 ``hotline``), a tile each
+HOTLINE_CHASE = "hotline-chase"  # pattern-matching button: {"type": HOTLINE_CHASE, "code": order code}
 
 # briefing (/briefing): the leader's KPIs against the previous period
 BRIEFING_PERIOD = "briefing-period"
@@ -167,6 +183,24 @@ BRIEFING_PDF = "briefing-pdf"
 BRIEFING_XLSX = "briefing-xlsx"
 BRIEFING_DOWNLOAD = "briefing-download"
 BRIEFING_ARCHIVE = "briefing-archive"
+
+# video wall (/video, issue 19): layouts 1/4/9/16, a camera picker, the cells (each data-testid="video-cell")
+VIDEO_LAYOUT = "video-layout"  # RadioItems: 1 | 4 | 9 | 16 cells
+VIDEO_CAMERAS = "video-cameras"  # Store: the camera code of each cell (None = empty)
+VIDEO_PICK = "video-pick"  # Dropdown: search cameras by code or name
+VIDEO_CELL_CHOICE = "video-cell-choice"  # Dropdown: which cell the picked camera goes to
+VIDEO_PUT = "video-put"
+VIDEO_CLEAR = "video-clear"
+VIDEO_MESSAGE = "video-message"
+VIDEO_WALL = "video-wall"
+VIDEO_PLAN = "video-plan"  # Dropdown: the shared patrol plans (轮巡预案)
+VIDEO_PLAN_RUN = "video-plan-run"  # run / pause the chosen plan
+VIDEO_PLAN_TICK = "video-plan-tick"  # Interval: one page of the plan per dwell time
+VIDEO_PLAN_STATE = "video-plan-state"  # Store: {"name", "cameras", "dwell_s", "step"} of the running plan
+VIDEO_PLAN_NAME = "video-plan-name"  # save the wall's cameras as a plan: name and dwell time
+VIDEO_PLAN_DWELL = "video-plan-dwell"
+VIDEO_PLAN_SAVE = "video-plan-save"
+VIDEO_PLAN_MESSAGE = "video-plan-message"
 
 # admin (/admin): users, departments, categories, rules, audit log (read-only)
 ADMIN_REFRESH = "admin-refresh"
@@ -212,3 +246,19 @@ ADMIN_AUDIT_TARGET = "admin-audit-target"
 ADMIN_AUDIT_RANGE = "admin-audit-range"  # DatePickerRange: local days, both inclusive
 ADMIN_AUDIT_SEARCH = "admin-audit-search"
 ADMIN_AUDIT_PAGE = "admin-audit-page"  # pattern-matching pager buttons: {"type": ADMIN_AUDIT_PAGE, "page": n}
+# admin sign-in and sessions (/admin, issue 14): unlock a throttled name, end every session of a user
+ADMIN_SESSIONS_USER = "admin-sessions-user"
+ADMIN_SESSIONS_UNLOCK = "admin-sessions-unlock"
+ADMIN_SESSIONS_END = "admin-sessions-end"
+ADMIN_SESSIONS_MESSAGE = "admin-sessions-message"
+# admin duty rota (/admin, issue 17 §4): list a week, add and remove entries
+ADMIN_DUTY_WEEK = "admin-duty-week"  # DatePickerSingle: the first local day of the week shown
+ADMIN_DUTY_LIST = "admin-duty-list"
+ADMIN_DUTY_DAY = "admin-duty-day"
+ADMIN_DUTY_SHIFT = "admin-duty-shift"
+ADMIN_DUTY_POST = "admin-duty-post"
+ADMIN_DUTY_USER = "admin-duty-user"
+ADMIN_DUTY_ADD = "admin-duty-add"
+ADMIN_DUTY_REMOVE = "admin-duty-remove"  # pattern-matching: {"type": ADMIN_DUTY_REMOVE, "id": entry_id}
+ADMIN_DUTY_MESSAGE = "admin-duty-message"
+ADMIN_DUTY_CHANGED = "admin-duty-changed"  # Store: bumped after every change so the list reloads

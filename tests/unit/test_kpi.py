@@ -123,7 +123,7 @@ def test_definitions_on_a_small_mixed_cohort(session, city):
     assert kpi["yellow_cards"] == 1 and kpi["red_cards"] == 0
     assert kpi["mean_handle_hours"] == 2.0
     assert kpi["by_source"] == {"alert": 1, "patrol": 4, "hotline": 1, "open311": 0, "video": 1,
-                                "operator": 0}
+                                "operator": 0, "citizen": 0}
 
 
 def test_events_after_the_cut_off_do_not_count(session, city):
@@ -179,7 +179,8 @@ PLACES = {
     "G1": ("D1S1C1", "D1S1", "D1"), "G2": ("D1S1C1", "D1S1", "D1"), "G3": ("D2S1C1", "D2S1", "D2"),
     "G4": ("D2S2C1", "D2S2", "D2"), "G5": ("D2S2C2", "D2S2", "D2"),
 }
-META_KEYS = {"from", "to", "as_of", "alerts_firing", "code", "name", *SCOPES}
+#: ``hotline`` is a snapshot's own, like ``alerts_firing`` (tests/unit/test_hotline_figures.py checks it).
+META_KEYS = {"from", "to", "as_of", "alerts_firing", "hotline", "code", "name", *SCOPES}
 
 
 def scoped_city(session) -> tuple[City, dict[str, int]]:

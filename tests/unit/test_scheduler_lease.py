@@ -77,9 +77,11 @@ def test_start_registers_the_jobs_runs_them_one_at_a_time_and_shutdown_gives_the
     try:
         assert handle.is_leader and status(db, datetime.now(UTC)) == "running"
         jobs = {job.id: job for job in handle.scheduler.get_jobs()}
-        assert set(jobs) == {"lease", "evaluate", "simulate", "sweep", "rules", "retention", "rollups", "partitions"}
+        assert set(jobs) == {"lease", "evaluate", "simulate", "sweep", "rules", "retention", "rollups", "partitions",
+                             "outbox", "camera_probe"}
         assert all(job.max_instances == 1 and job.coalesce for job in jobs.values())
         assert jobs["lease"].executor == "lease" and jobs["evaluate"].executor == "default"
+        assert jobs["camera_probe"].executor == "probe"  # network-bound rounds do not hold up the others
         second = start_scheduler(db, simulator=False, holder="web-2")
         try:
             assert not second.is_leader and "simulate" not in {job.id for job in second.scheduler.get_jobs()}
@@ -94,7 +96,8 @@ def test_start_registers_the_jobs_runs_them_one_at_a_time_and_shutdown_gives_the
 
 def test_the_simulate_job_writes_readings_through_one_unit_of_work(db):
     with db.uow() as s:
-        s.add(Sensor(id="GAS-P-0001", kind="gas_pressure", family="gas", name="g", unit="MPa", lon=0, lat=0))
+        s.add(Sensor(id="GAS-P-0001", kind="gas_pressure", family="gas", name="g", unit="MPa", lon=0, lat=0,
+                     simulated=True))
     handle = SchedulerHandle(db, "a", simulator=Simulator(seed=1))
     handle.heartbeat()
     assert handle.run_job("simulate")
