@@ -113,15 +113,15 @@ def test_console_queue_and_detail_show_the_corpus_as_text(page, live_server, hos
     row = page.get_by_test_id("incident-row").filter(has_text=hostile.incident_code)
     row.get_by_test_id("console-select").click()
     detail = page.get_by_test_id("incident-detail").filter(has_text=hostile.incident_code)
-    detail.wait_for(timeout=15_000)
-    page.get_by_test_id("history-item").filter(has_text=BREAKOUT).first.wait_for(timeout=15_000)
+    detail.wait_for(timeout=30_000)  # the console detail under a loaded CI run
+    page.get_by_test_id("history-item").filter(has_text=BREAKOUT).first.wait_for(timeout=30_000)
     _assert_inert(page, opened, row, SCRIPT)
     _assert_inert(page, opened, detail, SCRIPT, SVG, BREAKOUT, *CORPUS)
 
     hotline_row = page.get_by_test_id("incident-row").filter(has_text=hostile.hotline_code)
     hotline_row.get_by_test_id("console-select").click()
     detail = page.get_by_test_id("incident-detail").filter(has_text=hostile.hotline_code)
-    detail.wait_for(timeout=15_000)
+    detail.wait_for(timeout=30_000)  # the console detail under a loaded CI run
     _assert_inert(page, opened, detail, JS_URL, BREAKOUT, IMG, RLO)  # content, caller, the imported address
 
 

