@@ -111,8 +111,23 @@ def browser() -> Iterator[object]:
         # the production stack serves HTTPS with a self-signed certificate (tests/stack.py)
         extra = ["--ignore-certificate-errors"] if STACK == "production" else []
         b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS + extra, headless=True)
-        yield b
+        yield _TrustingBrowser(b) if STACK == "production" else b
         b.close()
+
+
+class _TrustingBrowser:
+    """The browser whose every context also trusts the stack's self-signed certificate in its own requests
+    (``page.request``: the launch flag covers only what the pages load)."""
+
+    def __init__(self, browser: object) -> None:
+        self._browser = browser
+
+    def new_context(self, **options: object) -> object:
+        options.setdefault("ignore_https_errors", True)
+        return self._browser.new_context(**options)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._browser, name)
 
 
 @pytest.fixture
