@@ -178,7 +178,8 @@ def test_the_broker_sends_more_than_its_default_window_of_20_unacknowledged_mess
         assert feed.connected.wait(10)
         time.sleep(0.2)
         burst("WINDOW-1", 300)
-        assert wait_for(lambda: feed.counts["held"] == 300), feed.counts
+        # at least this burst unacknowledged at once (the shared broker may add other tests' messages)
+        assert wait_for(lambda: feed.counts["held"] >= 300), feed.counts
     finally:
         feed.stop()
 
