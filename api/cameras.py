@@ -29,7 +29,7 @@ from api.registry import (
     page_args,
     parse_body,
 )
-from data.layers import _in_bbox
+from data.layers import in_bbox
 from data.models import Camera, PatrolPlan, VideoPlatform
 from dispatch.service import to_iso
 from dispatch.video import MAX_DWELL_S, MIN_DWELL_S, save_patrol_plan
@@ -70,7 +70,7 @@ def list_cameras() -> Response:
     statuses = choice_arg("status", STATUSES)
     limit, offset = page_args()
     with current_db().uow() as session:
-        query = _rows().where(*_in_bbox(session, Camera, bbox))
+        query = _rows().where(*in_bbox(session, Camera, bbox))
         if statuses:
             query = query.where(Camera.status.in_(statuses))
         rows = session.execute(query.order_by(Camera.id).limit(limit).offset(offset)).all()

@@ -101,7 +101,7 @@ def _no_scope(_viewer: Any) -> list[ColumnElement[bool]]:
 
 def _open_incidents(viewer: Any) -> list[ColumnElement[bool]]:
     # open, placed, not merged, and visible to the caller: the map's and /api/v1/incidents' rule
-    return layers._on_map(visible_to(viewer))
+    return layers.on_map(visible_to(viewer))
 
 
 def _iso(value: Any) -> str | None:
@@ -145,7 +145,7 @@ class Collection:
         if bbox is None:
             return clauses
         if not self.polygons:
-            return [*clauses, *layers._in_bbox(session, self.model, bbox)]
+            return [*clauses, *layers.in_bbox(session, self.model, bbox)]
         minx, miny, maxx, maxy = self.bounds()
         clauses += [maxx >= bbox[0], maxy >= bbox[1], minx <= bbox[2], miny <= bbox[3]]
         if spatial.available(session):  # the GiST index finds the candidates; the stored bounds decide
@@ -169,7 +169,7 @@ class Collection:
             for p in props:
                 p[name] = _iso(p[name])
         if not self.polygons:
-            return [{"id": row[0], **layers._point(row[1], row[2], p)} for row, p in zip(rows, props, strict=True)]
+            return [{"id": row[0], **layers.point(row[1], row[2], p)} for row, p in zip(rows, props, strict=True)]
         for row, p in zip(rows, props, strict=True):
             p["\0id"] = row[0]  # carried through: an empty geometry is left out of the collection
         features = features_to_geojson(shapely.from_wkb([row[1] for row in rows]), props)["features"]

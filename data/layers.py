@@ -261,7 +261,7 @@ def live_alerts(session: Session, limit: int | None = None, grid_ids: Iterable[i
     ]
 
 
-def _on_map(visible: ColumnElement[bool] | None) -> list[ColumnElement[bool]]:
+def on_map(visible: ColumnElement[bool] | None) -> list[ColumnElement[bool]]:
     """The incidents the map shows: open on the map, placed, not merged — and ``visible`` to the reader
     (``dispatch.service.visible_to``) when given."""
     clauses = [Incident.state.in_(MAP_OPEN_STATES), Incident.lon.is_not(None), Incident.merged_into_id.is_(None)]
@@ -277,7 +277,7 @@ def live_incidents(session: Session, limit: int | None = None, grid_ids: Iterabl
         .options(load_only(Incident.id, Incident.code, Incident.title, Incident.state, Incident.card,
                            Incident.reported_at, Incident.lon, Incident.lat, Incident.grid_id,
                            Incident.category_code))
-        .where(*_on_map(visible))
+        .where(*on_map(visible))
         .order_by(Incident.reported_at.desc(), Incident.id.desc())
         .limit(limit)
     )
@@ -292,7 +292,7 @@ def map_incident_rows(session: Session, visible: ColumnElement[bool] | None = No
     which every screen reads every 5 s)."""
     return list(session.connection().execute(
         select(Incident.id, Incident.code, Incident.title, Incident.state, Incident.card, Incident.lon, Incident.lat)
-        .where(*_on_map(visible)).order_by(Incident.id)
+        .where(*on_map(visible)).order_by(Incident.id)
     ).all())
 
 
@@ -335,13 +335,13 @@ Bbox = tuple[float, float, float, float]
 POINT_PRECISION = 6  # ≈ 0.1 m
 
 
-def _point(lon: float, lat: float, properties: dict[str, Any]) -> dict[str, Any]:
+def point(lon: float, lat: float, properties: dict[str, Any]) -> dict[str, Any]:
     return {"type": "Feature", "geometry": {"type": "Point", "coordinates": [round(lon, POINT_PRECISION),
                                                                             round(lat, POINT_PRECISION)]},
             "properties": properties}
 
 
-def _in_bbox(session: Session, model: Any, bbox: Bbox | None) -> list[Any]:
+def in_bbox(session: Session, model: Any, bbox: Bbox | None) -> list[Any]:
     """Points of ``model`` inside ``bbox``, edges included. With PostGIS the GiST index finds the candidates
     (``&&``) and the exact lon/lat comparison decides, so both paths give the same rows."""
     if bbox is None:
@@ -361,16 +361,16 @@ def doorplate_features(session: Session, bbox: Bbox | None, limit: int) -> list[
     grids = _grid_codes(session)
     rows = session.execute(select(Doorplate.id, Doorplate.code, Doorplate.address, Doorplate.lon, Doorplate.lat,
                                   Doorplate.grid_id, Doorplate.households, Doorplate.merchants)
-                           .where(*_in_bbox(session, Doorplate, bbox)).order_by(Doorplate.id).limit(limit)).all()
-    return [_point(r.lon, r.lat, {"id": r.id, "code": r.code, "address": r.address, "grid_code": grids.get(r.grid_id),
+                           .where(*in_bbox(session, Doorplate, bbox)).order_by(Doorplate.id).limit(limit)).all()
+    return [point(r.lon, r.lat, {"id": r.id, "code": r.code, "address": r.address, "grid_code": grids.get(r.grid_id),
                                   "households": r.households, "merchants": r.merchants}) for r in rows]
 
 
 def camera_features(session: Session, bbox: Bbox | None, limit: int) -> list[dict[str, Any]]:
     grids = _grid_codes(session)
     rows = session.execute(select(Camera, VideoPlatform.code).join(VideoPlatform)
-                           .where(*_in_bbox(session, Camera, bbox)).order_by(Camera.id).limit(limit)).all()
-    return [_point(c.lon, c.lat, {"id": c.id, "code": c.code, "name": c.name, "platform": platform, "type": c.type,
+                           .where(*in_bbox(session, Camera, bbox)).order_by(Camera.id).limit(limit)).all()
+    return [point(c.lon, c.lat, {"id": c.id, "code": c.code, "name": c.name, "platform": platform, "type": c.type,
                                   "status": c.status, "algorithms": list(c.algorithms or []),
                                   "stream_url": c.stream_url, "grid_code": grids.get(c.grid_id)})
             for c, platform in rows]
@@ -379,9 +379,9 @@ def camera_features(session: Session, bbox: Bbox | None, limit: int) -> list[dic
 def sensor_features(session: Session, bbox: Bbox | None, limit: int) -> list[dict[str, Any]]:
     grids = _grid_codes(session)
     levels = sensor_levels(session)
-    rows = session.scalars(select(Sensor).where(*_in_bbox(session, Sensor, bbox))
+    rows = session.scalars(select(Sensor).where(*in_bbox(session, Sensor, bbox))
                            .order_by(Sensor.id).limit(limit)).all()
-    return [_point(s.lon, s.lat, {"id": s.id, "kind": s.kind, "family": s.family, "name": s.name, "unit": s.unit,
+    return [point(s.lon, s.lat, {"id": s.id, "kind": s.kind, "family": s.family, "name": s.name, "unit": s.unit,
                                   "status": s.status, "last_value": s.last_value,
                                   "last_ts": s.last_ts.isoformat() if s.last_ts else None,
                                   "alert_level": levels.get(s.id), "grid_code": grids.get(s.grid_id)})
@@ -395,9 +395,9 @@ def incident_features(session: Session, bbox: Bbox | None, limit: int, states: I
     grids = _grid_codes(session)
     scope = [] if visible is None else [visible]
     rows = session.scalars(select(Incident).where(Incident.lon.is_not(None), Incident.state.in_(list(states)),
-                                                  *scope, *_in_bbox(session, Incident, bbox))
+                                                  *scope, *in_bbox(session, Incident, bbox))
                            .order_by(Incident.id).limit(limit)).all()
-    return [_point(i.lon, i.lat, {"id": i.id, "code": i.code, "state": i.state, "card": i.card,
+    return [point(i.lon, i.lat, {"id": i.id, "code": i.code, "state": i.state, "card": i.card,
                                   "category": i.category_code, "source": i.source, "title": i.title,
                                   "reported_at": i.reported_at.isoformat(), "grid_code": grids.get(i.grid_id)})
             for i in rows]
@@ -406,9 +406,9 @@ def incident_features(session: Session, bbox: Bbox | None, limit: int, states: I
 def alert_features(session: Session, bbox: Bbox | None, limit: int,
                    states: Iterable[str] = ("firing",)) -> list[dict[str, Any]]:
     rows = session.execute(select(Alert, Sensor.lon, Sensor.lat, Sensor.name).join(Sensor)
-                           .where(Alert.state.in_(list(states)), *_in_bbox(session, Sensor, bbox))
+                           .where(Alert.state.in_(list(states)), *in_bbox(session, Sensor, bbox))
                            .order_by(Alert.id).limit(limit)).all()
-    return [_point(lon, lat, {"id": a.id, "rule_id": a.rule_id, "sensor_id": a.sensor_id, "sensor_name": name,
+    return [point(lon, lat, {"id": a.id, "rule_id": a.rule_id, "sensor_id": a.sensor_id, "sensor_name": name,
                               "state": a.state, "level": a.level, "value": a.value,
                               "started_at": a.started_at.isoformat(),
                               "fired_at": a.fired_at.isoformat() if a.fired_at else None})
