@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from callbacks.common import uow
 from callbacks.dispatchkit import run_work, small_map, zoom_for
-from callbacks.pagekit import DASH, Outcome, clicked_id, local_time, name_of, outcome_view, signed_in
+from callbacks.pagekit import DASH, Outcome, clicked_id, fingerprint, local_time, name_of, outcome_view, signed_in
 from data.models import Area, Category, Department, Grid, Incident, IncidentHistory, IncidentState, Role, User
 from dispatch import notifications, tiers
 from dispatch.service import (
@@ -139,6 +139,7 @@ def _queue_row(incident: Incident, selected: int | None) -> list[Any]:
 @callback(
     Output(ids.CONSOLE_QUEUE, "children"),
     Output(ids.CONSOLE_VERSIONS, "data"),
+    Output(ids.CONSOLE_QUEUE_SHOWN, "data"),
     Input(ids.CONSOLE_TICK, "n_intervals"),
     Input(ids.CONSOLE_FILTER_STATE, "value"),
     Input(ids.CONSOLE_FILTER_CARD, "value"),
@@ -148,20 +149,35 @@ def _queue_row(incident: Incident, selected: int | None) -> list[Any]:
     Input(ids.CONSOLE_FILTER_CATEGORY, "value"),
     Input(ids.CONSOLE_FILTER_GRID, "value"),
     Input(ids.CONSOLE_FILTER_DEPARTMENT, "value"),
+    State(ids.CONSOLE_QUEUE_SHOWN, "data"),
 )
 def show_queue(_tick: Any, state: str | None, card: str | None, source: str | None, _result: Any,
                selected: int | None, category: str | None = None, grid: str | None = None,
-               department: str | None = None) -> tuple[Any, dict[str, int]]:
+               department: str | None = None, shown: str | None = None) -> tuple[Any, Any, Any]:
     """The incidents this user may see, filtered, newest first (every 5 s and on every change), the
-    selected one highlighted; and the version of each row for the bulk actions."""
+    selected one highlighted; the version of each row for the bulk actions; and the fingerprint of
+    what was drawn. When nothing shown has changed since the last draw (``shown``) the queue is left
+    as it is: a redraw every 5 s would replace the button under the operator's pointer and clear the
+    rows they ticked for a bulk action."""
     with uow() as session:
         incidents = list_incidents(session, user=signed_in(), state=state, card=card, source=source,
                                    category=category, grid_code=grid, department_code=department, limit=QUEUE_LIMIT)
+        fingerprint = queue_fingerprint(incidents, selected)
+        if shown is not None and fingerprint == shown:
+            return no_update, no_update, no_update
         rows = [_queue_row(i, selected) for i in incidents]
         versions = {str(i.id): i.version for i in incidents}
     if not rows:
-        return empty("console.queue_empty"), versions
-    return table(queue_headers(), rows, row_testid="incident-row", class_name="data-table queue-table"), versions
+        return empty("console.queue_empty"), versions, fingerprint
+    return (table(queue_headers(), rows, row_testid="incident-row", class_name="data-table queue-table"),
+            versions, fingerprint)
+
+
+def queue_fingerprint(incidents: list[Incident], selected: int | None) -> str:
+    """The fingerprint of everything the queue rows show."""
+    return fingerprint(selected, [(i.id, i.version, i.code, i.title, i.category_code, i.state, i.card, i.grid_id,
+                                   i.department_id, str(i.handle_deadline), str(i.close_deadline),
+                                   str(i.reported_at)) for i in incidents])
 
 
 @callback(

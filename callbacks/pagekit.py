@@ -4,6 +4,7 @@ workflow action with its refusals turned into translated messages."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -26,6 +27,13 @@ class Named(Protocol):
 
     name_zh: str
     name_en: str
+
+
+def fingerprint(*facts: Any) -> str:
+    """A digest of what a periodically refreshed list shows (and of the language it is shown in), so
+    a refresh that would draw the same thing can leave the page alone: redrawing replaces the button
+    under a pointer or finger and clears what was ticked or picked on the old rows."""
+    return hashlib.sha256(repr((current_lang(), facts)).encode()).hexdigest()
 
 
 def signed_in() -> Any:

@@ -37,6 +37,7 @@ from callbacks.pagekit import (
     DASH,
     Outcome,
     clicked_id,
+    fingerprint,
     local_time,
     name_of,
     outcome_view,
@@ -122,20 +123,28 @@ def task_card(incident: Incident, role: str) -> html.Article:
 @callback(
     Output(ids.WORKER_TASKS, "children"),
     Output(ids.WORKER_VERSIONS, "data"),
+    Output(ids.WORKER_TASKS_SHOWN, "data"),
     Input(ids.WORKER_REFRESH, "n_clicks"),
     Input(ids.WORKER_TICK, "n_intervals"),
     Input(ids.WORKER_RESULT, "data"),
+    State(ids.WORKER_TASKS_SHOWN, "data"),
 )
-def show_tasks(_refresh: Any, _tick: Any, _result: Any) -> tuple[Any, dict[str, int]]:
-    """My tasks, the most urgent deadline first, and the version of each for the buttons."""
+def show_tasks(_refresh: Any, _tick: Any, _result: Any, shown: str | None = None) -> tuple[Any, Any, Any]:
+    """My tasks, the most urgent deadline first, the version of each for the buttons, and the
+    fingerprint of what was drawn. Unchanged tasks are left as they are (``shown``), so the photo a
+    worker picked on a card is not wiped by the minute's refresh."""
     user = signed_in()
     with uow() as session:
         tasks = tasks_for_worker(session, user)
+        drawn = fingerprint(user.role, [(i.id, i.version, i.code, i.title, i.category_code, i.state, i.card,
+                                         i.address, i.grid_id, str(i.handle_deadline)) for i in tasks])
+        if shown is not None and drawn == shown:
+            return no_update, no_update, no_update
         cards = [task_card(i, user.role) for i in tasks]
         versions = {str(i.id): i.version for i in tasks}
     if not cards:
-        return empty("worker.none"), versions
-    return [html.Div(t("worker.count", n=len(cards)), className="worker-count"), *cards], versions
+        return empty("worker.none"), versions, drawn
+    return [html.Div(t("worker.count", n=len(cards)), className="worker-count"), *cards], versions, drawn
 
 
 def _state_for(component_type: str, incident_id: int) -> Any:

@@ -118,6 +118,7 @@ def layout(incident: str | None = None, **_query: str) -> html.Div:
             dcc.Store(id=ids.CONSOLE_SELECTED, data=int(incident) if incident and incident.isdigit() else None),
             dcc.Store(id=ids.CONSOLE_INCIDENT),
             dcc.Store(id=ids.CONSOLE_VERSIONS),
+            dcc.Store(id=ids.CONSOLE_QUEUE_SHOWN),
             dcc.Store(id=ids.CONSOLE_RESULT, data=0),
             dcc.Interval(id=ids.CONSOLE_TICK, interval=QUEUE_REFRESH_MS),
         ],

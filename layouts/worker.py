@@ -70,6 +70,7 @@ def layout(**_query: str) -> html.Div:
             patrol_form(),
             html.Div(id=ids.WORKER_TASKS, className="worker-tasks"),
             dcc.Store(id=ids.WORKER_VERSIONS),
+            dcc.Store(id=ids.WORKER_TASKS_SHOWN),
             dcc.Store(id=ids.WORKER_RESULT, data=0),
             dcc.Interval(id=ids.WORKER_TICK, interval=TASKS_REFRESH_MS),
         ],

@@ -54,9 +54,9 @@ def test_the_queue_filters_by_category_grid_and_department(server, db, city):
     report(db, city.operator, title="垃圾", category="S0101")
     report(db, city.operator, title="燃气", category="L01", point=G2_POINT)
     with signed_in(server, city.operator):
-        by_category, _ = console.show_queue(None, None, None, None, 0, None, "L01", None, None)
-        by_grid, _ = console.show_queue(None, None, None, None, 0, None, None, "G1", None)
-        by_department, _ = console.show_queue(None, None, None, None, 0, None, None, None, "gas")
+        by_category, *_ = console.show_queue(None, None, None, None, 0, None, "L01", None, None)
+        by_grid, *_ = console.show_queue(None, None, None, None, 0, None, None, "G1", None)
+        by_department, *_ = console.show_queue(None, None, None, None, 0, None, None, None, "gas")
     assert [cells(r)[2] for r in with_testid(by_category, "incident-row")] == ["燃气"]
     assert [cells(r)[2] for r in with_testid(by_grid, "incident-row")] == ["垃圾"]
     assert [cells(r)[2] for r in with_testid(by_department, "incident-row")] == ["燃气"]

@@ -193,8 +193,8 @@ def test_queue_lists_filtered_rows_with_translated_state_and_local_report_time(s
                    reported_at=datetime(2026, 1, 5, 2, 0, tzinfo=UTC))
     report(db, city.operator, title="新上报")
     with signed_in(server, city.operator):
-        only_filed, versions = console.show_queue(None, "filed", None, None, 0, None)
-        everything, _ = console.show_queue(None, None, None, None, 0, None)
+        only_filed, versions, _ = console.show_queue(None, "filed", None, None, 0, None)
+        everything, *_ = console.show_queue(None, None, None, None, 0, None)
     rows = with_testid(only_filed, "incident-row")
     assert len(rows) == 1
     _, _, title, category, state, card, grid, department, deadline, reported = cells(rows[0])
@@ -212,8 +212,23 @@ def test_a_handler_sees_only_the_incidents_of_their_department(server, db, city)
     report(db, city.operator, title="垃圾", category="S0101")  # sanitation
     report(db, city.operator, title="燃气", category="L01")  # gas company
     with signed_in(server, city.handler):
-        queue, _ = console.show_queue(None, None, None, None, 0, None)
+        queue, *_ = console.show_queue(None, None, None, None, 0, None)
     assert [cells(r)[2] for r in with_testid(queue, "incident-row")] == ["垃圾"]
+
+
+def test_an_unchanged_queue_is_not_redrawn_and_a_change_redraws_it(server, db, city):
+    """The 5-s tick leaves an unchanged queue alone (a redraw replaced the button under the pointer and
+    cleared the ticked rows); a new incident, an action, or another selection redraws it."""
+    report(db, city.operator, title="垃圾")
+    with signed_in(server, city.operator):
+        first, _, shown = console.show_queue(1, None, None, None, 0, None)
+        assert console.show_queue(2, None, None, None, 0, None, shown=shown) == (no_update,) * 3
+        selected = with_testid(first, "console-select")[0].id["id"]
+        highlighted, _, shown_selected = console.show_queue(3, None, None, None, 0, selected, shown=shown)
+        assert highlighted is not no_update and shown_selected != shown
+        incident_id = report(db, city.operator, title="新的")
+        queue, versions, _ = console.show_queue(4, None, None, None, 0, selected, shown=shown_selected)
+    assert str(incident_id) in versions and len(with_testid(queue, "incident-row")) == 2
 
 
 def test_a_rerendered_queue_selects_nothing_and_a_click_selects_its_incident(server, db, city):
@@ -293,7 +308,7 @@ def test_a_worker_sees_only_their_grids_tasks_most_urgent_first(server, db, city
     report(db, city.operator, title="别的网格", point=G2_POINT, actions=("file", "dispatch"))
     report(db, city.operator, title="未派遣")
     with signed_in(server, city.worker1):
-        children, versions = worker.show_tasks(None, None, 0)
+        children, versions, *_ = worker.show_tasks(None, None, 0)
     cards = with_testid(children, "task-card")
     titles = [next(s for s in texts(c) if s in ("井盖缺失", "暴露垃圾")) for c in cards]
     assert titles == ["暴露垃圾", "井盖缺失"]
@@ -303,15 +318,28 @@ def test_a_worker_sees_only_their_grids_tasks_most_urgent_first(server, db, city
         assert "已派遣" in texts(card) and "G1" in " ".join(texts(card))
 
 
+def test_the_minute_refresh_leaves_unchanged_task_cards_alone(server, db, city):
+    """A refresh that would draw the same cards leaves them (and the photo picked on one) in place; a
+    task that moves is drawn anew."""
+    incident_id = report(db, city.operator, actions=("file", "dispatch"))
+    with signed_in(server, city.worker1):
+        _, versions, shown = worker.show_tasks(None, 1, 0)
+        assert worker.show_tasks(None, 2, 0, shown) == (no_update,) * 3
+    report(db, city.operator, title="新任务", actions=("file", "dispatch"))
+    with signed_in(server, city.worker1):
+        children, versions, _ = worker.show_tasks(None, 3, 0, shown)
+    assert len(with_testid(children, "task-card")) == 2 and str(incident_id) in versions
+
+
 def test_a_worker_starts_then_resolves_a_task_with_a_note(server, db, city):
     incident_id = report(db, city.operator, actions=("file", "dispatch"))
     start = {"type": "worker-action", "id": incident_id, "action": "start"}
     with signed_in(server, city.worker1):
-        _, versions = worker.show_tasks(None, None, 0)
+        _, versions, *_ = worker.show_tasks(None, None, 0)
         clicked(start)
         _, reload = worker.take_task_action([1], [], [], versions, 0)
         assert reload == 1
-        children, versions = worker.show_tasks(None, None, reload)
+        children, versions, *_ = worker.show_tasks(None, None, reload)
     assert stored(db, incident_id)[0].state == "in_progress"
     card = with_testid(children, "task-card")[0]
     assert "worker-resolve" in ids_in(card)
@@ -325,7 +353,7 @@ def test_a_worker_starts_then_resolves_a_task_with_a_note(server, db, city):
             {"id": "worker-result", "property": "data", "value": 1},
         ])
         message, reload = worker.take_task_action([1, 1], ["已清运，附照片"], [None], versions, 1)
-        remaining, _ = worker.show_tasks(None, None, reload)
+        remaining, _, *_ = worker.show_tasks(None, None, reload)
     incident, history, _ = stored(db, incident_id)
     assert incident.state == "resolved"
     last = history[-1]

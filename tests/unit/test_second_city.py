@@ -104,11 +104,11 @@ def test_the_whole_thread_runs_on_the_imported_city(db, linxi, server):
         s.expunge(worker_user)
     start = {"type": "worker-action", "id": incident["id"], "action": "start"}
     with signed_in(server, worker_user):  # the phone page: the task card, then its start button
-        children, versions = worker.show_tasks(None, None, 0)
+        children, versions, *_ = worker.show_tasks(None, None, 0)
         assert len(with_testid(children, "task-card")) == 1
         clicked(start)
         _, reload = worker.take_task_action([1], [], [], versions, 0)
-        _, versions = worker.show_tasks(None, None, reload)
+        _, versions, *_ = worker.show_tasks(None, None, reload)
     note_id = {"type": "worker-note", "id": incident["id"]}
     resolve = {"type": "worker-action", "id": incident["id"], "action": "resolve"}
     with signed_in(server, worker_user):
