@@ -1,7 +1,10 @@
 """The city map's look, shared by the figure builder (callbacks/mapkit.py) and the legend (a view): which
-layers the switcher offers, their colours, and how the offline basemap is drawn. Only constants."""
+layers the switcher offers, their colours, and how the offline basemap is drawn (the GeoJSON one, or an
+imported tile set's style under the data layers). Constants and pure functions."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from layouts.components import CARD_COLOURS, LEVEL_COLOURS
 
@@ -36,5 +39,19 @@ BASEMAP_STYLES = (
     ("district_border", "line", {"color": "#5d8fc0", "line": {"width": 2.2}}, "boundaries"),
     ("boundary", "line", {"color": "#7fa7d1", "line": {"width": 2.5}}, "basemap"),
 )
+
+#: The drawn basemap kinds an imported basemap (issue 16, ``import basemap``) replaces: over the city's own
+#: tiles only the outline and the area borders are drawn.
+TILES_REPLACE = ("water", "river", "street", "arterial")
+
+
+def tiled_style(style: dict[str, Any], background: str = BACKGROUND) -> dict[str, Any]:
+    """The MapLibre style of an imported basemap for the city map: its own layers over ``background`` (the
+    big screen's colour where the tile set has no tiles), under the data layers."""
+    layers = list(style.get("layers", []))
+    if not any(layer.get("type") == "background" for layer in layers):
+        layers.insert(0, {"id": "cityops-background", "type": "background", "paint": {"background-color": background}})
+    return {**style, "layers": layers}
+
 
 __all__ = ["CARD_COLOURS", "LEVEL_COLOURS"]
