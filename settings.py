@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     evaluate_interval_s: float = 10.0
     reports_dir: str = "var/reports"
     uploads_dir: str = "var/uploads"
+    #: The city's own basemaps (issue 16, ``import basemap``): tile sets, styles, sprites, rendered glyphs,
+    #: and the font labels are drawn with (empty: the first Noto Sans CJK / WenQuanYi font found).
+    basemaps_dir: str = "var/basemaps"
+    basemap_font: str = ""
     #: Browsers reach CityOps over HTTPS only (scripts/prod with TLS sets it): Secure cookies and HSTS.
     https: bool = False
     #: Raw readings older than this are rolled up into hourly aggregates and deleted.
@@ -97,14 +101,12 @@ class Settings(BaseSettings):
     @field_validator("grade_weights")
     @classmethod
     def _known_kpis(cls, value: dict[str, float]) -> dict[str, float]:
-        known = {"closure_rate", "on_time_closure_rate", "handling_rate", "filing_rate", "rework_rate",
-                 "std_closure_rate", "std_on_time_closure_rate"}
-        unknown = sorted(set(value) - known)
-        if unknown:
-            raise ValueError(f"unknown KPI {unknown[0]!r} (use rates: {', '.join(sorted(known))})")
-        if not any(weight > 0 for weight in value.values()):
-            raise ValueError("at least one weight must be positive")
-        return value
+        return check_grade_weights(value)
+
+    @field_validator("grade_thresholds")
+    @classmethod
+    def _ordered_thresholds(cls, value: tuple[float, float]) -> tuple[float, float]:
+        return check_grade_thresholds(value)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -121,16 +123,48 @@ class Settings(BaseSettings):
     @field_validator("kpi_targets")
     @classmethod
     def _valid_targets(cls, value: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
-        rates = {"closure_rate", "on_time_closure_rate", "handling_rate", "filing_rate", "std_closure_rate",
-                 "std_on_time_closure_rate"}
-        unknown = sorted(set(value) - rates)
-        if unknown:
-            raise ValueError(f"no target for KPI {unknown[0]!r} (use rates: {', '.join(sorted(rates))})")
-        for key, (amber, red) in value.items():
-            if not 0.0 <= red <= amber <= 1.0:
-                raise ValueError(f"{key}: targets need 0 <= red <= amber <= 1, not amber {amber}, red {red}")
-        defaults = cls.model_fields["kpi_targets"].default_factory()
-        return {**defaults, **value}
+        return {**cls.model_fields["kpi_targets"].default_factory(), **check_kpi_targets(value)}
+
+
+#: The rates a grade may weigh (each a fraction 0..1; rework counts against) and those a target may be set for
+#: (higher is better).
+GRADE_KPIS = frozenset({"closure_rate", "on_time_closure_rate", "handling_rate", "filing_rate", "rework_rate",
+                        "std_closure_rate", "std_on_time_closure_rate"})
+TARGET_KPIS = GRADE_KPIS - {"rework_rate"}
+
+
+def check_grade_weights(value: dict[str, float]) -> dict[str, float]:
+    """The grade weights, checked: known rates, each weight in [-1, 1], the positive ones summing to more
+    than 0 (the score is divided by their sum). ValueError says what is wrong."""
+    unknown = sorted(set(value) - GRADE_KPIS)
+    if unknown:
+        raise ValueError(f"unknown KPI {unknown[0]!r} (use rates: {', '.join(sorted(GRADE_KPIS))})")
+    for key, weight in value.items():
+        if not -1.0 <= weight <= 1.0:
+            raise ValueError(f"{key}: a weight lies in [-1, 1], not {weight}")
+    if not any(weight > 0 for weight in value.values()):
+        raise ValueError("at least one weight must be positive")
+    return value
+
+
+def check_grade_thresholds(value: tuple[float, float]) -> tuple[float, float]:
+    """The (A from, B from) score thresholds, checked: 0 <= B <= A (scores reach 1 at best, so an A above 1
+    means no grade A)."""
+    a_from, b_from = value
+    if not 0.0 <= b_from <= a_from:
+        raise ValueError(f"grade thresholds need 0 <= B <= A, not A {a_from}, B {b_from}")
+    return a_from, b_from
+
+
+def check_kpi_targets(value: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+    """KPI targets (key → (amber below, red below)), checked: known rates, 0 <= red <= amber <= 1."""
+    unknown = sorted(set(value) - TARGET_KPIS)
+    if unknown:
+        raise ValueError(f"no target for KPI {unknown[0]!r} (use rates: {', '.join(sorted(TARGET_KPIS))})")
+    for key, (amber, red) in value.items():
+        if not 0.0 <= red <= amber <= 1.0:
+            raise ValueError(f"{key}: targets need 0 <= red <= amber <= 1, not amber {amber}, red {red}")
+    return value
 
 
 @lru_cache(maxsize=1)
