@@ -9,14 +9,14 @@ from urllib.parse import urlencode
 
 import plotly.graph_objects as go
 from dash import Input, Output, callback, html
-from sqlalchemy import select
 
 from callbacks.common import uow
 from callbacks.pagekit import local_time
 from data.layers import static_layers
-from data.models import Incident, utcnow
+from data.models import utcnow
 from data.report_files import list_reports
 from dispatch.briefing import KPI_KEYS, Briefing, RankRow, build_briefing, period_of
+from dispatch.kpi import cohort_points
 from geo.layers import offline_style
 from i18n import current_lang, t
 from i18n.format import DASH, format_change, format_value
@@ -95,13 +95,7 @@ def _categories_figure(briefing: Briefing) -> go.Figure:
 
 
 def _hotspot_figure(session: Any, briefing: Briefing) -> go.Figure:
-    points = session.execute(
-        select(Incident.lon, Incident.lat)
-        .where(Incident.reported_at >= briefing.period.start, Incident.reported_at < briefing.period.end,
-               Incident.exercise.is_(False), Incident.lon.is_not(None))
-        .order_by(Incident.reported_at.desc())
-        .limit(HOTSPOT_LIMIT)
-    ).all()
+    points = cohort_points(session, briefing.period.start, briefing.period.end, limit=HOTSPOT_LIMIT)
     layers = static_layers(session)
     fig = go.Figure(go.Densitymap(lon=[p[0] for p in points], lat=[p[1] for p in points], radius=18,
                                   colorscale="Inferno", showscale=False))

@@ -1,21 +1,38 @@
 """The leader's briefing as data: a period and the one before it, every KPI of DESIGN §7 for both,
 department and grid rankings with A/B/C grades, the top problem categories, a daily trend, the
 overdue list and the warning statistics per sensor family (``alerts.review.warning_stats``). The /briefing
-page, the PDF and the XLSX all render this one structure."""
+page, the PDF and the XLSX all render this one structure.
+
+Every figure comes from the KPI engine (``dispatch.kpi``), on its cohort and formulas: the KPIs from
+``kpi_snapshot``, both rankings from ``kpi_by`` graded by one ``grade``, the top categories from
+``top_categories`` and the trend from ``daily_trend`` (the big screen's too). The periods and the period
+before each are ``dispatch.kpi``'s calendar periods."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Interval, and_, case, func, literal, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alerts.review import warning_stats
+from data.effective_settings import effective_settings
 from data.models import Category, Department, Grid, Incident
-from dispatch.kpi import kpi_by, kpi_snapshot
+from dispatch.kpi import PERIOD_KINDS as PERIOD_KINDS  # the API and the page take their kinds from here
+from dispatch.kpi import (
+    CategoryCount,
+    DayCount,
+    calendar_period,
+    daily_trend,
+    kpi_by,
+    kpi_snapshot,
+    local_day,
+    previous_calendar_period,
+    top_categories,
+)
 from dispatch.workflow import OPEN_STATES
 from settings import get_settings
 
@@ -26,10 +43,12 @@ KPI_KEYS = (
     "std_on_time_closure_rate", "rework_rate", "open", "yellow_cards", "red_cards", "mean_handle_hours",
     "alerts_firing", "by_source",
 )
-PERIOD_KINDS = ("day", "week", "month", "quarter", "custom")
+#: Grades a snapshot A/B/C (``grade`` with the settings in force).
+Grading = Callable[[Mapping[str, Any]], str | None]
 
-#: The shortest trend a briefing shows, in days.
+#: The shortest and the longest trend a briefing shows, in days.
 TREND_MIN_DAYS = 30
+TREND_MAX_DAYS = 92
 
 
 @dataclass(frozen=True)
@@ -45,53 +64,28 @@ class Period:
         return (self.end - timedelta(seconds=1)).date()
 
 
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), tzinfo=get_settings().zone)
-
-
 def period_of(kind: str, day: date, *, until: date | None = None) -> tuple[Period, Period]:
-    """The ``kind`` period containing ``day`` and the equally long one before it.
+    """The ``kind`` period (one of PERIOD_KINDS) containing ``day`` and the calendar period of the same kind
+    before it (``dispatch.kpi.calendar_period``, ``previous_calendar_period``).
 
     ``custom`` runs from ``day`` through ``until`` (inclusive); the period before it has the same length.
     """
-    if kind == "day":
-        start, end = _midnight(day), _midnight(day + timedelta(days=1))
-        before = (_midnight(day - timedelta(days=1)), start)
-    elif kind == "week":
-        monday = day - timedelta(days=day.weekday())
-        start, end = _midnight(monday), _midnight(monday + timedelta(days=7))
-        before = (_midnight(monday - timedelta(days=7)), start)
-    elif kind == "month":
-        first = day.replace(day=1)
-        following = (first + timedelta(days=32)).replace(day=1)
-        start, end = _midnight(first), _midnight(following)
-        before = (_midnight((first - timedelta(days=1)).replace(day=1)), start)
-    elif kind == "quarter":
-        first = date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
-        following = date(first.year + (first.month + 3 > 12), (first.month + 2) % 12 + 1, 1)
-        previous_first = date(first.year - (first.month == 1), (first.month - 4) % 12 + 1, 1)
-        start, end = _midnight(first), _midnight(following)
-        before = (_midnight(previous_first), start)
-    elif kind == "custom":
-        if until is None or until < day:
-            raise ValueError("a custom period needs an end on or after its start")
-        start, end = _midnight(day), _midnight(until + timedelta(days=1))
-        before = (start - (end - start), start)
-    else:
-        raise ValueError(f"unknown period {kind!r}; choose one of {', '.join(PERIOD_KINDS)}")
-    return Period(kind, start, end), Period(kind, *before)
+    start, end = calendar_period(kind, day, until=until)
+    return Period(kind, start, end), Period(kind, *previous_calendar_period(kind, start, end))
 
 
-def grade(snapshot: Mapping[str, Any], weights: Mapping[str, float] | None = None) -> str | None:
-    """A/B/C from the weighted KPIs (CITYOPS_GRADE_WEIGHTS, CITYOPS_GRADE_THRESHOLDS); None when nothing
-    was filed (no basis for a grade)."""
+def grade(snapshot: Mapping[str, Any], weights: Mapping[str, float] | None = None,
+          thresholds: tuple[float, float] | None = None) -> str | None:
+    """A/B/C from the weighted KPIs and the (A from, B from) thresholds — the briefing passes those in force
+    (``data.effective_settings``: /admin/settings over CITYOPS_GRADE_WEIGHTS and CITYOPS_GRADE_THRESHOLDS);
+    None when nothing was filed (no basis for a grade)."""
     if not snapshot.get("filed"):
         return None
     settings = get_settings()
     weights = settings.grade_weights if weights is None else weights
     positive = sum(w for w in weights.values() if w > 0) or 1.0
     score = sum(w * (snapshot.get(key) or 0.0) for key, w in weights.items()) / positive
-    a_from, b_from = settings.grade_thresholds
+    a_from, b_from = settings.grade_thresholds if thresholds is None else thresholds
     if score >= a_from:
         return "A"
     return "B" if score >= b_from else "C"
@@ -109,6 +103,7 @@ class RankRow:
     closure_rate: float | None
     on_time_closure_rate: float | None
     grade: str | None
+    rework_rate: float | None = None
 
 
 @dataclass(frozen=True)
@@ -135,19 +130,25 @@ class Briefing:
     before: dict[str, Any]
     departments: list[RankRow]
     grids: list[RankRow]
-    categories: list[tuple[str, str, str, int]] = field(default_factory=list)  # code, zh, en, count
-    trend: list[tuple[date, int, int]] = field(default_factory=list)  # day, reported, closed
+    categories: list[CategoryCount] = field(default_factory=list)  # code, zh, en, count
+    trend: list[DayCount] = field(default_factory=list)  # day, reported, closed
     overdue: list[OverdueRow] = field(default_factory=list)
     #: ``warning_stats`` of the alerts fired in the period, per sensor family.
     warnings: dict[str, Any] = field(default_factory=dict)
 
 
-def _ranking(session: Session, period: Period, now: datetime,
-             weights: Mapping[str, float] | None) -> list[RankRow]:
+def _rank_row(snapshot: Mapping[str, Any], grading: Grading) -> RankRow:
+    """A department's or grid's row from its ``kpi_by`` figures: one formula and one grade for both."""
+    names = snapshot["name"] or {"zh": snapshot["code"], "en": snapshot["code"]}
+    return RankRow(snapshot["code"], names["zh"], names["en"], snapshot["filed"], snapshot["closed"],
+                   snapshot["closure_rate"], snapshot["on_time_closure_rate"], grading(snapshot),
+                   snapshot["rework_rate"])
+
+
+def _ranking(session: Session, period: Period, now: datetime, grading: Grading) -> list[RankRow]:
     """Every department graded on its KPIs of the period (one grouped query), best first."""
     rows = [
-        RankRow(snap["code"], snap["name"]["zh"], snap["name"]["en"], snap["filed"], snap["closed"],
-                snap["closure_rate"], snap["on_time_closure_rate"], grade(snap, weights))
+        _rank_row(snap, grading)
         for snap in kpi_by(session, period.start, period.end, "department", now=now, all_groups=True)
         if snap["code"] is not None  # incidents with no department yet rank nowhere
     ]
@@ -158,78 +159,22 @@ def _rank_key(row: RankRow) -> tuple[Any, ...]:
     return (row.closure_rate is None, -(row.closure_rate or 0.0), -(row.on_time_closure_rate or 0.0), -row.closed)
 
 
-def _grid_ranking(session: Session, period: Period, now: datetime, weights: Mapping[str, float] | None,
-                  limit: int) -> list[RankRow]:
-    """The grids with the most filed incidents in the period, graded like departments."""
-    closed = and_(Incident.closed_at.is_not(None), Incident.closed_at <= now)
-    on_time = and_(closed, or_(Incident.close_deadline.is_(None), Incident.closed_at <= Incident.close_deadline))
-
-    def count(condition: Any) -> Any:
-        return func.sum(case((condition, 1), else_=0))
-
-    rows = session.execute(
-        select(Grid.code, Grid.name, func.count(Incident.id), count(closed), count(on_time),
-               count(Incident.rework_count > 0))
-        .join(Grid, Grid.id == Incident.grid_id)
-        .where(Incident.reported_at >= period.start, Incident.reported_at < period.end,
-               Incident.exercise.is_(False), Incident.filed_at.is_not(None))
-        .group_by(Grid.code, Grid.name)
-        .order_by(func.count(Incident.id).desc(), Grid.code)
-        .limit(limit)
-    ).all()
-    ranked = []
-    for code, name, filed, n_closed, n_on_time, n_rework in rows:
-        snap = {"filed": filed, "closure_rate": _ratio(n_closed, filed),
-                "on_time_closure_rate": _ratio(n_on_time, n_closed), "rework_rate": _ratio(n_rework, filed)}
-        ranked.append(RankRow(code, name, name, filed, int(n_closed or 0), snap["closure_rate"],
-                              snap["on_time_closure_rate"], grade(snap, weights)))
-    return sorted(ranked, key=_rank_key)
+def _grid_ranking(session: Session, period: Period, now: datetime, grading: Grading, limit: int) -> list[RankRow]:
+    """The ``limit`` grids with the most incidents filed in the period, graded like departments (the same
+    ``kpi_by`` figures and ``grading``), best first."""
+    snapshots = [snap for snap in kpi_by(session, period.start, period.end, "grid", now=now)
+                 if snap["code"] is not None and snap["filed"]]
+    busiest = sorted(snapshots, key=lambda snap: (-snap["filed"], snap["code"]))[:limit]
+    return sorted((_rank_row(snap, grading) for snap in busiest), key=_rank_key)
 
 
-def _ratio(numerator: Any, denominator: Any) -> float | None:
-    return None if not denominator else round(float(numerator or 0) / float(denominator), 4)
-
-
-def _top_categories(session: Session, period: Period, limit: int) -> list[tuple[str, str, str, int]]:
-    rows = session.execute(
-        select(Category.code, Category.name_zh, Category.name_en, func.count(Incident.id))
-        .join(Category, Category.code == Incident.category_code)
-        .where(Incident.reported_at >= period.start, Incident.reported_at < period.end,
-               Incident.exercise.is_(False))
-        .group_by(Category.code, Category.name_zh, Category.name_en)
-        .order_by(func.count(Incident.id).desc(), Category.code)
-        .limit(limit)
-    ).all()
-    return [(code, zh, en, int(n)) for code, zh, en, n in rows]
-
-
-def _local_day(session: Session, column: Any, offset_minutes: int) -> Any:
-    """SQL for the local calendar day (YYYY-MM-DD) of a UTC timestamp column."""
-    if session.get_bind().dialect.name == "sqlite":
-        return func.strftime("%Y-%m-%d", column, f"{offset_minutes:+d} minutes")
-    return func.to_char(column + literal(timedelta(minutes=offset_minutes), Interval()), "YYYY-MM-DD")
-
-
-def _trend(session: Session, period: Period, now: datetime) -> list[tuple[date, int, int]]:
-    """Incidents reported and closed per local day: the period's days (at most its last 92), and at
-    least the 30 days up to its end, so a daily briefing still shows a month's trend."""
-    zone = get_settings().zone
-    last = min(period.end - timedelta(seconds=1), now).astimezone(zone).date()
-    first = max(min(period.start.astimezone(zone).date(), last - timedelta(days=TREND_MIN_DAYS - 1)),
-                last - timedelta(days=91))
-    start, end = _midnight(first), _midnight(last + timedelta(days=1))
-    offset = int(start.utcoffset().total_seconds() // 60)
-    counts: dict[str, list[int]] = {}
-    for index, column in enumerate((Incident.reported_at, Incident.closed_at)):
-        day = _local_day(session, column, offset)
-        for key, n in session.execute(
-            select(day, func.count(Incident.id))
-            .where(column >= start, column < end, Incident.exercise.is_(False))
-            .group_by(day)
-        ):
-            counts.setdefault(key, [0, 0])[index] = int(n)
-    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
-    return [(d, *counts.get(d.isoformat(), [0, 0])) for d in days]
+def _trend(session: Session, period: Period, now: datetime) -> list[DayCount]:
+    """The daily trend (``dispatch.kpi.daily_trend``): the period's days up to ``now`` (at most its last
+    92), and at least the 30 days up to its end, so a daily briefing still shows a month's trend."""
+    last = local_day(min(period.end - timedelta(seconds=1), now))
+    first = max(min(local_day(period.start), last - timedelta(days=TREND_MIN_DAYS - 1)),
+                last - timedelta(days=TREND_MAX_DAYS - 1))
+    return daily_trend(session, first, last, now=now)
 
 
 def _overdue(session: Session, now: datetime, limit: int) -> list[OverdueRow]:
@@ -253,16 +198,23 @@ def _overdue(session: Session, now: datetime, limit: int) -> list[OverdueRow]:
 
 def build_briefing(session: Session, period: Period, previous: Period, now: datetime, *,
                    weights: Mapping[str, float] | None = None, top: int = 10) -> Briefing:
-    """The briefing of ``period`` against ``previous`` as of ``now``."""
+    """The briefing of ``period`` against ``previous`` as of ``now``, graded by the settings in force (``weights``
+    replaces their weights)."""
+    rules = effective_settings(session)
+    weights = rules.grade_weights if weights is None else weights
+
+    def grading(snapshot: Mapping[str, Any]) -> str | None:
+        return grade(snapshot, weights, rules.grade_thresholds)
+
     return Briefing(
         period=period,
         previous=previous,
         as_of=min(period.end, now),
         current=kpi_snapshot(session, period.start, period.end, now=now),
         before=kpi_snapshot(session, previous.start, previous.end, now=now),
-        departments=_ranking(session, period, now, weights),
-        grids=_grid_ranking(session, period, now, weights, top),
-        categories=_top_categories(session, period, top),
+        departments=_ranking(session, period, now, grading),
+        grids=_grid_ranking(session, period, now, grading, top),
+        categories=top_categories(session, period.start, period.end, limit=top),
         trend=_trend(session, period, now),
         overdue=_overdue(session, now, 50),
         warnings=warning_stats(session, period.start, period.end, "family"),

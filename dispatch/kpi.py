@@ -9,6 +9,12 @@ alerts); ``kpi_by`` gives the same figures per department, category, source, gri
 query. Nothing loads incidents into Python, so the cost follows the cohort's size through the indexes
 on ``reported_at`` and on (scope column, ``reported_at``), not the table's.
 
+The same cohort predicates give the briefing's rankings and top categories and the daily trend that
+both the briefing and the big screen draw (``kpi_by``, ``top_categories``, ``daily_trend``), so a figure
+is the same number wherever it is shown. The "periods" section is the one place that says what today,
+this week, this month and the period before are, with the day boundaries in the display time zone
+(CITYOPS_TZ).
+
 Scopes narrow the cohort, in any combination: ``district``, ``street``, ``community`` (area code or
 name), ``grid`` (code), ``department`` (code), ``category`` (code), ``source`` (one of the workflow
 SOURCES) and ``tier`` (the command tier handling it: an area code, or ``city``). A scope naming nothing raises
@@ -17,12 +23,25 @@ UnknownFilter (``unknown_<scope>``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
-from typing import Any
+from datetime import date, datetime, time, timedelta
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Select, and_, exists, extract, func, literal_column, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Interval,
+    Select,
+    and_,
+    exists,
+    extract,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session, aliased
 
 from data.models import Alert, Area, AreaLevel, Category, Department, Grid, Incident, Sensor, utcnow
@@ -31,8 +50,10 @@ from dispatch.sla import CARD_RED, CARD_YELLOW
 from dispatch.tiers import CITY
 from dispatch.workflow import OPEN_STATES, SOURCES
 from dispatch.working_hours import WorkingCalendar, load_calendar
+from domain.states import ALERT_LEVELS_DESC
+from settings import get_settings
 
-ALERT_LEVELS = ("red", "orange", "yellow", "blue")
+ALERT_LEVELS = ALERT_LEVELS_DESC
 RATE_DIGITS = 4
 HOURS_DIGITS = 2
 
@@ -111,8 +132,9 @@ def _existing(session: Session, scope: str, column: Any, code: Any, value: str) 
     return found
 
 
-def _resolve(session: Session, scope: Mapping[str, str | None]) -> _Scope:
-    """Check the scopes and turn them into SQL conditions (one small lookup each)."""
+def _resolve(session: Session, scope: Mapping[str, str | None], grid_ids: Iterable[int] | None = None) -> _Scope:
+    """Check the scopes and turn them into SQL conditions (one small lookup each); ``grid_ids`` (the unit
+    grids of an area the caller has already resolved, as the big screen has) narrows like an area scope."""
     unknown = sorted(set(scope) - set(SCOPES))
     if unknown:
         raise TypeError(f"unknown KPI scope {unknown[0]!r}; scopes are {', '.join(SCOPES)}")
@@ -123,6 +145,8 @@ def _resolve(session: Session, scope: Mapping[str, str | None]) -> _Scope:
             grid_sets.append(_area_grids(level, _area_id(session, level, scope[level])))
     if scope.get("grid"):
         grid_sets.append([_existing(session, "grid", Grid.id, Grid.code, scope["grid"])])
+    if grid_ids is not None:
+        grid_sets.append(list(grid_ids))
     conditions += [Incident.grid_id.in_(grids) for grids in grid_sets]
     if scope.get("department"):
         conditions.append(Incident.department_id == _existing(session, "department", Department.id,
@@ -159,15 +183,14 @@ def _check_period(start: datetime, end: datetime, now: datetime | None) -> datet
     return now
 
 
+def counted_incidents() -> list[ColumnElement[bool]]:
+    """The incidents any figure counts: no drills (exercises), and a duplicate merged into its original
+    counts once, as the original."""
+    return [Incident.exercise.is_(False), Incident.merged_into_id.is_(None)]
+
+
 def _cohort(start: datetime, end: datetime, scope: _Scope) -> list[ColumnElement[bool]]:
-    return [
-        Incident.reported_at >= start,
-        Incident.reported_at < end,
-        Incident.exercise.is_(False),
-        # A duplicate merged into its original counts once: as the original.
-        Incident.merged_into_id.is_(None),
-        *scope.conditions,
-    ]
+    return [Incident.reported_at >= start, Incident.reported_at < end, *counted_incidents(), *scope.conditions]
 
 
 def _hours_between(session: Session, later: Any, earlier: Any) -> Any:
@@ -388,6 +411,142 @@ def _alerts_firing(session: Session, scope: _Scope) -> dict[str, int]:
     return counts
 
 
+# --- periods ------------------------------------------------------------------------------------
+# The one place that says what a period is, each name with one meaning. Days are the local days of the
+# display time zone (CITYOPS_TZ): a period runs [start, end) between local midnights, except the "to date"
+# periods, which stop at a moment.
+
+#: The kinds of calendar period (``calendar_period``).
+PERIOD_KINDS = ("day", "week", "month", "quarter", "custom")
+ONE_DAY = timedelta(days=1)
+
+
+def display_zone() -> ZoneInfo:
+    """The display time zone (CITYOPS_TZ), whose midnights bound every day of a period."""
+    return get_settings().zone
+
+
+def day_start(day: date) -> datetime:
+    """Local midnight at the start of ``day``."""
+    return datetime.combine(day, time(), tzinfo=display_zone())
+
+
+def local_day(moment: datetime) -> date:
+    """The local calendar day ``moment`` falls on."""
+    return moment.astimezone(display_zone()).date()
+
+
+def local_midnight(moment: datetime) -> datetime:
+    """The start of ``moment``'s local day."""
+    return day_start(local_day(moment))
+
+
+def _add_months(first: date, months: int) -> date:
+    index = first.year * 12 + first.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def calendar_period(kind: str, day: date, *, until: date | None = None) -> tuple[datetime, datetime]:
+    """The ``kind`` period (one of PERIOD_KINDS) containing ``day``: that day, its week (from Monday), its
+    month or its quarter; ``custom`` runs from ``day`` through ``until`` (inclusive)."""
+    if kind == "day":
+        first, following = day, day + ONE_DAY
+    elif kind == "week":
+        first = day - timedelta(days=day.weekday())
+        following = first + 7 * ONE_DAY
+    elif kind == "month":
+        first = day.replace(day=1)
+        following = _add_months(first, 1)
+    elif kind == "quarter":
+        first = date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+        following = _add_months(first, 3)
+    elif kind == "custom":
+        if until is None or until < day:
+            raise ValueError("a custom period needs an end on or after its start")
+        first, following = day, until + ONE_DAY
+    else:
+        raise ValueError(f"unknown period {kind!r}; choose one of {', '.join(PERIOD_KINDS)}")
+    return day_start(first), day_start(following)
+
+
+def previous_period(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The equally long period just before [start, end) (``kpi_compare``, ``previous=1`` in the API)."""
+    return start - (end - start), start
+
+
+def previous_calendar_period(kind: str, start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The calendar period of the same kind just before the one [start, end): the day, week, month or
+    quarter before it (a month before March is all of February); a custom one has ``previous_period``."""
+    if kind == "custom":
+        return previous_period(start, end)
+    first = local_day(start)
+    if kind == "day":
+        before = first - ONE_DAY
+    elif kind == "week":
+        before = first - 7 * ONE_DAY
+    elif kind in ("month", "quarter"):
+        before = _add_months(first, -1 if kind == "month" else -3)
+    else:
+        raise ValueError(f"unknown period {kind!r}; choose one of {', '.join(PERIOD_KINDS)}")
+    return day_start(before), start
+
+
+def today(now: datetime) -> tuple[datetime, datetime]:
+    """``now``'s local day."""
+    return calendar_period("day", local_day(now))
+
+
+def this_week(now: datetime) -> tuple[datetime, datetime]:
+    """``now``'s local week, Monday to Sunday."""
+    return calendar_period("week", local_day(now))
+
+
+def this_month(now: datetime) -> tuple[datetime, datetime]:
+    """``now``'s local calendar month: the big screen's KPI cohort."""
+    return calendar_period("month", local_day(now))
+
+
+def last_month_to_date(now: datetime) -> tuple[datetime, datetime]:
+    """Last month from its start up to the same point in it as ``now`` is in this month (capped at its
+    end): what the big screen's "this month so far" is compared with."""
+    start, _ = this_month(now)
+    before, _ = previous_calendar_period("month", start, start)
+    return before, min(before + (now - start), start)
+
+
+def local_bucket(session: Session, column: Any, offset_minutes: int, *, hourly: bool) -> Any:
+    """SQL for the local hour (``YYYY-MM-DD HH``) or day (``YYYY-MM-DD``) of a UTC timestamp column, on
+    SQLite or PostgreSQL, at a fixed offset of ``offset_minutes`` from UTC."""
+    if session.get_bind().dialect.name == "sqlite":
+        return func.strftime("%Y-%m-%d %H" if hourly else "%Y-%m-%d", column, f"{offset_minutes:+d} minutes")
+    local = column + literal(timedelta(minutes=offset_minutes), Interval())
+    return func.to_char(local, "YYYY-MM-DD HH24" if hourly else "YYYY-MM-DD")
+
+
+def _steady_offset(day: date) -> int | None:
+    """The local day's UTC offset in minutes, or None when the offset changes during it (daylight saving)."""
+    start, end = day_start(day), day_start(day + ONE_DAY)
+    offset = start.utcoffset()
+    if offset is None or end.utcoffset() != offset:
+        return None
+    return int(offset.total_seconds() // 60)
+
+
+def _day_runs(first: date, last: date) -> list[tuple[date, date, int | None]]:
+    """The days ``first``..``last`` as runs of consecutive days with one UTC offset (first, last, offset),
+    a day during which the offset changes being a run of its own (offset None)."""
+    runs = []
+    day = first
+    while day <= last:
+        offset = _steady_offset(day)
+        end = day
+        while offset is not None and end < last and _steady_offset(end + ONE_DAY) == offset:
+            end += ONE_DAY
+        runs.append((day, end, offset))
+        day = end + ONE_DAY
+    return runs
+
+
 # --- public -------------------------------------------------------------------------------------
 
 
@@ -420,11 +579,6 @@ def kpi_snapshot(
         "by_source": by_source,
         "hotline": hotline,
     }
-
-
-def previous_period(start: datetime, end: datetime) -> tuple[datetime, datetime]:
-    """The equally long period just before [start, end)."""
-    return start - (end - start), start
 
 
 def kpi_compare(
@@ -479,6 +633,7 @@ def kpi_by(
     *,
     now: datetime | None = None,
     all_groups: bool = False,
+    grid_ids: Iterable[int] | None = None,
     **scope: str | None,
 ) -> list[dict[str, Any]]:
     """The figures of ``kpi_snapshot`` (without ``alerts_firing``) per ``group`` (one of GROUPS), in one
@@ -486,10 +641,11 @@ def kpi_by(
 
     Only groups with incidents in the cohort are listed, unless ``all_groups`` (then every department,
     category, source, grid or area of that level, zero-filled, whatever the scopes). Cohort incidents
-    without a group (no grid, no department) form the group with code None, listed last.
+    without a group (no grid, no department) form the group with code None, listed last. ``grid_ids``
+    narrows the cohort to those unit grids (as an area scope does).
     """
     now = _check_period(start, end, now)
-    resolved = _resolve(session, scope)
+    resolved = _resolve(session, scope, grid_ids)
     key, join, dim = _grouping(group)
     base = select(key.label("group_key"), *_measures(session, end, now)).select_from(Incident)
     if join is not None:
@@ -509,3 +665,94 @@ def kpi_by(
         for source in SOURCES:
             rows.setdefault(source, {"code": source, "name": None, **_figures({})})
     return sorted(rows.values(), key=lambda r: (r["code"] is None, r["code"] or ""))
+
+
+# --- figures the briefing and the big screen share ---------------------------------------------
+
+
+class CategoryCount(NamedTuple):
+    """A category and how many cohort incidents of it were reported (``kpi_by(group="category")``'s
+    ``reported``)."""
+
+    code: str
+    name_zh: str
+    name_en: str
+    reported: int
+
+
+def top_categories(session: Session, start: datetime, end: datetime, *, limit: int = 10,
+                   grid_ids: Iterable[int] | None = None, **scope: str | None) -> list[CategoryCount]:
+    """The categories with the most incidents in the KPI cohort of [start, end) (drills and merged
+    duplicates left out), most first, ties by code: one grouped query."""
+    resolved = _resolve(session, scope, grid_ids)
+    n = func.count(Incident.id)
+    rows = session.execute(
+        select(Category.code, Category.name_zh, Category.name_en, n)
+        .join(Category, Category.code == Incident.category_code)
+        .where(*_cohort(start, end, resolved))
+        .group_by(Category.code, Category.name_zh, Category.name_en)
+        .order_by(n.desc(), Category.code)
+        .limit(limit)
+    ).all()
+    return [CategoryCount(code, zh, en, int(count)) for code, zh, en, count in rows]
+
+
+class DayCount(NamedTuple):
+    """One local day of the trend: incidents reported that day and incidents closed that day."""
+
+    day: date
+    reported: int
+    closed: int
+
+
+def bucket_counts(session: Session, start: datetime, end: datetime, offset_minutes: int | None, *,
+                  hourly: bool = False, conditions: Iterable[ColumnElement[bool]] = ()) -> dict[str, list[int]]:
+    """Counted incidents (``counted_incidents``) reported and closed in [start, end) per local hour or day
+    at a fixed UTC offset: bucket → [reported, closed]. With ``offset_minutes`` None the whole span is one
+    bucket, keyed by its first local day."""
+    counts: dict[str, list[int]] = {}
+    for index, column in enumerate((Incident.reported_at, Incident.closed_at)):
+        where = [column >= start, column < end, *counted_incidents(), *conditions]
+        if offset_minutes is None:
+            n = session.scalar(select(func.count(Incident.id)).where(*where))
+            counts.setdefault(local_day(start).isoformat(), [0, 0])[index] = int(n or 0)
+            continue
+        bucket = local_bucket(session, column, offset_minutes, hourly=hourly)
+        for key, n in session.execute(select(bucket, func.count(Incident.id)).where(*where).group_by(bucket)):
+            counts.setdefault(key, [0, 0])[index] = int(n)
+    return counts
+
+
+def daily_trend(session: Session, first: date, last: date, *, now: datetime | None = None,
+                grid_ids: Iterable[int] | None = None, **scope: str | None) -> list[DayCount]:
+    """The daily trend the briefing and the big screen both draw: for each local day ``first``..``last``
+    the incidents reported that day — that day's KPI cohort, so each equals ``kpi_snapshot`` of the day's
+    ``reported`` — and the incidents (of the same population) closed that day, both up to ``now``.
+
+    Scopes as for ``kpi_snapshot``, ``grid_ids`` as for ``kpi_by``. Days bucket in SQL at the display
+    zone's offset, two grouped queries per run of days with one offset (a day on which daylight saving
+    changes the offset is counted on its own)."""
+    now = now or utcnow()
+    resolved = _resolve(session, scope, grid_ids)
+    until = min(day_start(last + ONE_DAY), now)
+    counts: dict[str, list[int]] = {}
+    for run_first, run_last, offset in _day_runs(first, last):
+        start, end = day_start(run_first), min(day_start(run_last + ONE_DAY), until)
+        if start < end:
+            counts.update(bucket_counts(session, start, end, offset, conditions=resolved.conditions))
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    return [DayCount(day, *counts.get(day.isoformat(), (0, 0))) for day in days]
+
+
+def cohort_points(session: Session, start: datetime, end: datetime, *, limit: int,
+                  **scope: str | None) -> list[tuple[float, float]]:
+    """(lon, lat) of the KPI cohort's located incidents of [start, end), newest first, at most ``limit``:
+    the briefing's hot-spot map counts what its figures count."""
+    resolved = _resolve(session, scope)
+    rows = session.execute(
+        select(Incident.lon, Incident.lat)
+        .where(*_cohort(start, end, resolved), Incident.lon.is_not(None), Incident.lat.is_not(None))
+        .order_by(Incident.reported_at.desc())
+        .limit(limit)
+    ).all()
+    return [(float(lon), float(lat)) for lon, lat in rows]

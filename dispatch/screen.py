@@ -3,7 +3,9 @@ state of the "now" tiles at an earlier moment (for their change), category and d
 incident trend, the latest air-quality concentrations and their hourly means, and sensors in alarm per
 family. Each read is one or two grouped SQL queries; ``grid_ids`` narrows it to an area when given.
 
-Incident reads follow the KPI cohort of DESIGN §7: exercises and merged duplicates are left out.
+Incident reads follow the KPI cohort of DESIGN §7 (``dispatch.kpi.counted_incidents``: exercises and merged
+duplicates are left out); the category and department rankings and the daily trend are the KPI engine's own
+(``top_categories``, ``kpi_by``, ``daily_trend``), the same figures the briefing shows.
 """
 
 from __future__ import annotations
@@ -11,27 +13,25 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import ColumnElement, Interval, and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
-from data.models import Alert, Category, Department, Incident, Sensor
+from data.models import Alert, Incident, Sensor
 from dispatch import sla
+from dispatch.kpi import CategoryCount, bucket_counts, counted_incidents, daily_trend, kpi_by, local_day, top_categories
 from dispatch.workflow import SOURCES
+from domain.states import ALERT_LEVELS_DESC
 
-ALERT_LEVELS = ("red", "orange", "yellow", "blue")
+ALERT_LEVELS = ALERT_LEVELS_DESC
+
+
+def _in_grids(grid_ids: Iterable[int] | None) -> list[ColumnElement[bool]]:
+    return [] if grid_ids is None else [Incident.grid_id.in_(list(grid_ids))]
 
 
 def _real_incidents(grid_ids: Iterable[int] | None) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [Incident.exercise.is_(False), Incident.merged_into_id.is_(None)]
-    if grid_ids is not None:
-        conditions.append(Incident.grid_id.in_(list(grid_ids)))
-    return conditions
-
-
-def _count(condition: ColumnElement[bool]) -> Any:
-    return func.sum(case((condition, 1), else_=0))
+    return [*counted_incidents(), *_in_grids(grid_ids)]
 
 
 # --- the alert ticker and the "now" tiles ----------------------------------------------------------
@@ -119,14 +119,8 @@ def intake_by_source(session: Session, start: datetime, end: datetime, *,
 # --- rankings ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class CategoryRank:
-    """A category and how many incidents of it were reported in the period."""
-
-    code: str
-    name_zh: str
-    name_en: str
-    reported: int
+#: A category and how many incidents of it were reported in the period.
+CategoryRank = CategoryCount
 
 
 @dataclass(frozen=True)
@@ -146,33 +140,17 @@ class DepartmentRank:
 
 def category_ranking(session: Session, start: datetime, end: datetime, *, limit: int = 5,
                      grid_ids: Iterable[int] | None = None) -> list[CategoryRank]:
-    """The categories with the most incidents reported in [start, end), most first."""
-    n = func.count(Incident.id)
-    rows = session.execute(
-        select(Category.code, Category.name_zh, Category.name_en, n)
-        .join(Category, Category.code == Incident.category_code)
-        .where(Incident.reported_at >= start, Incident.reported_at < end, *_real_incidents(grid_ids))
-        .group_by(Category.code, Category.name_zh, Category.name_en)
-        .order_by(n.desc(), Category.code)
-        .limit(limit)
-    ).all()
-    return [CategoryRank(code, zh, en, int(count)) for code, zh, en, count in rows]
+    """The categories with the most incidents reported in [start, end), most first (``kpi.top_categories``)."""
+    return top_categories(session, start, end, limit=limit, grid_ids=grid_ids)
 
 
 def department_ranking(session: Session, start: datetime, end: datetime, now: datetime, *, limit: int = 5,
                        grid_ids: Iterable[int] | None = None) -> list[DepartmentRank]:
-    """The departments holding the most incidents filed of those reported in [start, end), as of ``now``;
-    ties go to the better closure rate."""
-    filed = and_(Incident.filed_at.is_not(None), Incident.filed_at <= now)
-    closed = and_(filed, Incident.closed_at.is_not(None), Incident.closed_at <= now)
-    rows = session.execute(
-        select(Department.code, Department.name_zh, Department.name_en, _count(filed), _count(closed))
-        .join(Department, Department.id == Incident.department_id)
-        .where(Incident.reported_at >= start, Incident.reported_at < end, *_real_incidents(grid_ids))
-        .group_by(Department.code, Department.name_zh, Department.name_en)
-    ).all()
-    ranked = [DepartmentRank(code, zh, en, int(n_filed or 0), int(n_closed or 0))
-              for code, zh, en, n_filed, n_closed in rows if n_filed]
+    """The departments holding the most incidents filed of those reported in [start, end), as of ``now``
+    (``kpi.kpi_by``'s ``filed`` and ``closed``); ties go to the better closure rate."""
+    ranked = [DepartmentRank(row["code"], row["name"]["zh"], row["name"]["en"], row["filed"], row["closed"])
+              for row in kpi_by(session, start, end, "department", now=now, grid_ids=grid_ids)
+              if row["code"] is not None and row["filed"]]
     ranked.sort(key=lambda r: (-r.filed, -(r.closure_rate or 0.0), r.code))
     return ranked[:limit]
 
@@ -180,28 +158,18 @@ def department_ranking(session: Session, start: datetime, end: datetime, now: da
 # --- trends ------------------------------------------------------------------------------------------
 
 
-def local_bucket(session: Session, column: Any, offset_minutes: int, *, hourly: bool) -> Any:
-    """SQL for the local hour (``YYYY-MM-DD HH``) or day (``YYYY-MM-DD``) of a UTC timestamp column, on
-    SQLite or PostgreSQL; ``offset_minutes`` is the display zone's offset from UTC."""
-    if session.get_bind().dialect.name == "sqlite":
-        return func.strftime("%Y-%m-%d %H" if hourly else "%Y-%m-%d", column, f"{offset_minutes:+d} minutes")
-    local = column + literal(timedelta(minutes=offset_minutes), Interval())
-    return func.to_char(local, "YYYY-MM-DD HH24" if hourly else "YYYY-MM-DD")
-
-
 def incident_trend(session: Session, start: datetime, end: datetime, offset_minutes: int, *, hourly: bool,
                    grid_ids: Iterable[int] | None = None) -> dict[str, tuple[int, int]]:
-    """Incidents reported and closed in [start, end) per local hour or day: bucket → (reported, closed)."""
-    counts: dict[str, list[int]] = {}
-    for index, column in enumerate((Incident.reported_at, Incident.closed_at)):
-        bucket = local_bucket(session, column, offset_minutes, hourly=hourly)
-        for key, n in session.execute(
-            select(bucket, func.count(Incident.id))
-            .where(column >= start, column < end, *_real_incidents(grid_ids))
-            .group_by(bucket)
-        ):
-            counts.setdefault(key, [0, 0])[index] = int(n)
-    return {key: (pair[0], pair[1]) for key, pair in counts.items()}
+    """Incidents reported and closed in [start, end) per local hour or day: bucket → (reported, closed).
+    Days are ``kpi.daily_trend``'s (the briefing's trend; ``start`` a local midnight), hours are bucketed at
+    ``offset_minutes``."""
+    if hourly:
+        counts = bucket_counts(session, start, end, offset_minutes, hourly=True, conditions=_in_grids(grid_ids))
+        return {key: (pair[0], pair[1]) for key, pair in counts.items()}
+    last = local_day(end - timedelta(microseconds=1))
+    return {day.day.isoformat(): (day.reported, day.closed)
+            for day in daily_trend(session, local_day(start), last, now=end, grid_ids=grid_ids)
+            if day.reported or day.closed}
 
 
 # --- lifeline and environment ------------------------------------------------------------------------
