@@ -130,16 +130,18 @@ def _video_wall() -> html.Div:
 
 def wall_tile(key: str) -> html.Div:
     """A KPI tile of the wall (``data-testid=kpi-<key>``): label and comparison basis, then the live part —
-    value (``.kpi-value``), change, and for some tiles a breakdown — patched in place by the refresh."""
-    live = [html.Div("—", className="kpi-value kpi-none"), html.Div("", className="kpi-change")]
+    value (``.kpi-value``), change, and for some tiles a breakdown — each written by the refresh through its
+    pattern-matching id (``{"type": ids.BIGSCREEN_KPI_VALUE / _CHANGE / _PARTS, "key": key}``)."""
+    live = [html.Div("—", id={"type": ids.BIGSCREEN_KPI_VALUE, "key": key}, className="kpi-value kpi-none"),
+            html.Div("", id={"type": ids.BIGSCREEN_KPI_CHANGE, "key": key}, className="kpi-change")]
     if key in BREAKDOWN_TILES:
-        live.append(html.Div(className="kpi-breakdown"))
+        live.append(html.Div(id={"type": ids.BIGSCREEN_KPI_PARTS, "key": key}, className="kpi-breakdown"))
     return html.Div(
         [
             html.Div([html.Span(t(TILE_LABELS.get(key, f"kpi.{key}")), className="kpi-label-text"),
                       html.Span(t(f"screen.basis.{TILE_BASIS.get(key, 'month')}"), className="kpi-basis")],
                      className="kpi-label"),
-            html.Div(live, id={"type": ids.BIGSCREEN_KPI_VALUE, "key": key}, className="kpi-body"),
+            html.Div(live, className="kpi-body"),
         ],
         className=f"kpi-tile wall-tile tile-{key}",
         **{"data-testid": f"kpi-{key}"},
