@@ -1,5 +1,7 @@
 """CityOps composition root and command line: builds the Flask server and the Dash app, wires the API,
-pages, callbacks and scheduler, and exposes the CLI of DESIGN §3. Nothing imports this module."""
+pages, callbacks and scheduler, connects the ports of independent packages (``wire``: alerts → dispatch)
+and registers the scheduler jobs of dispatch, partitions and reports (``scheduled_jobs``, ``_daily_jobs``),
+and exposes the CLI of DESIGN §3. Nothing imports this module but entry points (``wsgi``) and tests."""
 
 from __future__ import annotations
 
@@ -10,9 +12,10 @@ import secrets
 import socket
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial, wraps
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 import dash
@@ -21,8 +24,9 @@ from flask import Flask, has_request_context, request
 from flask_login import current_user
 from pydantic import ValidationError
 
-import callbacks  # importing it registers every @dash.callback
-from api.auth import PAGE_PATHS, allowed, current_db, init_auth
+import callbacks  # noqa: F401  (importing it registers every @dash.callback)
+from alerts.ports import set_desk
+from api.auth import PAGE_PATHS, PAGE_TEMPLATES, allowed, current_db, init_auth
 from api.errors import error_response, register_error_handlers
 from api.health import health_bp
 from api.login import login_bp
@@ -31,12 +35,18 @@ from api.open311 import open311_bp
 from api.public import public_bp
 from api.registry import api_v1
 from api.security import install_security
+from api.tiles import tiles_bp
 from data.areas import city_name
 from data.db import Database, DatabaseConfigError, check_connection
+from data.partitions import maintain_partitions
+from dispatch.desk import DispatchDesk
 from dispatch.kpi import SCOPE_HELP
 from i18n import current_lang, t
 from layouts.shell import shell
 from settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from alerts.scheduler import Job
 
 HERE = Path(__file__).parent
 
@@ -56,11 +66,38 @@ def _secret_key(settings: Settings) -> str:
     raise StartupError("CITYOPS_SECRET_KEY is not set (it is required outside demo mode)")
 
 
+#: The overdue-card sweep runs every minute; the outbox every 5 s (notifications reach their channels within
+#: about that long of their event, issue 17); the readings' partitions are kept ahead hourly.
+SWEEP_S = 60.0
+OUTBOX_S = 5.0
+PARTITIONS_S = 3600.0
+
+
+def wire() -> None:
+    """Connect the ports of the packages that must not import each other: an alert asks the dispatch loop
+    for its incident, notifications and camera streams (``alerts.ports``). Idempotent; once per process."""
+    set_desk(DispatchDesk())
+
+
+def scheduled_jobs(settings: Settings | None = None) -> dict[str, tuple[float, Job]]:
+    """The periodic scheduler jobs of dispatch and data (name → (seconds, job)) that ``alerts.scheduler`` runs
+    beside its own: the overdue-card sweep, the notification outbox, the readings' partitions (PostgreSQL)."""
+    from dispatch.outbox import outbox_job
+    from dispatch.service import sweep_cards
+
+    keep = timedelta(days=(settings or get_settings()).retention_days)
+    return {
+        "sweep": (SWEEP_S, sweep_cards),
+        "outbox": (OUTBOX_S, outbox_job),
+        "partitions": (PARTITIONS_S, lambda session, now: maintain_partitions(session, now, keep=keep)),
+    }
+
+
 def create_app(settings: Settings | None = None, db: Database | None = None) -> tuple[Flask, dash.Dash]:
     """Build the Flask server with the API and the Dash app on it."""
     settings = settings or get_settings()
+    wire()
     db = db or Database(settings.database_url)
-    callbacks.share_with_new_app()
     server = Flask(__name__)
     server.secret_key = _secret_key(settings)
     server.config["MAX_CONTENT_LENGTH"] = 8 * 1024 * 1024
@@ -72,6 +109,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     server.register_blueprint(open311_bp)
     server.register_blueprint(ogc_bp)  # OGC API – Features under /ogc
     server.register_blueprint(public_bp)  # the citizens' /report page and /api/v1/public (issue 20)
+    server.register_blueprint(tiles_bp)  # the city's own basemap: /tiles (issue 16)
 
     app = dash.Dash(
         __name__,
@@ -115,7 +153,7 @@ def register_pages() -> None:
     for path, page in PAGE_PATHS.items():
         module = importlib.import_module(f"layouts.{page}")
         dash.register_page(module.__name__, path=path, name=page, title=partial(_page_title, page),
-                           layout=_guarded_layout(page, module.layout))
+                           layout=_guarded_layout(page, module.layout), path_template=PAGE_TEMPLATES.get(page))
 
 
 def _guarded_layout(page: str, layout: Callable[..., object]) -> Callable[..., object]:
@@ -146,7 +184,8 @@ def _empty_city_notice(page: str) -> html.Div | None:
 
 def _layout():
     user = current_user if current_user.is_authenticated else None
-    nav = [(path, f"nav.{page}") for path, page in PAGE_PATHS.items() if user and allowed(user.role, page)]
+    nav = [(path, f"nav.{page}") for path, page in PAGE_PATHS.items()
+           if user and allowed(user.role, page) and "/" not in path[1:]]  # sub-pages: linked from their page
     return shell(
         username=user.display_name if user else None,
         role=user.role if user else None,
@@ -199,6 +238,7 @@ def _ensure_port_free(host: str, port: int) -> None:
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """CityOps: the city operations command centre. With no command: serve the demo."""
+    wire()
     if ctx.invoked_subcommand is None:
         os.environ.setdefault("CITYOPS_DEMO", "1")
         get_settings.cache_clear()
@@ -236,11 +276,12 @@ def serve(host: str, port: int, no_scheduler: bool, no_simulator: bool, no_demo:
         click.echo(t("city_setup.empty_city", settings.lang))
     with db.uow() as s:
         sync_rule_files(s, HERE / "alerts" / "rules")
+        _sync_plans(s)
     server, _ = create_app(settings, db)
     handle = None
     if not no_scheduler:
         handle = start_scheduler(db, simulator=not no_simulator, holder=f"{socket.gethostname()}:{os.getpid()}",
-                                 daily=_daily_jobs())
+                                 daily=_daily_jobs(), jobs=scheduled_jobs(settings))
     click.echo(t("cli.listening", settings.lang, url=f"http://{host}:{port}/"))
     if settings.demo:
         for name, password in DEMO_LOGINS.items():
@@ -253,6 +294,15 @@ def serve(host: str, port: int, no_scheduler: bool, no_simulator: bool, no_demo:
     finally:
         if handle is not None:
             handle.shutdown()
+
+
+def _sync_plans(session: Any) -> None:
+    """Store the shipped emergency plans (``dispatch/plans/*.yaml``, issue 18) after the rules they name; a
+    plan that does not validate is reported on stderr and skipped."""
+    from dispatch.emergency_plans import sync_plan_files
+
+    for problem in sync_plan_files(session)[1]:
+        click.echo(f"emergency plan not loaded: {problem}", err=True)
 
 
 def demo_refused(settings: Settings) -> bool:
@@ -279,7 +329,8 @@ def worker() -> None:
     db.migrate()
     with db.uow() as s:
         sync_rule_files(s, HERE / "alerts" / "rules")
-    run_worker(db, daily=_daily_jobs())
+        _sync_plans(s)
+    run_worker(db, daily=_daily_jobs(), jobs=scheduled_jobs(settings))
 
 
 @cli.command()
@@ -383,7 +434,7 @@ def report(kind: str, day: str | None, fmt: str, out: Path | None) -> None:
 @cli.command("import")
 @click.argument("kind", type=click.Choice(["areas", "doorplates", "grids", "cameras", "sensors", "key-places",
                                            "resources", "departments", "categories", "users", "incidents", "pack",
-                                           "rota"]))
+                                           "rota", "basemap"]))
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--crs", help="The file's coordinate system: EPSG:4326 (default), gcj02, EPSG:4490 (CGCS2000), "
               "EPSG:4513–4554 (its Gauss–Krüger zones), EPSG:3857 or any EPSG code.")
@@ -392,8 +443,11 @@ def report(kind: str, day: str | None, fmt: str, out: Path | None) -> None:
 @click.option("--prune", is_flag=True, help="Delete (users: disable) what the database holds and the file does not.")
 @click.option("--category-map", type=click.Path(dir_okay=False, path_type=Path),
               help="incidents: a CSV of two columns, the old system's category code and ours.")
+@click.option("--style", type=click.Path(dir_okay=False, path_type=Path),
+              help="basemap: the MapLibre style JSON of vector tiles (sprite files beside it are taken too).")
+@click.option("--name", help="basemap: its name in /tiles/NAME/… (default: the file's name).")
 def import_(kind: str, file: Path, crs: str | None, layer: str | None, dry_run: bool, prune: bool,
-            category_map: Path | None) -> None:
+            category_map: Path | None, style: Path | None, name: str | None) -> None:
     """Import a GeoJSON/GPKG/Shapefile/CSV/XLSX file; re-importing updates by code. Prints what was added,
     changed, unchanged and missing from the file, and every rejected row's reason. `import pack DIR` imports
     the folder DIR described by its city.yaml, all files in one transaction. `import rota FILE` imports the duty
@@ -404,6 +458,10 @@ def import_(kind: str, file: Path, crs: str | None, layer: str | None, dry_run: 
     from dispatch.duty import import_rota
     from dispatch.history_import import import_incidents, read_category_map
 
+    if kind == "basemap" or style or name:
+        if kind == "basemap" and any((crs, layer, dry_run, prune, category_map)):
+            raise click.BadParameter("not for `import basemap`", param_hint="--crs/--layer/--dry-run/--prune")
+        return _import_basemap(kind, file, style, name)
     if category_map is not None and kind != "incidents":
         raise click.BadParameter("only for `import incidents`", param_hint="--category-map")
     if (dry_run or prune) and kind == "incidents":
@@ -434,27 +492,104 @@ def import_(kind: str, file: Path, crs: str | None, layer: str | None, dry_run: 
         click.echo(line)
 
 
+def _import_basemap(kind: str, file: Path, style: Path | None, name: str | None) -> None:
+    """`import basemap FILE [--style STYLE.json] [--name NAME]`: an MBTiles/PMTiles tile set into
+    CITYOPS_BASEMAPS_DIR (data/basemap.py), audited; the big screen draws the last one imported."""
+    from admin.audit import audit
+    from data.basemap import BasemapError, import_basemap, label_font
+
+    if kind != "basemap":
+        raise click.BadParameter("only for `import basemap`", param_hint="--style/--name")
+    settings = _settings()
+    db = _database(settings)
+    db.migrate()
+    with db.uow() as session:
+        try:
+            entry = import_basemap(file, root=Path(settings.basemaps_dir), style=style, name=name,
+                                   font=label_font(settings.basemap_font), audit=partial(audit, session, None))
+        except BasemapError as exc:
+            raise StartupError(f"{exc}; nothing was imported") from None
+    click.echo(f"basemap {entry['name']}: {entry['container']} {entry['format']}, zoom {entry['minzoom']}–"
+               f"{entry['maxzoom']}, served at /tiles/{entry['name']}/{{z}}/{{x}}/{{y}}")
+
+
 @cli.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--speed", type=click.FloatRange(min=0.001), help="Replay N times faster than real time "
               "(default: all at once).")
 @click.option("--keep-open", is_flag=True, help="Leave the drill's alerts open at the end.")
-def drill(file: Path, speed: float | None, keep_open: bool) -> None:
+@click.option("--plan", "plan_id", help="Respond with this emergency plan (issue 18): open the exercise event where "
+              "its start conditions hold, activate it and raise its level as the drill's alerts say.")
+@click.option("--as", "username", default="admin", show_default=True, help="Who acts in the plan's response.")
+def drill(file: Path, speed: float | None, keep_open: bool, plan_id: str | None, username: str) -> None:
     """Replay a CSV of readings (sensor_id,ts,value) as an exercise (演练): alerts and incidents marked
     Exercise and excluded from KPIs."""
     from alerts.drill import DrillFileError, run_drill
 
     db = _database(_settings())
     db.migrate()
+    step = _plan_drill_step(db, plan_id, username, file.stem) if plan_id else None
     try:
-        counts = run_drill(db, file, speed=speed, close=not keep_open)
+        if step is None:
+            counts = run_drill(db, file, speed=speed, close=not keep_open)
+        else:  # the plan is stepped between the drill's readings (at once: a very high speed)
+            counts = run_drill(db, file, speed=speed or 1e9, close=not keep_open, sleep=step)
     except DrillFileError as exc:
         raise StartupError(str(exc)) from None
+    if step is not None:
+        step(0)
+        click.echo(f"event\t{step.report()}")
     for key in ("readings", "fired", "resolved", "incidents", "closed_at_end"):
         click.echo(f"{key}\t{counts.get(key, 0)}")
     for row in counts["rejected"]:
         where = f"line {row['line']}" if row["line"] else "file"
         click.echo(f"  rejected {where}: {row['reason']}")
+
+
+class _PlanDrillStep:
+    """The sleep hook of a drill with ``--plan``: waits as the replay asks, then steps the plan's response
+    (``dispatch.emergency.drill_step``) in a unit of work of its own."""
+
+    def __init__(self, db: Database, plan_id: str, user_id: int, title: str) -> None:
+        self.db, self.plan_id, self.user_id, self.title = db, plan_id, user_id, title
+
+    def __call__(self, seconds: float) -> None:
+        import time
+
+        from data.models import User
+        from dispatch.emergency import drill_step
+
+        time.sleep(seconds)
+        with self.db.uow() as session:
+            drill_step(session, session.get(User, self.user_id), plan_id=self.plan_id, title=self.title)
+
+    def report(self) -> str:
+        """The drill event's code, level and how many tasks are late, or ``none`` when no event was opened."""
+        from dispatch.emergency import drill_report, latest_exercise_event
+
+        with self.db.uow() as session:
+            event = latest_exercise_event(session, self.plan_id)
+            if event is None:
+                return "none"
+            report = drill_report(session, event.id)
+            return f"{event.code}\tlevel {event.level}\tlate tasks {len(report['late'])}"
+
+
+def _plan_drill_step(db: Database, plan_id: str, username: str, title: str) -> _PlanDrillStep:
+    from sqlalchemy import select
+
+    from data.models import User
+    from dispatch.emergency import WRITE_ROLES
+    from dispatch.emergency_plans import latest
+
+    with db.uow() as session:
+        user = session.scalar(select(User).where(User.username == username, User.active.is_(True)))
+        if user is None or user.role not in WRITE_ROLES:
+            raise StartupError(f"--as {username}: an active admin or operator is needed")
+        _sync_plans(session)
+        if latest(session, plan_id) is None:
+            raise StartupError(f"--plan {plan_id}: no such plan (is it in dispatch/plans?)")
+        return _PlanDrillStep(db, plan_id, user.id, title)
 
 
 @cli.group()
@@ -637,13 +772,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-
-
-
-def __getattr__(name: str) -> Flask:
-    """``gunicorn 'app:server'``: build the WSGI server lazily, only when a server asks for it."""
-    if name == "server":
-        flask_server, _ = create_app()
-        globals()["server"] = flask_server
-        return flask_server
-    raise AttributeError(name)

@@ -230,3 +230,32 @@ def city_daily_aqi(session: Session, day: date, where: ColumnElement[bool] | Non
     city = city_hourly_means(per_station)
     return _daily(None, day, daily_means({hour: means for hour, (means, _) in city.items()}, start),
                   len(per_station))
+
+
+#: Hourly values older than this are not "current" (the big screen's AQI).
+AIR_FRESH = timedelta(hours=2)
+
+
+@dataclass(frozen=True)
+class AirNow:
+    """The air of the city or an area now: its newest hourly AQI within ``AIR_FRESH`` (None: no fresh hour),
+    its hourly AQI since a moment (hour start, UTC → AQI), and each station's newest fresh hour, worst first."""
+
+    latest: HourlyAqi | None
+    hourly: dict[datetime, int]
+    stations: list[HourlyAqi]
+
+
+def air_now(session: Session, now: datetime, since: datetime, *, grid_ids: Collection[int] | None = None,
+            fresh: timedelta = AIR_FRESH) -> AirNow:
+    """The city's (or the unit grids' ``grid_ids``) hourly AQI from 1-hour means (HJ 633-2012) from ``since``
+    to ``now``: the newest hour within ``fresh``, every hour's AQI, and each station's newest hour."""
+    where = None if grid_ids is None else scope_condition(session, grid_ids=grid_ids)
+    city = city_hourly_aqi(session, since, now, where)
+    oldest = now - fresh
+    latest = max((h for h in city if h.hour + HOUR > oldest), key=lambda h: h.hour, default=None)
+    newest: dict[str, HourlyAqi] = {}
+    for h in station_hourly_aqi(session, oldest, now, where):  # by station, then hour: the last one wins
+        newest[h.station.code if h.station else ""] = h
+    stations = sorted(newest.values(), key=lambda h: (-h.result.aqi, h.station.name if h.station else ""))
+    return AirNow(latest, {h.hour: h.result.aqi for h in city}, stations)

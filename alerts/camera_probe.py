@@ -22,9 +22,8 @@ import urllib3
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from alerts.ports import Stream, desk
 from data.models import Camera, Category
-from dispatch.service import create_incident
-from dispatch.video import Playback, UnplayableStream, playback_url
 from settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -90,7 +89,7 @@ class CameraProber:
                                         timeout=urllib3.Timeout(total=timeout_s))
         self._seen: dict[str, tuple[str, datetime]] = {}
 
-    def probe(self, playback: Playback, now: datetime) -> ProbeResult:
+    def probe(self, playback: Stream, now: datetime) -> ProbeResult:
         """Probe one playback URL at ``now``."""
         try:
             response = self.http.request("GET", playback.url, preload_content=False, redirect=True)
@@ -134,7 +133,7 @@ class CameraProber:
         stale = now - previous[1] > stale_after
         return ProbeResult(not stale, "stale" if stale else "", signature)
 
-    def probe_many(self, targets: Iterable[tuple[int, Playback]], now: datetime) -> dict[int, ProbeResult]:
+    def probe_many(self, targets: Iterable[tuple[int, Stream]], now: datetime) -> dict[int, ProbeResult]:
         """Probe ``(camera id, playback)`` pairs, ``parallel`` at a time; camera id → result."""
         items = list(targets)
         with ThreadPoolExecutor(max_workers=min(self.parallel, max(1, len(items)))) as pool:
@@ -147,12 +146,11 @@ class CameraProber:
         rows = session.execute(
             select(Camera.id, Camera.code, Camera.stream_url, Camera.status, Camera.status_changed_at)
         ).all()
-        targets: list[tuple[int, Playback]] = []
+        targets: list[tuple[int, Stream]] = []
         for row in rows:
-            try:
-                targets.append((row.id, playback_url(row, settings)))
-            except UnplayableStream:
-                continue
+            stream = desk().stream_of(row, settings)
+            if stream is not None:
+                targets.append((row.id, stream))
         results = self.probe_many(targets, now)
         known = {row.id: (row.status, row.status_changed_at) for row in rows}
         outcome = ProbeRound(probed=len(results))
@@ -193,8 +191,8 @@ def file_outage_incidents(session: Session, now: datetime, settings: Settings, *
     for camera in cameras:
         if camera.id not in probed_ids:
             continue
-        incident = create_incident(
-            session, category_code=category.code, source="video", auto_file=True,
+        incident = desk().open_incident(
+            session, category_code=category.code, source="video", auto_file=True, actor=None,
             title=f"{category.name_zh}（{camera.name}）",
             description=f"{camera.code} offline since {camera.status_changed_at.isoformat()}",
             lon=camera.lon, lat=camera.lat, reported_at=now,

@@ -37,6 +37,7 @@ from alerts.evaluator import (
     supported,
 )
 from alerts.ingest import dialect_insert
+from alerts.ports import desk
 from alerts.rules_schema import (
     LEVEL_RANK,
     AqiCondition,
@@ -49,15 +50,14 @@ from alerts.silences import INHIBITED, OFFLINE, refresh_mutes
 from alerts.triage import file_incident
 from data.models import Alert, JobState, Reading, Rule, Sensor, UTCDateTime, utcnow
 from data.readings import floor_hour, hourly_points, raw_hourly_points
-from dispatch import outbox
-from dispatch import service as dispatch_service
+from domain.errors import DomainError
+from domain.states import OPEN_ALERT_STATES
 
 log = logging.getLogger(__name__)
 
 CURSOR_KEY = "alerts.cursor"
 #: Readings per batch: bounds memory and the size of each query, not the work of one run.
 BATCH_SIZE = 5000
-OPEN_ALERT_STATES = (PENDING, FIRING)
 #: Sensors per history query (SQLite allows 500 terms in one compound SELECT).
 _HISTORY_CHUNK = 200
 SENSOR_ONLINE = "online"
@@ -291,7 +291,7 @@ class EngineRun:
             try:
                 with self.session.begin_nested():
                     filed = file_incident(self.session, row, rule, auto_file=True)
-            except dispatch_service.ServiceError as exc:
+            except DomainError as exc:
                 # A misconfigured rule (e.g. an unknown category) must not stop alerting: the alert stays
                 # firing without an incident and an operator can file one by hand.
                 log.error("rule %s: cannot create the incident of alert on %s: %s", rule.id, row.sensor_id, exc)
@@ -328,7 +328,7 @@ class EngineRun:
         refresh_mutes(self.session, self.now, list(touched.values()), rules=self.rules)
         self.file_incidents()
         self.session.flush()
-        outbox.on_alerts(self.session, [(row, self._category(row.rule_id)) for row, _ in self.fired.values()])
+        desk().alerts_fired(self.session, [(row, self._category(row.rule_id)) for row, _ in self.fired.values()])
 
     def _category(self, rule_id: str) -> str | None:
         """The incident category of a rule (whose department hears its alerts), if it files incidents."""

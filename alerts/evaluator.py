@@ -21,7 +21,6 @@ import importlib.util
 import itertools
 import operator
 from bisect import bisect_left, bisect_right
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -766,11 +765,3 @@ def prime_state(
 def open_alerts(state: Mapping[Key, KeyState]) -> dict[Key, OpenAlert]:
     """The open (pending or firing) alerts of a state."""
     return {key: ks.alert for key, ks in state.items() if ks.alert is not None}
-
-
-def group_by_key(transitions: Iterable[Transition]) -> dict[Key, list[Transition]]:
-    """Transitions per (rule, sensor), each list in order."""
-    grouped: dict[Key, list[Transition]] = defaultdict(list)
-    for transition in transitions:
-        grouped[transition.rule_id, transition.sensor_id].append(transition)
-    return dict(grouped)

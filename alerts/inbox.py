@@ -9,15 +9,18 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
-from alerts.silences import INHIBITED, OFFLINE, SILENCE, create_silence
+from alerts.silences import INHIBITED, OFFLINE, SILENCE, add_silence
 from data.areas import grids_under
-from data.models import Alert, Grid, Incident, Rule, Sensor, Silence
+from data.audit import write_audit
+from data.models import Alert, Grid, Incident, Rule, Sensor, Silence, utcnow
+from domain.permissions import Permission, require
+from domain.states import OPEN_ALERT_STATES
 
-OPEN_ALERT_STATES = ("pending", "firing")
 #: How long "silence this sensor" lasts when the operator does not say.
 DEFAULT_SILENCE_MINUTES = 60
 INBOX_LIMIT = 100
@@ -120,12 +123,24 @@ def acknowledge(session: Session, alert_id: int, user_id: int, now: datetime) ->
     return alert, True
 
 
-def silence_sensor(session: Session, alert_id: int, user_id: int, now: datetime,
+def ack_alert(session: Session, actor: Any, alert_id: int, now: datetime | None = None) -> tuple[Alert, bool]:
+    """The one door of "acknowledge an alert" (API and pages): ``alert.ack`` permission (``Forbidden``), the
+    acknowledgement and its audit row ``alert.ack``; returns the alert and whether this call acknowledged it
+    (a second acknowledgement changes nothing and writes no row). ``InboxError`` for no such alert."""
+    require(getattr(actor, "role", None), Permission.ALERT_ACK)
+    now = now or utcnow()
+    alert, acked_now = acknowledge(session, alert_id, actor.id, now)
+    if acked_now:
+        write_audit(session, actor, "alert.ack", f"alert:{alert_id}", at=now)
+    return alert, acked_now
+
+
+def silence_sensor(session: Session, actor: Any, alert_id: int, now: datetime,
                    minutes: int = DEFAULT_SILENCE_MINUTES) -> Silence:
-    """Silence the alerts of this alert's sensor from now for ``minutes`` (the alert is muted, not lost)."""
+    """``actor`` silences the alerts of this alert's sensor from now for ``minutes`` (the alert is muted, not
+    lost), through the one door for silences (permission, audit row)."""
     alert = _alert(session, alert_id)
     if alert.state not in OPEN_ALERT_STATES:
         raise InboxError("alert_not_open", f"alert {alert_id} is {alert.state}")
-    return create_silence(session, kind=SILENCE, sensor_id=alert.sensor_id, starts_at=now,
-                          ends_at=now + timedelta(minutes=minutes), reason=f"alert {alert_id}",
-                          created_by=user_id, now=now)
+    return add_silence(session, actor, kind=SILENCE, sensor_id=alert.sensor_id, starts_at=now,
+                       ends_at=now + timedelta(minutes=minutes), reason=f"alert {alert_id}", now=now)

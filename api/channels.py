@@ -15,8 +15,10 @@ from api.auth import current_db
 from api.errors import ApiError
 from api.registry import STAFF, Param, StrictBody, created, json_body, operation, parse_body
 from api.registry import actor as current_actor
-from data.models import Attachment, Incident
+from data.models import Incident
 from dispatch import notifications, photos
+from dispatch.notification_reads import mark_notifications_read
+from dispatch.queries import visible_attachment
 from dispatch.service import (
     SATISFACTION,
     attachment_to_dict,
@@ -25,6 +27,7 @@ from dispatch.service import (
     incident_to_dict,
     rate_incident,
 )
+from dispatch.uploads import upload_photo
 from dispatch.video import DETECTION_CATEGORIES, report_detection
 
 INCIDENT_ID = Param("incident_id", "incident id", "integer", "path")
@@ -103,9 +106,8 @@ def post_photo(incident_id: int) -> tuple[Response, int]:
     actor = current_actor()
     data = _uploaded_bytes()
     with current_db().uow() as session:
-        get_incident(session, incident_id, user=actor)
         try:
-            attachment = photos.store_photo(session, data, incident_id=incident_id, uploaded_by=actor.id)
+            attachment = upload_photo(session, actor, incident_id, data)
         except photos.PhotoRejected as exc:
             raise _photo_error(exc) from None
         return created(attachment_to_dict(attachment))
@@ -113,10 +115,9 @@ def post_photo(incident_id: int) -> tuple[Response, int]:
 
 def _serve(attachment_id: int, thumbnail: bool) -> Response:
     with current_db().uow() as session:
-        attachment = session.get(Attachment, attachment_id)
+        attachment = visible_attachment(session, attachment_id, user=current_actor())  # 404 when not visible
         if attachment is None:
             raise ApiError(404, "attachment_not_found", f"no attachment {attachment_id}")
-        get_incident(session, attachment.incident_id, user=current_actor())  # 404 when not visible
         path = photos.photo_file(attachment, thumbnail=thumbnail)
         mimetype = "image/jpeg" if thumbnail else attachment.content_type
     if not path.is_file():
@@ -216,4 +217,4 @@ def get_notifications() -> Response:
 def post_notifications_read() -> Response:
     data = parse_body(ReadIn, json_body() or {})
     with current_db().uow() as session:
-        return jsonify({"marked": notifications.mark_read(session, current_actor(), data.ids)})
+        return jsonify({"marked": mark_notifications_read(session, current_actor(), data.ids)})

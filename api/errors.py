@@ -1,7 +1,8 @@
 """JSON errors of the machine interfaces: ``{"error": {"code", "message"}}`` under /api and /open311.
 
-``ApiError`` is raised by views; domain refusals of the dispatch service map onto HTTP statuses here
-(not found 404, stale version 409, not allowed or invalid 422), so views need not translate them.
+``ApiError`` is raised by views; domain refusals (``domain.errors.DomainError`` and its kinds, which the
+dispatch, alerts and admin services raise) answer with the status they carry (forbidden 403, not found 404,
+conflict or stale version 409, not allowed or invalid 422), so views need not translate them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from dispatch.kpi import UnknownFilter
-from dispatch.service import ActionNotAllowed, InvalidInput, NotFound, StaleVersion
+from domain.errors import DomainError
 
 log = logging.getLogger(__name__)
 
@@ -62,18 +63,12 @@ def register_error_handlers(app: Flask) -> None:
     def _api_error(exc: ApiError) -> Response:
         return error_response(exc.status, exc.code, exc.message)
 
-    @app.errorhandler(NotFound)
-    def _not_found(exc: NotFound) -> Response:
-        return error_response(404, exc.code, exc.message)
+    @app.errorhandler(DomainError)
+    def _refused(exc: DomainError) -> Response:
+        return error_response(exc.status, exc.code, exc.message)
 
-    @app.errorhandler(StaleVersion)
-    def _stale(exc: StaleVersion) -> Response:
-        return error_response(409, exc.code, exc.message)
-
-    @app.errorhandler(ActionNotAllowed)
-    @app.errorhandler(InvalidInput)
     @app.errorhandler(UnknownFilter)
-    def _unprocessable(exc: ActionNotAllowed | InvalidInput | UnknownFilter) -> Response:
+    def _unprocessable(exc: UnknownFilter) -> Response:
         return error_response(422, exc.code, exc.message)
 
     @app.errorhandler(HTTPException)

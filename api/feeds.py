@@ -10,15 +10,28 @@ from typing import Any, Literal
 
 from flask import Response, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 
 from alerts import rules_store
 from alerts.cap import alert_cap
 from alerts.engine import evaluate_pending
-from alerts.inbox import InboxError, acknowledge
-from alerts.ingest import ingest_readings, parse_ts
+from alerts.inbox import InboxError
+from alerts.inbox import ack_alert as ack_alert_service
+from alerts.ingest import parse_ts
+from alerts.intake import ingest_from
+from alerts.queries import (
+    AlertFilter,
+    Page,
+    alert_by_id,
+    alerts_matching,
+    all_rules,
+    sensor_with_grid,
+    sensors_with_grid,
+    silences_with_grid,
+)
+from alerts.rule_changes import add_rule, change_rule, remove_rule
 from alerts.rules_store import RuleStoreError
-from alerts.silences import SilenceError, create_silence, expire_silence
+from alerts.sensors import SensorExists, register_sensor
+from alerts.silences import SilenceError, add_silence, end_silence
 from alerts.triage import TriageError, triage_alert
 from api.auth import current_db
 from api.errors import ApiError
@@ -39,16 +52,18 @@ from api.registry import (
     parse_moment,
 )
 from api.registry import actor as current_actor
-from data.models import Alert, Grid, Rule, Sensor, Silence, User, utcnow
+from data.models import Alert, Rule, Sensor, Silence, utcnow
+from data.queries import user_by_id
 from dispatch import routing
 from dispatch.service import (
     to_iso,
 )
+from domain.states import ALERT_LEVELS_DESC
 
 MAX_READINGS = 10_000
 MAX_READINGS_BYTES = 2 * 1024 * 1024
 ALERT_STATES = ("pending", "firing", "resolved")
-ALERT_LEVELS = ("red", "orange", "yellow", "blue")
+ALERT_LEVELS = ALERT_LEVELS_DESC
 
 
 # --- request and response models ---------------------------------------------------------------
@@ -198,7 +213,7 @@ def post_readings() -> Response:
     if len(rows) > MAX_READINGS:
         raise ApiError(413, "payload_too_large", f"at most {MAX_READINGS} readings a request")
     with current_db().uow() as session:
-        result = ingest_readings(session, rows)
+        result = ingest_from(session, current_actor(), rows)
     return jsonify(result.as_dict())
 
 
@@ -212,23 +227,16 @@ def sensor_to_dict(sensor: Sensor, grid_code: str | None) -> dict[str, Any]:
     }
 
 
-def _sensor_rows() -> Any:
-    return select(Sensor, Grid.code).outerjoin(Grid, Grid.id == Sensor.grid_id)
-
-
 @operation("/sensors", "GET", summary="List sensors", tag="sensors", response=SensorOut, many=True,
            params=(Param("kind", "sensor kind"), Param("status", "online, offline..."),
                    Param("limit", "at most 1000", "integer"), Param("offset", "rows to skip", "integer")),
            errors=(401, 422))
 def list_sensors() -> Response:
+    page = Page(*page_args())
     with current_db().uow() as session:
-        query = _sensor_rows()
-        for column, name in ((Sensor.kind, "kind"), (Sensor.status, "status")):
-            if request.args.get(name):
-                query = query.where(column == request.args[name])
-        limit, offset = page_args()
-        query = query.order_by(Sensor.id).limit(limit).offset(offset)
-        return jsonify([sensor_to_dict(sensor, code) for sensor, code in session.execute(query)])
+        rows = sensors_with_grid(session, kind=request.args.get("kind"), status=request.args.get("status"),
+                                 page=page)
+        return jsonify([sensor_to_dict(sensor, code) for sensor, code in rows])
 
 
 @operation("/sensors", "POST", summary="Register a sensor (routed to its grid)", tag="sensors", roles=ADMIN,
@@ -236,21 +244,19 @@ def list_sensors() -> Response:
 def post_sensor() -> tuple[Response, int]:
     data = parse_body(SensorIn, json_body())
     with current_db().uow() as session:
-        if session.get(Sensor, data.id) is not None:
-            raise ApiError(409, "sensor_exists", f"sensor {data.id!r} exists already")
-        sensor = Sensor(**data.model_dump(), grid_id=routing.grid_of_point(session, data.lon, data.lat))
-        session.add(sensor)
-        session.flush()
-        audit(session, "sensor.create", f"sensor:{sensor.id}")
-        grid_code = session.scalar(select(Grid.code).where(Grid.id == sensor.grid_id))
-        return created(sensor_to_dict(sensor, grid_code))
+        try:
+            sensor = register_sensor(session, current_actor(), data.model_dump(),
+                                     routing.grid_of_point(session, data.lon, data.lat))
+        except SensorExists as exc:
+            raise ApiError(409, exc.code, str(exc)) from None
+        return created(sensor_to_dict(*(sensor_with_grid(session, sensor.id) or (sensor, None))))
 
 
 @operation("/sensors/<sensor_id>", "GET", summary="One sensor", tag="sensors", response=SensorOut,
            params=(Param("sensor_id", "sensor id", where="path"),), errors=(401, 404))
 def get_sensor(sensor_id: str) -> Response:
     with current_db().uow() as session:
-        row = session.execute(_sensor_rows().where(Sensor.id == sensor_id)).first()
+        row = sensor_with_grid(session, sensor_id)
         if row is None:
             raise ApiError(404, "sensor_not_found", f"no sensor {sensor_id!r}")
         return jsonify(sensor_to_dict(*row))
@@ -282,27 +288,17 @@ def alert_to_dict(alert: Alert) -> dict[str, Any]:
                    Param("limit", "at most 1000", "integer"), Param("offset", "rows to skip", "integer")),
            errors=(401, 422))
 def list_alerts() -> Response:
-    query = select(Alert)
-    states, levels = choice_arg("state", ALERT_STATES), choice_arg("level", ALERT_LEVELS)
-    if states:
-        query = query.where(Alert.state.in_(states))
-    if levels:
-        query = query.where(Alert.level.in_(levels))
-    families = [f.strip() for f in request.args.get("family", "").split(",") if f.strip()]
-    if families:
-        query = query.where(Alert.sensor_id.in_(select(Sensor.id).where(Sensor.family.in_(families))))
-    if request.args.get("grid"):
-        in_grid = select(Sensor.id).join(Grid, Grid.id == Sensor.grid_id).where(Grid.code == request.args["grid"])
-        query = query.where(Alert.sensor_id.in_(in_grid))
     exercise = choice_arg("exercise", ("true", "false"))
-    if exercise and len(exercise) == 1:
-        query = query.where(Alert.exercise.is_(exercise[0] == "true"))
-    if request.args.get("since"):
-        query = query.where(Alert.started_at >= parse_moment(request.args["since"], "since"))
-    limit, offset = page_args()
-    query = query.order_by(Alert.started_at.desc(), Alert.id.desc()).limit(limit).offset(offset)
+    where = AlertFilter(
+        states=choice_arg("state", ALERT_STATES) or (), levels=choice_arg("level", ALERT_LEVELS) or (),
+        families=[f.strip() for f in request.args.get("family", "").split(",") if f.strip()],
+        grid_code=request.args.get("grid") or None,
+        exercise=exercise[0] == "true" if exercise and len(exercise) == 1 else None,
+        since=parse_moment(request.args["since"], "since") if request.args.get("since") else None,
+    )
+    page = Page(*page_args())
     with current_db().uow() as session:
-        return jsonify([alert_to_dict(a) for a in session.scalars(query)])
+        return jsonify([alert_to_dict(a) for a in alerts_matching(session, where, page)])
 
 
 @operation("/alerts/<int:alert_id>/ack", "POST", summary="Acknowledge an alert (mutes, never loses it)",
@@ -311,11 +307,9 @@ def list_alerts() -> Response:
 def ack_alert(alert_id: int) -> Response:
     with current_db().uow() as session:
         try:
-            alert, acked_now = acknowledge(session, alert_id, current_actor().id, utcnow())
+            alert, _ = ack_alert_service(session, current_actor(), alert_id)
         except InboxError as exc:
             raise ApiError(404, exc.code, str(exc)) from None
-        if acked_now:
-            audit(session, "alert.ack", f"alert:{alert_id}")
         return jsonify(alert_to_dict(alert))
 
 
@@ -326,7 +320,7 @@ ALERT_PATH = (Param("alert_id", "alert id", "integer", "path"),)
            tag="alerts", params=ALERT_PATH, errors=(401, 404))
 def get_alert_cap(alert_id: int) -> Response:
     with current_db().uow() as session:
-        alert = session.get(Alert, alert_id)
+        alert = alert_by_id(session, alert_id)
         if alert is None:
             raise ApiError(404, "alert_not_found", f"no alert {alert_id}")
         document = alert_cap(session, alert)
@@ -341,12 +335,11 @@ def post_alert_incident(alert_id: int) -> tuple[Response, int]:
     raw = json_body()
     data = parse_body(TriageIn, {} if raw is None else raw)
     with current_db().uow() as session:
-        actor = session.get(User, current_actor().id)
+        actor = user_by_id(session, current_actor().id)
         try:
             alert, incident = triage_alert(session, alert_id, actor=actor, category=data.category)
         except TriageError as exc:
             raise ApiError(exc.status, exc.code, str(exc)) from None
-        audit(session, "alert.triage", f"alert:{alert_id}", {"incident": incident.code})
         return created({"alert": alert_to_dict(alert), "incident_id": incident.id, "incident_code": incident.code})
 
 
@@ -390,14 +383,13 @@ def post_silence() -> tuple[Response, int]:
     starts_at, ends_at = _silence_window(data, now)
     with current_db().uow() as session:
         try:
-            silence = create_silence(
-                session, kind=data.kind, rule_id=data.rule_id, sensor_id=data.sensor_id, grid_code=data.grid_code,
-                starts_at=starts_at, ends_at=ends_at, reason=data.reason, created_by=current_actor().id, now=now,
+            silence = add_silence(
+                session, current_actor(), kind=data.kind, rule_id=data.rule_id, sensor_id=data.sensor_id,
+                grid_code=data.grid_code, starts_at=starts_at, ends_at=ends_at, reason=data.reason, now=now,
             )
         except SilenceError as exc:
             status = 404 if exc.code.startswith("unknown_") else 422
             raise ApiError(status, exc.code, str(exc)) from None
-        audit(session, "silence.create", f"silence:{silence.id}", {"kind": data.kind})
         return created(silence_to_dict(silence, data.grid_code, now))
 
 
@@ -408,13 +400,11 @@ def post_silence() -> tuple[Response, int]:
            errors=(401, 403, 422))
 def list_silences() -> Response:
     now = utcnow()
-    query = select(Silence, Grid.code).outerjoin(Grid, Grid.id == Silence.grid_id)
-    if choice_arg("active", ("true", "false")) == ["true"]:
-        query = query.where(Silence.starts_at <= now, Silence.ends_at > now)
-    limit, offset = page_args()
-    query = query.order_by(Silence.id.desc()).limit(limit).offset(offset)
+    active_only = choice_arg("active", ("true", "false")) == ["true"]
+    page = Page(*page_args())
     with current_db().uow() as session:
-        return jsonify([silence_to_dict(silence, code, now) for silence, code in session.execute(query)])
+        rows = silences_with_grid(session, now=now, active_only=active_only, page=page)
+        return jsonify([silence_to_dict(silence, code, now) for silence, code in rows])
 
 
 @operation("/silences/<int:silence_id>", "DELETE", summary="End a silence now (it is kept for the record)",
@@ -422,9 +412,8 @@ def list_silences() -> Response:
            params=(Param("silence_id", "silence id", "integer", "path"),), errors=(401, 403, 404))
 def delete_silence(silence_id: int) -> tuple[str, int]:
     with current_db().uow() as session:
-        if expire_silence(session, silence_id, utcnow()) is None:
+        if end_silence(session, current_actor(), silence_id, utcnow()) is None:
             raise ApiError(404, "silence_not_found", f"no silence {silence_id}")
-        audit(session, "silence.end", f"silence:{silence_id}")
     return "", 204
 
 
@@ -465,7 +454,7 @@ RULE_PATH = (Param("rule_id", "rule id", where="path"),)
            errors=(401, 403))
 def list_rules() -> Response:
     with current_db().uow() as session:
-        return jsonify([rule_to_dict(r) for r in session.scalars(select(Rule).order_by(Rule.id))])
+        return jsonify([rule_to_dict(r) for r in all_rules(session)])
 
 
 @operation("/rules", "POST", summary="Add an alert rule", tag="rules", roles=ADMIN, body=RuleIn,
@@ -473,8 +462,7 @@ def list_rules() -> Response:
 def post_rule() -> tuple[Response, int]:
     data = _rule_body()
     with current_db().uow() as session:
-        rule = _store_call(lambda: rules_store.create_rule(session, dict(data.rule), enabled=data.enabled))
-        audit(session, "rule.create", f"rule:{rule.id}")
+        rule = _store_call(lambda: add_rule(session, current_actor(), dict(data.rule), enabled=data.enabled))
         return created(rule_to_dict(rule))
 
 
@@ -492,8 +480,8 @@ def get_rule(rule_id: str) -> Response:
 def put_rule(rule_id: str) -> Response:
     data = _rule_body()
     with current_db().uow() as session:
-        rule = _store_call(lambda: rules_store.replace_rule(session, rule_id, dict(data.rule), enabled=data.enabled))
-        audit(session, "rule.update", f"rule:{rule_id}")
+        rule = _store_call(lambda: change_rule(session, current_actor(), rule_id, dict(data.rule),
+                                               enabled=data.enabled))
         return jsonify(rule_to_dict(rule))
 
 
@@ -501,6 +489,5 @@ def put_rule(rule_id: str) -> Response:
            roles=ADMIN, status=204, params=RULE_PATH, errors=(401, 403, 404, 409))
 def delete_rule(rule_id: str) -> tuple[str, int]:
     with current_db().uow() as session:
-        _store_call(lambda: rules_store.delete_rule(session, rule_id))
-        audit(session, "rule.delete", f"rule:{rule_id}")
+        _store_call(lambda: remove_rule(session, current_actor(), rule_id))
     return "", 204

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, jsonify
-from sqlalchemy import text
 
 from alerts.scheduler import scheduler_status
 from api.auth import current_db
 from data.models import utcnow
+from data.queries import ping
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ def healthz() -> tuple[Response, int]:
     """200 ``{"status":"ok","db":"ok","scheduler":...}``; 503 with ``db: "error"`` when the database fails."""
     try:
         with current_db().uow() as session:
-            session.execute(text("SELECT 1"))
+            ping(session)
             scheduler = scheduler_status(session, utcnow())
     except Exception:  # any database failure is reported, not raised: this is what monitors poll
         log.exception("health check: database query failed")

@@ -11,11 +11,11 @@ from typing import Literal
 from flask import Response, jsonify
 from pydantic import BaseModel, Field
 
+from alerts.queries import alert_by_id
 from api.auth import current_db
 from api.errors import ApiError
 from api.registry import ADMIN, STAFF, Param, StrictBody, created, json_body, operation, parse_body
 from api.registry import actor as current_actor
-from data.models import Alert
 from dispatch import outbox
 from dispatch.service import get_incident
 
@@ -106,6 +106,6 @@ def get_incident_notifications(incident_id: int) -> Response:
            params=(Param("alert_id", "alert id", "integer", "path"),), errors=(401, 403, 404))
 def get_alert_notifications(alert_id: int) -> Response:
     with current_db().uow() as session:
-        if session.get(Alert, alert_id) is None:
+        if alert_by_id(session, alert_id) is None:
             raise ApiError(404, "alert_not_found", f"no alert {alert_id}")
         return jsonify(outbox.deliveries(session, alert_id=alert_id))

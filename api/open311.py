@@ -25,14 +25,16 @@ from typing import Any
 from xml.etree import ElementTree as ET
 
 from flask import Blueprint, Response, jsonify, request
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from api.auth import current_db
 from data.accounts import open311_client_for_key
-from data.models import AuditLog, Category, Doorplate, Incident, IncidentState, utcnow
+from data.models import Category, Incident, IncidentState, utcnow
+from data.queries import category_by_code, doorplate_by_code
 from dispatch.categories import reportable, reportable_categories
-from dispatch.service import DESCRIPTION_MAX, Caller, InvalidInput, create_incident, to_iso
+from dispatch.open311_intake import Open311Request, file_open311_request
+from dispatch.queries import Open311Search, open311_request, open311_requests
+from dispatch.service import DESCRIPTION_MAX, Caller, InvalidInput, to_iso
 from dispatch.sla import SEVERITIES
 from dispatch.workflow import TERMINAL_STATES
 from i18n import current_lang, t
@@ -117,7 +119,7 @@ def _name(category: Category) -> str:
 
 
 def _service(session: Session, code: str) -> Category:
-    category = session.get(Category, code) if code else None
+    category = category_by_code(session, code)
     if category is None or not reportable(category.code):
         raise Open311Error(404, f"unknown service_code {code!r}")
     return category
@@ -221,13 +223,6 @@ def _list_arg(name: str) -> list[str]:
     return [v.strip() for v in (request.args.get(name) or "").split(",") if v.strip()]
 
 
-def _readable(session: Session) -> Any:
-    """The incidents Open311 shows at all: real ones (no exercises) of the published services."""
-    services = [c.code for c in reportable_categories(session)]
-    return select(Incident).where(Incident.exercise.is_(False), Incident.category_code.in_(services)).options(
-        selectinload(Incident.category), selectinload(Incident.department))
-
-
 #: The header a client may send its key in instead of ``api_key`` (ASVS 13.1.3: out of URLs and proxy logs).
 KEY_HEADER = "X-Api-Key"
 
@@ -249,19 +244,12 @@ def _check_read_access(session: Session) -> None:
 
 
 def _search(session: Session) -> list[Incident]:
-    query = _readable(session)
     ids = _list_arg("service_request_id")
     if ids:  # the specification: the other filters are ignored when ids are given
-        return list(session.scalars(query.where(Incident.code.in_(ids)).order_by(Incident.reported_at.desc())))
-    codes = _list_arg("service_code")
-    if codes:
-        query = query.where(Incident.category_code.in_(codes))
+        return open311_requests(session, Open311Search(ids=ids))
     statuses = _list_arg("status")
     if any(s not in ("open", "closed") for s in statuses):
         raise Open311Error(400, "status must be open and/or closed")
-    if len(set(statuses)) == 1:
-        query = query.where((Incident.state.in_(TERMINAL_STATES)) if statuses[0] == "closed"
-                            else Incident.state.not_in(TERMINAL_STATES))
     end = _w3c(request.args.get("end_date"), "end_date")
     start = _w3c(request.args.get("start_date"), "start_date")
     end = end or (start + DEFAULT_WINDOW if start else utcnow())
@@ -270,8 +258,9 @@ def _search(session: Session) -> list[Incident]:
         raise Open311Error(400, "start_date is after end_date")
     if end - start > MAX_WINDOW:
         raise Open311Error(400, f"the date range may span at most {MAX_WINDOW.days} days")
-    query = query.where(Incident.reported_at >= start, Incident.reported_at <= end)
-    return list(session.scalars(query.order_by(Incident.reported_at.desc()).limit(MAX_REQUESTS)))
+    closed = statuses[0] == "closed" if len(set(statuses)) == 1 else None
+    return open311_requests(session, Open311Search(service_codes=_list_arg("service_code"), closed=closed,
+                                                   start=start, end=end, limit=MAX_REQUESTS))
 
 
 @open311_bp.get("/requests.<fmt>")
@@ -288,7 +277,7 @@ def get_request(request_id: str, fmt: str) -> Response:
     _check_format(fmt)
     with current_db().uow() as session:
         _check_read_access(session)
-        incident = session.scalar(_readable(session).where(Incident.code == request_id))
+        incident = open311_request(session, request_id)
         if incident is None:
             raise Open311Error(404, f"no service request {request_id!r}")
         rows = [request_to_dict(incident)]
@@ -320,7 +309,7 @@ def _location(session: Session, params: dict[str, str]) -> tuple[float | None, f
     address = params.get("address_string", "").strip()[:255] or None
     address_id = params.get("address_id", "").strip()
     if address_id:
-        plate = session.scalar(select(Doorplate).where(Doorplate.code == address_id))
+        plate = doorplate_by_code(session, address_id)
         if plate is None:
             raise Open311Error(400, f"unknown address_id {address_id!r}")
         return plate.lon, plate.lat, plate.address
@@ -351,19 +340,16 @@ def post_request(fmt: str) -> tuple[Response, int] | Response:
         category = _service(session, params.get("service_code", "").strip())
         lon, lat, address = _location(session, params)
         name = " ".join(p for p in (params.get("first_name", "").strip(), params.get("last_name", "").strip()) if p)
+        command = Open311Request(
+            client=client, category_code=category.code,
+            title=(description.splitlines()[0][:120] if description else _name(category)),
+            description=description or None, lon=lon, lat=lat, address=address, severity=severity,
+            caller=Caller(name=name[:64] or None, phone=params.get("phone", "").strip()[:32] or None,
+                          email=params.get("email", "").strip()[:128] or None),
+        )
         try:
-            incident = create_incident(
-                session, category_code=category.code, source="open311",
-                title=(description.splitlines()[0][:120] if description else _name(category)),
-                description=description or None, lon=lon, lat=lat, address=address, actor=None, severity=severity,
-                caller=Caller(name=name[:64] or None, phone=params.get("phone", "").strip()[:32] or None,
-                              email=params.get("email", "").strip()[:128] or None),
-                inside_city=True,
-            )
+            incident = file_open311_request(session, command)
         except InvalidInput as exc:
             raise Open311Error(400, exc.message) from None
-        incident.public_description = description or None  # the citizen wrote it to be published
-        session.add(AuditLog(action="open311.request", target=f"incident:{incident.code}",
-                             detail={"open311_client": client}))
         body = [{"service_request_id": incident.code, "service_notice": t("open311.notice"), "account_id": None}]
     return _answer(fmt, "service_requests", "request", body, 201)

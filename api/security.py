@@ -13,7 +13,7 @@ from dash.exceptions import CallbackException, DependencyException
 from flask import Flask, Response, request
 from flask_login import current_user
 
-from api.auth import allowed, callback_body_pages
+from api.auth import allowed, callback_pages
 from api.errors import error_response
 from dispatch.video import gateway_origin
 from settings import get_settings
@@ -145,5 +145,5 @@ def _only_callbacks_of_open_pages(response: Response) -> None:
     callbacks = json.loads(response.get_data())
     shown = [spec for spec in callbacks
              if all(page is None or allowed(role, page)
-                    for page in callback_body_pages(json.dumps({"output": spec.get("output")}).encode()))]
+                    for page in callback_pages({"output": spec.get("output")}))]
     response.set_data(json.dumps(shown))

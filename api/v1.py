@@ -11,11 +11,11 @@ from typing import Any, Literal
 
 from flask import Response, jsonify, request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 import api.areas  # also declares GET /api/v1/areas
 import api.channels  # also declares the photo, detection, duplicate, rating and notification routes
+from admin.categories import save_category
 from api.auth import current_db
 from api.errors import ApiError
 from api.registry import (
@@ -24,7 +24,6 @@ from api.registry import (
     Names,
     Param,
     StrictBody,
-    audit,
     choice_arg,
     created,
     json_body,
@@ -35,13 +34,13 @@ from api.registry import (
 )
 from api.registry import actor as current_actor
 from data.models import Category, Role
-from dispatch.categories import CategoryChange, limits_of, save_category
+from data.queries import all_categories, category_by_code
+from dispatch.categories import CategoryChange, limits_of
 from dispatch.kpi import SCOPE_HELP, SCOPES, kpi_compare, kpi_snapshot
 from dispatch.service import (
     DESCRIPTION_MAX,
     NOTE_MAX,
     PUBLIC_DESCRIPTION_MAX,
-    InvalidInput,
     apply_action,
     create_incident,
     get_incident,
@@ -52,6 +51,7 @@ from dispatch.service import (
 from dispatch.sla import SEVERITIES
 from dispatch.tiers import kpi_area
 from dispatch.workflow import SOURCES, Action
+from domain.errors import Invalid
 from settings import get_settings
 
 CARDS = ("none", "yellow", "red")
@@ -116,6 +116,30 @@ class ActionIn(StrictBody):
     area: str | None = Field(default=None, max_length=32,
                              description="pass_down: the district or street code to pass the incident to")
     photo_ids: list[int] = Field(default_factory=list, description="your photos uploaded to this incident")
+    # issue 17 §2 (dispatch/joint.py): the assisting departments (协办) besides the lead ``department``
+    assisting: list[str] | None = Field(
+        default=None, max_length=50,
+        description="dispatch: assisting department codes (协办), each with its own task; null keeps the "
+                    "incident's; return: give ``department`` to return that department's task only")
+
+
+class TaskOut(BaseModel):
+    """One department's task on a jointly handled incident (issue 17 §2)."""
+
+    id: int
+    incident_id: int
+    department: str
+    department_name: Names
+    role: Literal["lead", "assist"]
+    state: Literal["open", "in_progress", "resolved", "returned"]
+    assigned_at: str
+    handle_deadline: str | None
+    card: Literal["none", "yellow", "red"]
+    started_at: str | None
+    resolved_at: str | None
+    returned_count: int
+    note: str | None
+    version: int
 
 
 class HistoryOut(BaseModel):
@@ -169,6 +193,8 @@ class IncidentOut(BaseModel):
     satisfaction: str | None
     photos: list[api.channels.AttachmentOut]
     history: list[HistoryOut]
+    tasks: list[TaskOut] = Field(default_factory=list,
+                                 description="lead and assisting departments' tasks (主办/协办); empty: one department")
 
 
 class AlertCounts(BaseModel):
@@ -265,9 +291,7 @@ def category_to_dict(category: Category, limits: dict[str, tuple[float, float]] 
            response=CategoryOut, many=True, errors=(401,))
 def list_categories() -> Response:
     with current_db().uow() as session:
-        categories = session.scalars(
-            select(Category).options(selectinload(Category.department)).order_by(Category.code)
-        )
+        categories = all_categories(session)
         limits = limits_of(session)
         return jsonify([category_to_dict(c, limits.get(c.code)) for c in categories])
 
@@ -298,17 +322,16 @@ def _save_category(data: CategoryIn, *, create: bool) -> dict[str, Any]:
         limits={s: (v.handle_hours, v.close_hours) for s, v in data.limits.items()},
     )
     with current_db().uow() as session:
-        exists = session.get(Category, data.code) is not None
+        exists = category_by_code(session, data.code) is not None
         if create and exists:
             raise ApiError(409, "category_exists", f"category {data.code!r} exists already")
         if not create and not exists:
             raise ApiError(404, "category_not_found", f"no category {data.code!r}")
-        try:
-            category = save_category(session, change, create=create)
-        except InvalidInput as exc:
+        try:  # the same door as the admin page: permission, checks, audit row
+            category = save_category(session, current_actor(), change, create=create)
+        except Invalid as exc:
             field = "department" if exc.code == "unknown_department" else "limits"
             raise ApiError(422, "invalid_field", f"{field}: {exc.message}") from None
-        audit(session, "category.create" if create else "category.update", f"category:{category.code}")
         return category_to_dict(category, limits_of(session, [category.code]).get(category.code))
 
 
@@ -347,9 +370,7 @@ def get_incidents() -> Response:
            response=IncidentOut, status=201, errors=(400, 401, 403, 422))
 def post_incident() -> tuple[Response, int]:
     data = parse_body(IncidentIn, json_body())
-    actor = current_actor()
-    if data.auto_file and actor.role not in STAFF:
-        raise ApiError(403, "forbidden", "only operators and admins file incidents")
+    actor = current_actor()  # auto_file by a role without it: the service's Forbidden (403), one door
     default_source = "patrol" if actor.role == Role.WORKER else "operator"
     with current_db().uow() as session:
         incident = create_incident(
@@ -383,6 +404,7 @@ def post_action(incident_id: int) -> Response:
             session, incident_id, data.action, version=data.version, actor=actor, note=data.note,
             department_code=data.department, assignee=data.assignee, hours=data.hours,
             target_id=data.target_id, attachment_ids=data.photo_ids, area_code=data.area,
+            assisting=data.assisting,  # issue 17 §2
         )
         return jsonify(incident_to_dict(incident, actor))
 

@@ -24,6 +24,7 @@ from alerts.ingest import ingest_readings
 from alerts.rules_loader import load_rule_folder
 from alerts.rules_schema import rule_document
 from alerts.simulator import PROFILES
+from app import wire
 from data.catalog import load_catalog
 from data.db import Database
 from data.models import Reading, Rule, Sensor
@@ -63,6 +64,7 @@ def fresh_db(folder: str, infos: dict[str, SensorInfo]) -> Database:
 
 
 def main() -> None:
+    wire()  # the composition root's ports: an alert asks the dispatch loop for its incident
     rng = random.Random(1)
     rules = [r for r in load_rule_folder()[0]]
     infos = sensors(20)

@@ -28,6 +28,7 @@ from sqlalchemy import insert
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from alerts.camera_probe import CameraProber
+from app import wire
 from data.db import Database
 from data.models import Camera, VideoPlatform, utcnow
 from settings import Settings
@@ -76,6 +77,7 @@ def _cameras(db: Database, count: int) -> None:
 
 
 def main() -> None:
+    wire()  # the composition root's ports: an alert asks the dispatch loop for its incident
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cameras", type=int, default=38_165)
     parser.add_argument("--parallel", type=int, default=64)

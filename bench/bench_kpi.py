@@ -54,7 +54,8 @@ SCOPE_INDEXES = ("ix_incidents_department_reported", "ix_incidents_grid_reported
 #: Every row of an executemany has the same keys: the lifecycle stamps start as "never happened".
 NO_STAMPS = dict.fromkeys(("filed_at", "rejected_at", "dispatched_at", "first_resolved_at", "resolved_at",
                            "closed_at"))
-SOURCE_WEIGHTS = {"alert": 0.08, "patrol": 0.45, "hotline": 0.25, "open311": 0.05, "video": 0.12, "operator": 0.05}
+SOURCE_WEIGHTS = {"alert": 0.08, "patrol": 0.45, "hotline": 0.25, "open311": 0.05, "video": 0.12, "operator": 0.03,
+                  "citizen": 0.02}
 
 # The incidents table with plain (naive UTC) timestamps: the rows are generated in UTC already, so the
 # bulk insert skips the aware→naive conversion of UTCDateTime (the stored values are the same).

@@ -90,6 +90,8 @@ def _prop(cid: object, prop: str, value: object = None) -> dict:
 
 
 TILES = [{"type": ids.BIGSCREEN_KPI_VALUE, "key": k} for k in ids.BIGSCREEN_TILE_KEYS]
+#: The tiles with parts under their value (alert levels, sources): their own pattern-matching ids.
+TILE_PARTS = [{"type": ids.BIGSCREEN_KPI_PARTS, "key": k} for k in ("alerts_firing", "by_source")]
 
 
 def call_load_map(app: Callbacks, layers: list[str]) -> tuple[int, int, dict]:
@@ -114,10 +116,15 @@ def call_refresh(app: Callbacks, digest: dict) -> tuple[int, int, dict]:
     return app.call(
         "refresh",
         [_prop(ids.BIGSCREEN_MAP, "figure"), [_prop(tile, "children") for tile in TILES],
+         [_prop(tile, "className") for tile in TILES],
+         *([_prop({**tile, "type": ids.BIGSCREEN_KPI_CHANGE}, prop) for tile in TILES]
+           for prop in ("children", "className")),
+         [_prop(part, "children") for part in TILE_PARTS],
          _prop(ids.BIGSCREEN_ALERT_LIST, "children"), _prop(ids.BIGSCREEN_INCIDENT_LIST, "children"),
          _prop(ids.BIGSCREEN_UPDATED, "children"), _prop(ids.BIGSCREEN_LIVE_DIGEST, "data")],
         [_prop(ids.BIGSCREEN_TICK, "n_intervals", 3)],
         [_prop(ids.BIGSCREEN_MAP_VERSION, "data", [1]), [_prop(tile, "id", tile) for tile in TILES],
+         [_prop(part, "id", part) for part in TILE_PARTS],
          _prop(ids.BIGSCREEN_LIVE_DIGEST, "data", digest), _prop(ids.BIGSCREEN_SCOPE, "data"),
          _prop(ids.BIGSCREEN_GRID_METRIC, "value", "open")],
     )

@@ -22,7 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("CITYOPS_CHANNEL_KEY", "bench-channel-key")
 
-from alerts.scheduler import OUTBOX_S, start_scheduler
+from alerts.scheduler import start_scheduler
+from app import OUTBOX_S, scheduled_jobs, wire
 from data.db import Database
 from data.models import OutboxMessage, utcnow
 from dispatch import outbox
@@ -58,7 +59,8 @@ def queue_event(db: Database, name: str) -> float:
 
 
 def latency(db: Database, arrived: dict[str, float], events: int) -> list[float]:
-    handle = start_scheduler(db, simulator=False)
+    wire()
+    handle = start_scheduler(db, simulator=False, jobs=scheduled_jobs())
     try:
         committed = {}
         rng = random.Random(17)

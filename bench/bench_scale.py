@@ -80,6 +80,7 @@ from alerts.engine import CURSOR_KEY, evaluate_pending
 from alerts.ingest import ingest_readings
 from alerts.rules_loader import sync_rule_files
 from alerts.simulator import PROFILES, Simulator
+from app import wire
 from data import layers as layer_data
 from data.db import Database
 from data.demo import seed_demo_city
@@ -479,6 +480,7 @@ def bench_map(db: Database, engine: str, size: str, scale: float, runs: int) -> 
 
 
 def main() -> None:
+    wire()  # the composition root's ports: an alert asks the dispatch loop for its incident
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--part", default=",".join(PARTS), help="comma-separated: incidents, readings, map")
     parser.add_argument("--engines", default="sqlite,postgresql")

@@ -10,13 +10,13 @@ from typing import Any
 
 from dash import ALL, Input, Output, State, callback, ctx, html
 from dash.exceptions import PreventUpdate
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
+from alerts.queries import all_rules
 from callbacks.common import uow
 from callbacks.pagekit import DASH, clicked_id, local_time, name_of, signed_in
 from data.accounts import AuditQuery, TokenNotFound, issue_token, list_tokens, revoke_token, search_audit, user_by_name
-from data.models import Category, Department, Grid, Rule, User
+from data.queries import active_users, all_categories, all_departments, users_page
 from i18n import current_lang, t
 from layouts import ids
 from layouts.components import badge, empty, table
@@ -46,18 +46,8 @@ def _yes_no(flag: bool) -> str:
 def users_table(session: Session, text: str | None = None, page: int = 0) -> Any:
     """One page (USER_ROWS) of the users whose username, name or home grid code contains ``text``, by
     username: role, grid and department (never the password hash), with the pager."""
-    home = aliased(Grid)
-    query = (select(User.username, User.display_name, User.role, User.active, home.code, Department)
-             .outerjoin(home, home.id == User.grid_id)
-             .outerjoin(Department, Department.id == User.department_id))
-    text = (text or "").strip()
-    if text:
-        query = query.where(or_(*(column.icontains(text, autoescape=True)
-                                  for column in (User.username, User.display_name, home.code))))
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    pages = -(-total // USER_ROWS)
-    page = min(max(page, 0), max(pages - 1, 0))
-    rows = session.execute(query.order_by(User.username).limit(USER_ROWS).offset(page * USER_ROWS)).all()
+    listed = users_page(session, text, page, USER_ROWS)
+    rows, page, pages, total = listed.rows, listed.page, listed.pages, listed.total
     found = _table(
         ("username", "display_name", "role", "grid", "department", "active"),
         [[r.username, r.display_name, t(f"role.{r.role}"), r.code or DASH,
@@ -69,17 +59,14 @@ def users_table(session: Session, text: str | None = None, page: int = 0) -> Any
 
 def departments_table(session: Session) -> Any:
     """The responsible departments."""
-    rows = session.scalars(select(Department).order_by(Department.id)).all()
+    rows = all_departments(session)
     return _table(("code", "name_zh", "name_en"), [[d.code, d.name_zh, d.name_en] for d in rows],
                   "admin-department-row")
 
 
 def categories_table(session: Session) -> Any:
     """Incident categories with their department and time limits."""
-    rows = session.execute(
-        select(Category, Department).join(Department, Department.id == Category.department_id)
-        .order_by(Category.code)
-    ).all()
+    rows = [(c, c.department) for c in all_categories(session)]
     return _table(
         ("code", "name_zh", "name_en", "kind", "department", "handle_hours", "close_hours"),
         [[c.code, c.name_zh, c.name_en, t(f"admin.kind.{c.kind}"), name_of(d), f"{c.handle_hours:g}",
@@ -97,7 +84,7 @@ def _rule_name(body: dict[str, Any]) -> str:
 
 def rules_table(session: Session) -> Any:
     """Alert rules: id, name, whether enabled, where they come from."""
-    rows = session.scalars(select(Rule).order_by(Rule.id)).all()
+    rows = all_rules(session)
     return _table(("rule_id", "name", "enabled", "rule_source"),
                   [[r.id, _rule_name(r.body), _yes_no(r.enabled), r.source] for r in rows], "admin-rule-row")
 
@@ -262,8 +249,7 @@ def tokens_table(session: Session) -> Any:
 def show_tokens(_changed: Any, _refresh: Any) -> tuple[Any, list[dict[str, str]]]:
     """The tokens table and the active users a token may be issued for."""
     with uow() as session:
-        users = session.execute(select(User.username, User.role).where(User.active.is_(True))
-                                .order_by(User.username)).all()
+        users = active_users(session)
         options = [{"label": f"{u.username} ({t(f'role.{u.role}')})", "value": u.username} for u in users]
         return tokens_table(session), options
 

@@ -8,23 +8,15 @@ from typing import Any
 
 from dash import ALL, Input, Output, State, callback, ctx
 from dash.exceptions import PreventUpdate
-from sqlalchemy import select
 
+from admin import settings as admin_settings
+from admin.categories import save_category
 from callbacks.common import uow
-from callbacks.pagekit import Outcome, name_of, outcome_view, refusal_message
-from data.models import Category, Department
-from dispatch.categories import CategoryChange, limits_of, save_category
-from dispatch.service import InvalidInput
-from dispatch.working_hours import (
-    CalendarError,
-    format_days,
-    format_week,
-    parse_days,
-    parse_week,
-    save_days,
-    save_week,
-    stored_week,
-)
+from callbacks.pagekit import Outcome, name_of, outcome_view, refusal_message, signed_in
+from data.queries import all_categories, all_departments, category_by_code
+from dispatch.categories import CategoryChange, limits_of
+from dispatch.working_hours import format_days, format_week, stored_week
+from domain.errors import DomainError
 from i18n import t
 from layouts import ids
 from layouts.admin_categories import OVERRIDES
@@ -45,15 +37,15 @@ def fill(_result: Any) -> tuple[Any, ...]:
     """The categories to pick, the departments, and the stored calendar in its text form."""
     with uow() as session:
         categories = [{"label": f"{c.code} {name_of(c)}", "value": c.code}
-                      for c in session.scalars(select(Category).order_by(Category.code))]
+                      for c in all_categories(session)]
         departments = [{"label": name_of(d), "value": d.code}
-                       for d in session.scalars(select(Department).order_by(Department.id))]
+                       for d in all_departments(session)]
         return categories, departments, format_week(stored_week(session)), format_days(session)
 
 
 def category_values(session: Any, code: str | None) -> dict[str, Any]:
     """The form's values for category ``code`` (empty for a new one)."""
-    category = session.get(Category, code) if code else None
+    category = category_by_code(session, code)
     if category is None:
         return {}
     values = {"code": category.code, "name_zh": category.name_zh, "name_en": category.name_en,
@@ -104,9 +96,9 @@ def save(clicks: int | None, _values: list[Any], result: int | None) -> tuple[An
     change = change_of(_by_field(ctx.states_list[0]))
     try:
         with uow() as session:
-            save_category(session, change, create=session.get(Category, change.code) is None)
-    except InvalidInput as exc:
-        return outcome_view(Outcome(False, refusal_message(exc.code))), (result or 0)
+            save_category(session, signed_in(), change, create=category_by_code(session, change.code) is None)
+    except DomainError as exc:  # admin.categories: checked, audited
+        return outcome_view(Outcome(False, refusal_message(exc))), (result or 0)
     return outcome_view(Outcome(True, t("admin.categories.saved", code=change.code))), (result or 0) + 1
 
 
@@ -124,10 +116,8 @@ def save_calendar(clicks: int | None, week: str | None, holidays: str | None, re
     if not clicks:
         raise PreventUpdate
     try:
-        periods, days = parse_week(week or ""), parse_days(holidays or "")
         with uow() as session:
-            save_week(session, periods)
-            save_days(session, days)
-    except CalendarError as exc:
-        return outcome_view(Outcome(False, f"{refusal_message(exc.code)} ({exc.message})")), (result or 0)
-    return outcome_view(Outcome(True, t("admin.categories.calendar_saved", n=len(days)))), (result or 0) + 1
+            days = admin_settings.save_calendar(session, signed_in(), week or "", holidays or "")  # checked, audited
+    except DomainError as exc:
+        return outcome_view(Outcome(False, refusal_message(exc))), (result or 0)
+    return outcome_view(Outcome(True, t("admin.categories.calendar_saved", n=days))), (result or 0) + 1

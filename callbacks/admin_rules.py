@@ -11,15 +11,16 @@ from typing import Any
 import yaml
 from dash import Input, Output, State, callback, ctx, html
 from dash.exceptions import PreventUpdate
-from flask import request
-from sqlalchemy import select
 
 from alerts import rules_store
+from alerts.queries import all_rules, rule_by_id
 from alerts.review import false_alarm_flags
+from alerts.rule_changes import remove_rule, save_rule
 from alerts.rules_store import RuleStoreError
 from callbacks.common import uow
-from callbacks.pagekit import DASH, local_time, signed_in
-from data.models import AuditLog, Rule, utcnow
+from callbacks.pagekit import DASH, local_time, refusal_message, signed_in
+from data.models import Rule, utcnow
+from domain.errors import Forbidden
 from i18n import current_lang, t
 from i18n.format import format_value
 from layouts import ids
@@ -59,7 +60,7 @@ def _rule_row(rule: Rule, flag: dict[str, Any] | None = None) -> list[Any]:
 def list_rules(_changed: Any, _refresh: Any) -> tuple[Any, list[dict[str, str]]]:
     """The rules table and the editor's choice of rules."""
     with uow() as session:
-        rules = session.scalars(select(Rule).order_by(Rule.id)).all()
+        rules = all_rules(session)
         now = utcnow()
         flags = false_alarm_flags(session, now - timedelta(days=get_settings().false_alarm_days), now)
         headers = [t(f"admin.rules.col.{key}") for key in ("id", "name", "type", "category", "state", "source",
@@ -84,7 +85,7 @@ def load_rule(rule_id: str | None) -> tuple[str, list[str]]:
     if not rule_id:
         return TEMPLATE, ["on"]
     with uow() as session:
-        rule = session.get(Rule, rule_id)
+        rule = rule_by_id(session, rule_id)
         if rule is None:
             return TEMPLATE, ["on"]
         text = yaml.safe_dump(rule.body, allow_unicode=True, sort_keys=False, default_flow_style=None)
@@ -100,15 +101,10 @@ def _apply(session: Any, trigger: str, picked: str | None, text: str, enabled: b
     if trigger == ids.ADMIN_RULES_DELETE:
         if not picked:
             raise RuleStoreError(422, "invalid_field", t("admin.rules.pick_first"))
-        rules_store.delete_rule(session, picked)
+        remove_rule(session, signed_in(), picked)
         return "rule.delete", picked
-    document = rules_store.parse_rule_text(text)
-    rule_id = document.get("id") if isinstance(document, dict) else None
-    if rule_id and session.get(Rule, rule_id) is not None:
-        rules_store.replace_rule(session, rule_id, document, enabled=enabled)
-        return "rule.update", rule_id
-    rule = rules_store.create_rule(session, document, enabled=enabled)
-    return "rule.create", rule.id
+    action, rule = save_rule(session, signed_in(), rules_store.parse_rule_text(text), enabled=enabled)
+    return action, rule.id
 
 
 @callback(
@@ -131,8 +127,8 @@ def change_rule(_save: Any, _delete: Any, picked: str | None, text: str | None, 
     try:
         with uow() as session:
             action, rule_id = _apply(session, trigger, picked, text or "", bool(enabled))
-            session.add(AuditLog(user_id=signed_in().id, action=action, target=f"rule:{rule_id}",
-                                 ip=request.remote_addr))
     except RuleStoreError as exc:
         return _message(t("admin.rules.refused", status=exc.status, reason=str(exc)), False), changed or 0
+    except Forbidden as exc:
+        return _message(refusal_message(exc), False), changed or 0
     return _message(t(f"admin.rules.done.{action.split('.')[1]}", rule=rule_id), True), (changed or 0) + 1

@@ -9,20 +9,22 @@ from typing import Any
 
 from dash import ALL, Input, Output, State, callback, ctx, html
 from dash.exceptions import PreventUpdate
-from sqlalchemy import select
 
-from alerts.inbox import DEFAULT_SILENCE_MINUTES, InboxError, InboxRow, acknowledge, open_alerts, silence_sensor
+from alerts.inbox import DEFAULT_SILENCE_MINUTES, InboxError, InboxRow, ack_alert, open_alerts, silence_sensor
+from alerts.queries import sensor_families
 from alerts.review import FALSE_ALARM_REASONS, ReviewCommand, ReviewError, review_alert, reviews_of
 from alerts.silences import SilenceError
 from alerts.triage import TriageError, triage_alert
 from callbacks.common import uow
 from callbacks.pagekit import DASH, Outcome, clicked_id, local_time, outcome_view, refusal_message, signed_in
-from data.models import Area, AreaLevel, Sensor, User, utcnow
+from data.models import utcnow
+from data.queries import filter_areas, user_by_id
+from domain.states import ALERT_LEVELS_DESC
 from i18n import current_lang, t
 from layouts import ids
 from layouts.components import LEVEL_COLOURS, badge, dropdown, empty, table
 
-LEVELS = ("red", "orange", "yellow", "blue")
+LEVELS = ALERT_LEVELS_DESC
 #: The roles that may act on alerts (the same as the alert API's write routes).
 ACTING_ROLES = frozenset({"admin", "operator"})
 ACTIONS = ("ack", "silence", "incident")
@@ -39,12 +41,8 @@ REVIEW_CHOICES = ("confirmed", *(f"false_alarm:{reason}" for reason in FALSE_ALA
 def fill_filters(_boot: Any) -> tuple[list[dict[str, Any]], ...]:
     """Levels; the sensor families of this city; districts and streets/towns."""
     with uow() as session:
-        families = session.scalars(select(Sensor.family).distinct().order_by(Sensor.family)).all()
-        areas = session.execute(
-            select(Area.id, Area.name, Area.level)
-            .where(Area.level.in_([AreaLevel.DISTRICT, AreaLevel.STREET]))
-            .order_by(Area.level, Area.code)
-        ).all()
+        families = sensor_families(session)
+        areas = filter_areas(session)
     return (
         [{"label": t(f"level.{level}"), "value": level} for level in LEVELS],
         [{"label": t(f"family.{family}"), "value": family} for family in families],
@@ -147,12 +145,12 @@ def act_on_alert(action: str, alert_id: int) -> Outcome:
     try:
         with uow() as session:
             if action == "ack":
-                acknowledge(session, alert_id, user.id, now)
+                ack_alert(session, user, alert_id, now)
                 return Outcome(True, t("inbox.done.ack", alert=alert_id))
             if action == "silence":
-                silence_sensor(session, alert_id, user.id, now)
+                silence_sensor(session, user, alert_id, now)
                 return Outcome(True, t("inbox.done.silence", alert=alert_id, minutes=DEFAULT_SILENCE_MINUTES))
-            _, incident = triage_alert(session, alert_id, actor=session.get(User, user.id))
+            _, incident = triage_alert(session, alert_id, actor=user_by_id(session, user.id))
             return Outcome(True, t("inbox.done.incident", alert=alert_id, code=incident.code))
     except (InboxError, TriageError, SilenceError) as exc:
         return Outcome(False, refusal_message(exc.code))

@@ -11,14 +11,16 @@ import plotly.graph_objects as go
 import shapely
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from callbacks import joint_tasks  # issue 17 §2: lead and assisting departments' tasks
 from callbacks.common import uow
 from callbacks.dispatchkit import run_work, small_map, zoom_for
 from callbacks.pagekit import DASH, Outcome, clicked_id, fingerprint, local_time, name_of, outcome_view, signed_in
-from data.models import Area, Category, Department, Grid, Incident, IncidentHistory, IncidentState, Role, User
+from data.models import Incident, IncidentHistory, IncidentState, Role
+from data.queries import active_users, all_categories, all_departments, area_name, grid_codes
 from dispatch import notifications, tiers
+from dispatch.notification_reads import mark_notifications_read
 from dispatch.service import (
     SATISFACTION,
     InvalidInput,
@@ -84,16 +86,12 @@ def fill_options(_boot: Any) -> tuple[list[Any], ...]:
     """The choices of the filters, of dispatch (department, assignee) and the bulk buttons, once."""
     user = signed_in()
     with uow() as session:
-        departments = session.scalars(select(Department).order_by(Department.id)).all()
+        departments = all_departments(session)
         department_options = [{"label": name_of(d), "value": d.code} for d in departments]
         categories = [{"label": f"{c.code} {name_of(c)}", "value": c.code}
-                      for c in session.scalars(select(Category).order_by(Category.code))]
-        grids = [{"label": code, "value": code} for code in session.scalars(select(Grid.code).order_by(Grid.code))]
-        people = session.execute(
-            select(User.username, User.display_name, User.role)
-            .where(User.active.is_(True), User.role.in_((Role.WORKER, Role.HANDLER)))
-            .order_by(User.role, User.username)
-        ).all()
+                      for c in all_categories(session)]
+        grids = [{"label": code, "value": code} for code in grid_codes(session)]
+        people = active_users(session, (Role.WORKER, Role.HANDLER))
     assignees = [{"label": f"{p.display_name} ({t(f'role.{p.role}')})", "value": p.username} for p in people]
     bulk = [bulk_button(a) for a in BULK_ACTIONS if may(user.role, a)]
     return (
@@ -220,7 +218,7 @@ def _history_detail(entry: IncidentHistory, seen_codes: frozenset[str] = frozens
     if entry.action in (Action.PASS_DOWN, Action.REPORT_UP) and "to_tier" in data:
         return t("console.tier_moved", before=data.get("from_tier") or t("console.tier_city"),
                  after=data.get("to_tier") or t("console.tier_city"))
-    return None
+    return joint_tasks.history_detail(data)  # issue 17 §2: lead and assisting departments
 
 
 def _history_item(entry: IncidentHistory, photos_by_row: dict[int, list[dict[str, Any]]],
@@ -323,6 +321,7 @@ def detail_view(incident: Incident, *, session: Session | None = None, role: str
             _duplicate_hint(session, incident, user) if session is not None and user is not None else None,
             html.P(incident.description, className="detail-description") if incident.description else None,
             facts,
+            joint_tasks.tasks_view(incident, role),  # issue 17 §2: each department's task
             thumbnails(by_row.get(-1, [])),
             _rating(incident, role or ""),
             html.H4(t("console.history"), className="detail-subtitle"),
@@ -336,7 +335,7 @@ def tier_label(session: Session | None, code: str | None) -> str:
     """The command tier handling an incident: the city centre, or the named district or street centre."""
     if code is None:
         return t("console.tier_city")
-    name = session.scalar(select(Area.name).where(Area.code == code)) if session is not None else None
+    name = area_name(session, code) if session is not None else None
     return f"{name or code} ({code})"
 
 
@@ -419,6 +418,7 @@ def show_detail(incident_id: int | None, _result: Any) -> tuple[Any, ...]:
         # report-up only from a district or street tier: the city centre has nothing above it
         actions = [a for a in desk_actions(user.role, incident.state)
                    if a != Action.REPORT_UP or incident.tier_area_code is not None]
+        actions = joint_tasks.task_actions(incident, user, actions)  # issue 17 §2: a handler's own task
         routed = incident.department or incident.category.department
         figure = focus_map(session, incident, user)
         target = None
@@ -453,11 +453,12 @@ def _target_id(session: Session, code: str | None, user: Any) -> int | None:
     State(ids.CONSOLE_HOURS, "value"),
     State(ids.CONSOLE_TARGET, "value"),
     State(ids.CONSOLE_ASSIGNEE, "value"),
+    State(ids.CONSOLE_ASSISTING, "value"),
     prevent_initial_call=True,
 )
 def take_action(_clicks: list[int | None], incident: dict[str, int] | None, note: str | None,
                 department: str | None, result: int | None, hours: float | None = None, target: str | None = None,
-                assignee: str | None = None) -> tuple[Any, ...]:
+                assignee: str | None = None, assisting: list[str] | None = None) -> tuple[Any, ...]:
     """Apply the clicked action at the version shown; a stale version reloads the detail."""
     clicked = clicked_id()
     if clicked is None or not incident:
@@ -473,6 +474,7 @@ def take_action(_clicks: list[int | None], incident: dict[str, int] | None, note
             assignee=assignee if action == Action.DISPATCH else None,
             hours=float(hours) if action == Action.POSTPONE and hours not in (None, "") else None,
             target_id=_target_id(session, target, user) if action == Action.MERGE else None,
+            assisting=list(assisting or []) if action == Action.DISPATCH else None,  # issue 17 §2
         ).code
 
     outcome = run_work(work, lambda code: t("pages.action_done", action=t(f"action.{action}"), code=code))
@@ -647,7 +649,7 @@ def show_notices(_open: int | None, _read: int | None, hidden: bool | None) -> t
         return True, no_update
     with uow() as session:
         if reading:
-            notifications.mark_read(session, user)
+            mark_notifications_read(session, user)
         rows = notifications.latest(session, user, limit=NOTICE_ROWS)
         items = [notice_item(r) for r in rows]
     return False, html.Ol(items, className="history") if items else empty()

@@ -9,8 +9,6 @@ from typing import Any
 
 from dash import ALL, Input, Output, State, callback, html, no_update
 from dash.exceptions import PreventUpdate
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from callbacks.common import uow
 from callbacks.dispatchkit import run_work
@@ -30,6 +28,7 @@ from dispatch.hotline import (
     take_call,
 )
 from dispatch.kpi import kpi_snapshot
+from dispatch.queries import recent_hotline_orders
 from dispatch.service import chase, mask_phone, reply_to_caller
 from i18n import current_lang, t
 from i18n.format import format_value
@@ -108,10 +107,7 @@ def _rating_cell(incident: Incident) -> Any:
 def show_recent(_result: Any, _boot: Any) -> Any:
     """The latest hotline orders: code, caller with masked phone, category, mode, state, rating."""
     with uow() as session:
-        rows = session.scalars(
-            select(Incident).where(Incident.source == "hotline").options(selectinload(Incident.category))
-            .order_by(Incident.reported_at.desc(), Incident.id.desc()).limit(RECENT_ROWS)
-        ).all()
+        rows = recent_hotline_orders(session, RECENT_ROWS)
         body = [[i.code, local_time(i.reported_at), f"{i.caller_name or DASH} {mask_phone(i.caller_phone) or ''}",
                  name_of(i.category), t(f"hotline.mode.{i.hotline_mode}") if i.hotline_mode else DASH,
                  t(f"state.{i.state}"), _rating_cell(i)] for i in rows]

@@ -26,6 +26,7 @@ from dash import Patch, no_update
 from flask import current_app, has_request_context
 from sqlalchemy import ColumnElement
 
+from callbacks.basemap import basemap_style
 from callbacks.pagekit import signed_in
 from data.layers import (
     GRID_METRICS,
@@ -40,6 +41,7 @@ from data.layers import (
     static_layers,
 )
 from dispatch.service import visible_to
+from domain.states import ALERT_LEVELS
 from geo.layers import offline_style
 from i18n import current_lang, t
 from layouts.mapstyle import (
@@ -56,6 +58,8 @@ from layouts.mapstyle import (
     LAYERS,
     LEVEL_COLOURS,
     OTHER_FAMILY_COLOUR,
+    TILES_REPLACE,
+    tiled_style,
 )
 
 #: Trace positions in the map figure; live traces are patched and clicks resolved by position.
@@ -76,14 +80,15 @@ def fit_zoom(bounds: tuple[float, float, float, float] | Iterable[float]) -> flo
     return round(min(math.log2(360 / lon_span), math.log2(170 / lat_span)) + 1.3, 2)
 
 
-def basemap_layers(basemap: dict[str, dict[str, Any]], visible: Iterable[str]) -> tuple[list[dict[str, Any]],
-                                                                                         dict[str, list[int]]]:
-    """The MapLibre line/fill layers of the offline basemap, and which of them each switcher layer owns."""
+def basemap_layers(basemap: dict[str, dict[str, Any]], visible: Iterable[str], skip: Iterable[str] = (),
+                   ) -> tuple[list[dict[str, Any]], dict[str, list[int]]]:
+    """The MapLibre line/fill layers of the offline basemap but the kinds in ``skip``, and which of them each
+    switcher layer owns."""
     shown = set(visible)
     layers: list[dict[str, Any]] = []
     owners: dict[str, list[int]] = {}
     for kind, kind_type, style, owner in BASEMAP_STYLES:
-        if kind in basemap and basemap[kind]["features"]:
+        if kind in basemap and basemap[kind]["features"] and kind not in skip:
             owners.setdefault(owner, []).append(len(layers))
             layers.append({"source": basemap[kind], "sourcetype": "geojson", "type": kind_type, "below": "traces",
                            "visible": owner in shown, "name": kind, **style})
@@ -293,7 +298,7 @@ LIVE_LAYERS = {"incidents": INCIDENTS, "alerts": ALERTS}
 LIVE_POINT_SIZE = {"incidents": 11, "alerts": 16}
 #: Colour ranks, the least severe first: a point's rank picks its colour, a cell takes its worst point's.
 CARD_RANKS = ("none", "yellow", "red")
-LEVEL_RANKS = ("blue", "yellow", "orange", "red")
+LEVEL_RANKS = ALERT_LEVELS
 LIVE_COLOURS = {"incidents": [CARD_COLOURS[c] for c in CARD_RANKS],
                 "alerts": [LEVEL_COLOURS[level] for level in LEVEL_RANKS]}
 #: Live positions are rounded to 5 decimals (≈ 1 m) before anything is built from them, so the server's
@@ -547,10 +552,12 @@ def build_map_figure(session: Any, *, visible: Iterable[str] = LAYERS, metric: s
         go.Scattermap(lon=[], lat=[], mode="markers", marker={"size": 30, "color": HIGHLIGHT_COLOUR},
                       hoverinfo="skip", name="highlight"),
     ])
-    map_layers, owners = basemap_layers(layers.basemap, shown)
+    tiles = basemap_style()  # the city's own basemap (issue 16), when one is imported
+    map_layers, owners = basemap_layers(layers.basemap, shown, TILES_REPLACE if tiles else ())
     fig.update_layout(
         template=None,
-        map={"style": offline_style(BACKGROUND), "center": {"lon": layers.center[0], "lat": layers.center[1]},
+        map={"style": tiled_style(tiles) if tiles else offline_style(BACKGROUND),
+             "center": {"lon": layers.center[0], "lat": layers.center[1]},
              "zoom": zoom, "layers": map_layers},
         margin={"l": 0, "r": 0, "t": 0, "b": 0},
         paper_bgcolor=BACKGROUND,
@@ -560,6 +567,8 @@ def build_map_figure(session: Any, *, visible: Iterable[str] = LAYERS, metric: s
         annotations=[_totals_badge(points)],
         meta={"layers": layer_index(owners)},
     )
+    if tiles:  # the points over the basemap's roads and labels (Plotly would put them under a style's water)
+        fig.update_traces(below="", selector={"type": "scattermap"})
     return fig, layers.version, live.digests()
 
 

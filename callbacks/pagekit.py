@@ -12,9 +12,7 @@ from typing import Any, Protocol
 from dash import ctx, html
 from flask_login import current_user
 
-from callbacks.common import uow
-from dispatch.service import ServiceError, StaleVersion, apply_action
-from dispatch.workflow import ActionNotAllowed
+from domain.errors import DomainError
 from i18n import current_lang, t
 from settings import get_settings
 
@@ -67,10 +65,14 @@ def name_of(row: Named | None) -> str:
     return row.name_en if current_lang() == "en" else row.name_zh
 
 
-def refusal_message(code: str) -> str:
-    """The translated message of a service refusal code (``error.<code>``, else a generic one)."""
-    key = f"error.{code}"
-    text = t(key)
+def refusal_message(refusal: str | DomainError) -> str:
+    """The translated message of a refusal: a ``domain.errors.DomainError`` (its ``message_key`` with its
+    values) or a bare code (``error.<code>``); a generic one when the catalog has no such key."""
+    if isinstance(refusal, DomainError):
+        code, key, values = refusal.code, refusal.message_key, refusal.values
+    else:
+        code, key, values = refusal, f"error.{refusal}", {}
+    text = t(key, **values)
     return t("error.generic", code=code) if text == key else text
 
 
@@ -81,22 +83,6 @@ class Outcome:
     ok: bool
     message: str
     stale: bool = False
-
-
-def run_action(incident_id: int, action: str, *, version: int, note: str | None = None,
-               department_code: str | None = None) -> Outcome:
-    """Apply ``action`` by the signed-in user in one unit of work; a refusal changes nothing."""
-    note = (note or "").strip() or None
-    try:
-        with uow() as session:
-            incident = apply_action(session, incident_id, action, version=version, actor=signed_in(),
-                                    note=note, department_code=department_code)
-            code = incident.code
-    except StaleVersion:
-        return Outcome(False, t("error.stale_version"), stale=True)
-    except (ServiceError, ActionNotAllowed) as exc:
-        return Outcome(False, refusal_message(exc.code))
-    return Outcome(True, t("pages.action_done", action=t(f"action.{action}"), code=code))
 
 
 def outcome_view(outcome: Outcome) -> html.Div:

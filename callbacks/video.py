@@ -8,11 +8,9 @@ from typing import Any
 
 from dash import Input, Output, State, callback, ctx, no_update
 from flask_login import current_user
-from sqlalchemy import or_, select
 
-from api.registry import audit
 from callbacks.common import uow
-from data.models import Camera, PatrolPlan
+from dispatch.queries import camera_name, cameras_by_code, cameras_matching, patrol_plan_by_name, patrol_plans
 from dispatch.service import InvalidInput
 from dispatch.video import UnplayableStream, patrol_page, playback_url, save_patrol_plan
 from i18n import t
@@ -27,7 +25,7 @@ PICK_LIMIT = 20
 def cell_cameras(session: Any, codes: list[str | None]) -> list[CellCamera | None]:
     """What each cell shows for ``codes`` (None = an empty cell): playback, or why the camera cannot play."""
     wanted = [code for code in codes if code]
-    found = {c.code: c for c in session.scalars(select(Camera).where(Camera.code.in_(wanted)))} if wanted else {}
+    found = cameras_by_code(session, wanted)
     settings = get_settings()
     cells: list[CellCamera | None] = []
     for code in codes:
@@ -75,16 +73,11 @@ def search_cameras(query: str | None, current: str | None) -> Any:
     query = (query or "").strip()
     if not query:
         return no_update
-    escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     with uow() as session:
-        rows = session.execute(
-            select(Camera.code, Camera.name)
-            .where(or_(Camera.code.like(f"{escaped}%", escape="\\"), Camera.name.like(f"%{escaped}%", escape="\\")))
-            .order_by(Camera.code).limit(PICK_LIMIT)
-        ).all()
+        rows = cameras_matching(session, query, PICK_LIMIT)
         options = [{"label": f"{name} ({code})", "value": code} for code, name in rows]
         if current and current not in {row.code for row in rows}:
-            name = session.scalar(select(Camera.name).where(Camera.code == current))
+            name = camera_name(session, current)
             options.insert(0, {"label": f"{name} ({current})", "value": current})
     return options
 
@@ -138,10 +131,8 @@ def save_plan(clicks: int | None, name: str | None, dwell: Any, codes: list[str 
             except InvalidInput as exc:
                 message = t(f"video.plan_error.{exc.code}")
             else:
-                audit(session, "patrol_plan.save", f"patrol_plan:{plan.id}", {"name": plan.name,
-                                                                              "cameras": len(cameras)})
                 message = t("video.plan_saved", name=plan.name)
-        names = session.scalars(select(PatrolPlan.name).order_by(PatrolPlan.name)).all()
+        names = [plan.name for plan in patrol_plans(session)]
     return [{"label": n, "value": n} for n in names], message
 
 
@@ -172,7 +163,7 @@ def run_plan(_run: int, _tick: int, name: str | None, state: dict[str, Any] | No
         state = {**state, "running": True}
     else:
         with uow() as session:
-            plan = session.scalar(select(PatrolPlan).where(PatrolPlan.name == name)) if name else None
+            plan = patrol_plan_by_name(session, name)
             if plan is None:
                 return no_update, True, no_update, no_update, t("video.plan_run")
             state = {"name": plan.name, "cameras": list(plan.camera_codes), "dwell_s": plan.dwell_s, "step": 0,

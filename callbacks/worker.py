@@ -28,7 +28,6 @@ from dash import (
     no_update,
 )
 from dash.exceptions import PreventUpdate
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from callbacks.common import uow
@@ -44,11 +43,13 @@ from callbacks.pagekit import (
     refusal_message,
     signed_in,
 )
-from data.models import Area, AreaLevel, Grid, Incident
-from dispatch import photos
+from data.models import Incident
+from data.queries import city_geometry, grid_geometry
+from dispatch import joint, photos
 from dispatch.categories import reportable_categories
-from dispatch.service import apply_action, create_incident, get_incident, tasks_for_worker
+from dispatch.service import apply_action, create_incident, tasks_for_worker
 from dispatch.sla import CARD_NONE
+from dispatch.uploads import upload_photo
 from dispatch.workflow import Action, available_actions
 from i18n import t
 from layouts import ids
@@ -77,7 +78,11 @@ def task_card(incident: Incident, role: str) -> html.Article:
     a resolvable task has a note field and a photo button."""
     colour = CARD_COLOURS.get(incident.card, CARD_COLOURS[CARD_NONE])
     allowed = set(available_actions(role, incident.state))
-    actions = [a for a in CARD_ACTIONS if a in allowed]
+    # a joint incident (lead and assisting departments): the grid worker works the lead's task, so once that
+    # is resolved the card waits for the assisting departments instead of offering resolve again
+    lead = next((task for task in joint.loaded_tasks(incident) if task.role == joint.ROLE_LEAD), None)
+    waiting = lead is not None and lead.state == joint.TASK_RESOLVED
+    actions = [] if waiting else [a for a in CARD_ACTIONS if a in allowed]
     resolve_fields = None
     if Action.RESOLVE in actions:
         resolve_fields = html.Div([
@@ -112,6 +117,8 @@ def task_card(incident: Incident, role: str) -> html.Article:
                 style={"--card": colour},
             ),
             resolve_fields,
+            html.Div(t("joint.worker_waiting"), className="task-waiting",
+                     **{"data-testid": "task-waiting"}) if waiting else None,
             html.Div(buttons, className="task-buttons") if buttons else None,
         ],
         className=f"task-card card-{incident.card}",
@@ -175,8 +182,8 @@ def act_with_photo(incident_id: int, action: str, *, version: int, note: str | N
     def work(session: Session, user: Any) -> str:
         attachments = []
         if photo is not None:
-            get_incident(session, incident_id, user=user)  # no photo is stored for an incident out of sight
-            attachments.append(photos.store_photo(session, photo, incident_id=incident_id, uploaded_by=user.id).id)
+            # NotFound, nothing stored, for an incident out of the user's sight
+            attachments.append(upload_photo(session, user, incident_id, photo).id)
         return apply_action(session, incident_id, action, version=version, actor=user,
                             note=(note or "").strip() or None, attachment_ids=attachments).code
 
@@ -242,10 +249,10 @@ clientside_callback(
 def _home_area(session: Session, grid_id: int | None) -> shapely.Geometry | None:
     """The worker's grid, else the city (for an admin without a grid)."""
     if grid_id is not None:
-        geom = session.scalar(select(Grid.geom).where(Grid.id == grid_id))
+        geom = grid_geometry(session, grid_id)
         if geom is not None:
             return shapely.from_wkb(geom)
-    geom = session.scalar(select(Area.geom).where(Area.level == AreaLevel.CITY).limit(1))
+    geom = city_geometry(session)
     return shapely.from_wkb(geom) if geom is not None else None
 
 
@@ -365,8 +372,7 @@ def report_patrol(category: str, note: str | None, photo: str | None, point: dic
             description=text or None, lon=float(point["lon"]), lat=float(point["lat"]), actor=user, inside_city=True,
         )
         if data is not None:
-            attachment = photos.store_photo(session, data, incident_id=incident.id, uploaded_by=user.id)
-            attachment.history_id = incident.history[-1].id
+            upload_photo(session, user, incident.id, data, history_id=incident.history[-1].id)
         return incident.code
 
     return run_work(work, lambda code: t("worker.patrol.done", code=code))

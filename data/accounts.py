@@ -15,7 +15,7 @@ from typing import Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import ColumnElement, delete, func, select, true
+from sqlalchemy import ColumnElement, delete, func, select, true, update
 from sqlalchemy.orm import Session, joinedload
 
 from data.models import ApiToken, AuditLog, Department, Grid, LoginFailure, Role, User, utcnow
@@ -155,6 +155,14 @@ def create_user(
     if grid_code and role == Role.WORKER:
         session.get(Grid, user.grid_id).worker_id = user.id
     return user
+
+
+def issue_activation_code(session: Session, username: str) -> str:
+    """A new one-time activation code for ``username`` (stored as a hash only, replacing any earlier one): the
+    user sets their password with it (``users activate``). Returned once, for the administrator to pass on."""
+    code = secrets.token_urlsafe(9)
+    session.execute(update(User).where(User.username == username).values(activation_hash=hash_password(code)))
+    return code
 
 
 def user_by_name(session: Session, username: str) -> User | None:

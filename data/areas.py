@@ -10,10 +10,15 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, aliased
 
-from data.models import Area, AreaLevel, Grid
+from data.models import Area, AreaLevel, Grid, Role
 
 #: The levels an operator or leader may be scoped to (a command tier: a district or a street).
 SCOPE_LEVELS = (AreaLevel.DISTRICT.value, AreaLevel.STREET.value)
+
+
+#: The roles ``users add --area`` scopes (a command tier); other roles ignore an area.
+TIER_ROLES = frozenset({Role.OPERATOR.value, Role.LEADER.value})
+_CACHE_KEY = "cityops.area_grid_ids"
 
 
 class AreaScopeError(ValueError):
@@ -60,3 +65,31 @@ def list_areas(session: Session, *, levels: Sequence[str] | None = None,
         query = query.where(up.code == parent)
     return [dict(row._mapping) for row in session.execute(query)]
 
+
+# --- the area of an actor (a command tier, issue 17; ``dispatch.tiers`` re-exports these) -----------
+
+
+def area_of(actor: Any) -> str | None:
+    """The area code ``actor`` is scoped to: an operator's or leader's ``area_code``; None = the whole city."""
+    if getattr(actor, "role", None) not in TIER_ROLES:
+        return None
+    return getattr(actor, "area_code", None) or None
+
+
+def grids_of_area(code: str) -> Any:
+    """A SELECT of the ids of the grids anywhere under the area coded ``code`` (none for an unknown code)."""
+    return grids_under(select(Area.id).where(Area.code == code).scalar_subquery())
+
+
+def area_grid_ids(session: Session, code: str) -> frozenset[int]:
+    """The ids of the grids under the area ``code``, read once per unit of work (``session.info``)."""
+    cache: dict[str, frozenset[int]] = session.info.setdefault(_CACHE_KEY, {})
+    if code not in cache:
+        cache[code] = frozenset(session.scalars(grids_of_area(code)))
+    return cache[code]
+
+
+def actor_grid_ids(session: Session, actor: Any) -> frozenset[int] | None:
+    """The grids ``actor``'s area covers; None when the actor is not area-scoped."""
+    code = area_of(actor)
+    return None if code is None else area_grid_ids(session, code)

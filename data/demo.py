@@ -40,7 +40,7 @@ from sqlalchemy import Table, func, literal, select, text, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from data.accounts import hash_password
-from data.catalog import GAS_COMPANY, load_catalog
+from data.catalog import FIRE_RESCUE, GAS_COMPANY, TRAFFIC_POLICE, load_catalog
 from data.db import Database
 from data.models import (
     Area,
@@ -76,7 +76,12 @@ DEMO_LOGINS: dict[str, str] = {
     "leader": "leader123",
     "handler": "handler123",
     "worker": "worker123",
+    "fire": "fire123",
+    "traffic": "traffic123",
 }
+#: The role of each demo account: ``fire`` and ``traffic`` are the handlers of the fire brigade and the traffic
+#: police, who assist on a red gas alert (the shipped linkage rule ``gas-red``, issue 17 §2).
+DEMO_ROLES: dict[str, str] = {"fire": "handler", "traffic": "handler"}
 SCRIPTED_GAS_SENSOR = "GAS-P-0001"
 
 # Tables that make a database "not empty" for seeding; reference data (departments, categories) is
@@ -1340,8 +1345,10 @@ def _metro_stations(plan: _Plan) -> Sample:
 
 
 def _write_users(session: Session, plan: _Plan, demo_grid: int, demo_passwords: bool) -> None:
-    """The five demo accounts and one worker per grid; ``worker`` is the worker of ``demo_grid``."""
+    """The demo accounts and one worker per grid; ``worker`` is the worker of ``demo_grid``."""
     gas_dept = session.scalar(select(Department.id).where(Department.code == GAS_COMPANY))
+    fire_dept = session.scalar(select(Department.id).where(Department.code == FIRE_RESCUE))
+    traffic_dept = session.scalar(select(Department.id).where(Department.code == TRAFFIC_POLICE))
     people = _person_names(plan.rng, len(plan.grid_codes) + 4)
     demo = [
         ("admin", "系统管理员", None, None),
@@ -1349,13 +1356,15 @@ def _write_users(session: Session, plan: _Plan, demo_grid: int, demo_passwords: 
         ("leader", f"领导{people[1]}", None, None),
         ("handler", f"燃气集团{people[2]}", None, gas_dept),
         ("worker", f"网格员{people[3]}", int(plan.grid_ids[demo_grid]), None),
+        ("fire", "消防救援站值班员", None, fire_dept),
+        ("traffic", "交警大队值班员", None, traffic_dept),
     ]
     created = utcnow()
     rows = [
         {
             "username": name,
             "display_name": shown,
-            "role": name,
+            "role": DEMO_ROLES.get(name, name),
             "grid_id": grid,
             "department_id": dept,
             "password_hash": hash_password(DEMO_LOGINS[name]) if demo_passwords else None,

@@ -31,15 +31,16 @@ from data.models import (
     VideoPlatform,
     utcnow,
 )
-from dispatch.workflow import OPEN_STATES
+from domain.states import ALERT_LEVELS_DESC, UNFINISHED_STATES
 from geo.layers import features_to_geojson, polygons_to_geojson
 
-#: Open on the map: every incident not yet finished — the open states of the workflow (filed, not closed:
-#: ``dispatch.workflow.OPEN_STATES``) plus ``reported``, because a citizen report waiting for intake is a
-#: problem in the street too. The KPIs' ``open`` (在办数) counts filed incidents only.
-MAP_OPEN_STATES: tuple[str, ...] = (IncidentState.REPORTED, *sorted(OPEN_STATES))
+#: On the map: every incident not yet finished (``domain.states.UNFINISHED_STATES``) — the open states
+#: (filed, not closed: ``OPEN_STATES``) plus ``reported``, because a citizen report waiting for intake is a
+#: problem in the street too; ``reported`` first, then the open states in a fixed order. The KPIs' ``open``
+#: (在办数) counts filed incidents only.
+MAP_OPEN_STATES: tuple[str, ...] = (IncidentState.REPORTED, *sorted(UNFINISHED_STATES - {IncidentState.REPORTED}))
 #: Alert levels from the most to the least severe (DESIGN §5).
-LEVELS = ("red", "orange", "yellow", "blue")
+LEVELS = ALERT_LEVELS_DESC
 #: The colour metrics of the grid layer: open incidents, carded (red or yellow) open incidents, and
 #: the workload = incidents reported in the grid over the last WORKLOAD_DAYS days.
 GRID_METRICS = ("open", "cards", "workload")

@@ -7,7 +7,6 @@ Every timestamp is stored in UTC and comes back timezone-aware.
 
 from __future__ import annotations
 
-import enum
 from datetime import UTC, date, datetime
 
 from sqlalchemy import (
@@ -27,6 +26,10 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from domain.enums import AreaLevel as AreaLevel  # re-exported: the enums live in the domain core
+from domain.enums import IncidentState as IncidentState
+from domain.enums import Role as Role
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -53,31 +56,6 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     """Declarative base of every CityOps table."""
-
-
-class Role(enum.StrEnum):
-    ADMIN = "admin"
-    OPERATOR = "operator"
-    LEADER = "leader"
-    HANDLER = "handler"
-    WORKER = "worker"
-
-
-class AreaLevel(enum.StrEnum):
-    CITY = "city"
-    DISTRICT = "district"
-    STREET = "street"
-    COMMUNITY = "community"
-
-
-class IncidentState(enum.StrEnum):
-    REPORTED = "reported"
-    FILED = "filed"
-    REJECTED = "rejected"
-    DISPATCHED = "dispatched"
-    IN_PROGRESS = "in_progress"
-    RESOLVED = "resolved"
-    CLOSED = "closed"
 
 
 class PolygonMixin:
@@ -841,3 +819,8 @@ class PublicChallenge(Base):
     difficulty: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+from data import admin_models as _admin_models  # noqa: E402,F401  (issue 16: settings overrides join the metadata)
+from data import emergency_models as _emergency_models  # noqa: E402,F401  (issue 18: emergency response joins the metadata)
+from data import joint_models as _joint_models  # noqa: E402,F401  (issue 17 §2: joint tasks join the metadata)

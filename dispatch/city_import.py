@@ -10,7 +10,6 @@ and deletes departments and categories nothing refers to.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from data.accounts import AccountError, hash_password, set_password, verify_password
+from data.accounts import AccountError, issue_activation_code, set_password, verify_password
 from data.areas import AreaScopeError, area_scope
 from data.db import Database
 from data.importers import (
@@ -228,9 +227,7 @@ def _write_users(session: Session, rows: list[dict[str, Any]], report: ImportRep
             user_id = session.scalar(select(User.id).where(User.username == row["username"]))
             session.execute(update(Grid).where(Grid.id == row["grid_id"]).values(worker_id=user_id))
         if row["username"] not in before:
-            code = secrets.token_urlsafe(9)
-            session.execute(update(User).where(User.username == row["username"])
-                            .values(activation_hash=hash_password(code)))
+            code = issue_activation_code(session, row["username"])
             report.messages.append(f"activation code for {row['username']}: {code}")
     missing = keep_or_prune(session, User.username, {row["username"] for row in rows}, report, prune=False)
     if prune and missing:  # users are disabled, never deleted: their incidents and audit rows keep them

@@ -36,8 +36,6 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from alerts.ingest import dialect_insert
-from alerts.rules_schema import LEVEL_RANK, LEVELS, parse_duration
 from data.models import (
     Alert,
     AuditLog,
@@ -52,7 +50,12 @@ from data.models import (
     User,
     utcnow,
 )
+from data.sql import dialect_insert
 from dispatch.duty import DUTY_LEADER, DUTY_OFFICER, on_duty
+from domain.durations import parse_duration
+from domain.states import ALERT_LEVEL_RANK as LEVEL_RANK
+from domain.states import ALERT_LEVELS as LEVELS
+from domain.states import ESCALATING_LEVELS
 from i18n import t
 from settings import get_settings
 
@@ -73,7 +76,6 @@ _HKDF_SALT = b"cityops-notification-channels"
 #: ``labels.escalate_after`` (e.g. ``15m``) more without an acknowledgement. The first is the desk, which
 #: hears every event anyway; the posts after it hear only these escalations.
 ESCALATION_CHAIN = (DUTY_OFFICER, DUTY_LEADER, "department_head")
-ESCALATING_LEVELS = ("red", "orange")
 ESCALATE_LABEL = "escalate_after"
 
 

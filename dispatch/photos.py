@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from data.files import write_private
@@ -170,15 +169,3 @@ def photo_file(attachment: Attachment, *, thumbnail: bool = False, folder: Path 
     if folder not in path.parents:
         raise InvalidInput("invalid_attachment", "attachment path outside the upload folder")
     return path
-
-
-def photos_of(session: Session, incident_ids: list[int]) -> dict[int, list[Attachment]]:
-    """The attachments of the given incidents, oldest first, by incident id."""
-    found: dict[int, list[Attachment]] = {i: [] for i in incident_ids}
-    if not incident_ids:
-        return found
-    for row in session.scalars(
-        select(Attachment).where(Attachment.incident_id.in_(incident_ids)).order_by(Attachment.id)
-    ):
-        found[row.incident_id].append(row)
-    return found

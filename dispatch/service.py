@@ -33,8 +33,12 @@ from data.models import (
     User,
     utcnow,
 )
-from dispatch import notifications, outbox, routing, sla, tiers, workflow, working_hours
+from dispatch import joint, linkage, notifications, outbox, routing, sla, tiers, workflow, working_hours
 from dispatch.workflow import OPEN_STATES, SOURCES, Action, ActionNotAllowed
+from domain import errors, permissions
+from domain.errors import DomainError
+from domain.permissions import Permission
+from domain.transitions import DIRECT_ANSWER_TRANSITIONS, next_state
 from settings import get_settings
 
 __all__ = [
@@ -93,24 +97,22 @@ class Actor(Protocol):
     area_code: str | None
 
 
-class ServiceError(Exception):
+class ServiceError(DomainError):
     """A refusal of the service with a machine-readable ``code`` and an English ``message``."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+    def __init__(self, code: str, message: str, /, **values: object) -> None:
+        super().__init__(code, message=message, **values)
 
 
-class NotFound(ServiceError):
+class NotFound(ServiceError, errors.NotFound):
     """The incident does not exist, or the user may not see it."""
 
 
-class StaleVersion(ServiceError):
+class StaleVersion(ServiceError, errors.StaleVersion):
     """The client acted on an older version of the incident than the stored one."""
 
 
-class InvalidInput(ServiceError):
+class InvalidInput(ServiceError, errors.Invalid):
     """A parameter is missing or wrong (unknown category, department, assignee, bad hours...)."""
 
 
@@ -138,6 +140,11 @@ def _check_point(lon: float | None, lat: float | None) -> tuple[float | None, fl
     if not (math.isfinite(lon_f) and math.isfinite(lat_f) and -180 <= lon_f <= 180 and -90 <= lat_f <= 90):
         raise InvalidInput("invalid_location", f"({lon}, {lat}) is not a WGS-84 longitude/latitude")
     return lon_f, lat_f
+
+
+def normalise_text(value: str | None) -> str | None:
+    """A free text as stored: surrounding blanks trimmed, an empty text None (every door stores it so)."""
+    return (value or "").strip() or None
 
 
 def check_text(value: str | None, limit: int, name: str) -> None:
@@ -296,13 +303,22 @@ def create_incident(
     caller: Caller | None = None,
     check_duplicates: bool = True,
     inside_city: bool = False,
+    alert: Any = None,
 ) -> Incident:
     """Report a new incident: routed to its grid, worker and department, with deadlines set.
 
     With ``auto_file`` (rules marked so) it is filed at once, at its report time. An open incident of
     the same category within 50 m and 24 h is recorded as the proposed original (``duplicate_of_id``).
-    With ``inside_city`` (people's reports) a point outside every unit grid is refused.
+    With ``inside_city`` (people's reports) a point outside every unit grid is refused. A signed-in
+    ``actor`` needs ``incident.create`` (and ``incident.auto_file`` to file at once): ``Forbidden``; the
+    system (``actor=None``: alerts, cameras, citizens, Open311) is not checked. ``alert`` (the
+    ``data.models.Alert`` that files it) is what the linkage rules match when it is filed at once (issue 17 §2).
     """
+    if actor is not None:
+        permissions.require(actor.role, Permission.INCIDENT_CREATE)
+        if auto_file:
+            permissions.require(actor.role, Permission.INCIDENT_AUTO_FILE)
+    description = normalise_text(description)
     category = session.get(Category, category_code)
     if category is None:
         raise InvalidInput("unknown_category", f"unknown category {category_code!r}")
@@ -368,6 +384,7 @@ def create_incident(
         incident.filed_at = reported_at
         incident.card = _card_now(incident, now)
         _record(session, incident, actor=actor, action=Action.FILE, from_state=S.REPORTED, now=now)
+        linkage.apply(session, incident, now=now, alert=alert)  # issue 17 §2: linkage rules on filing
     session.flush()
     return incident
 
@@ -390,6 +407,8 @@ class _Step:
     target_id: int | None
     area_code: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    #: Joint handling (issue 17 §2): the assisting departments a dispatch names (None: keep the incident's).
+    assisting: Sequence[str] | None = None
 
 
 def _file(step: _Step) -> None:
@@ -402,6 +421,7 @@ def _reject(step: _Step) -> None:
 
 def _dispatch(step: _Step) -> None:
     incident, session = step.incident, step.session
+    joint_plan = _joint_plan(step)  # issue 17 §2: lead + assisting departments, checked before any write
     department = (
         session.scalar(select(Department).where(Department.code == step.department_code))
         if step.department_code
@@ -421,6 +441,11 @@ def _dispatch(step: _Step) -> None:
         incident.dispatched_at = step.now
     step.data.update(department=department.code, assignee=assignee.username if assignee else None)
     outbox.on_incident_event(session, "dispatch", incident, department=department, note=step.note)
+    if joint_plan is not None:  # issue 17 §2: each named department gets its task
+        step.data.update(joint.summary(joint.apply_plan(session, incident, joint_plan, now=step.now)))
+        for helper in joint_plan.assisting:
+            outbox.on_incident_event(session, "dispatch", incident, department=helper, note=step.note,
+                                     key=f"incident:{incident.id}@{incident.version}:dispatch:{helper.code}")
 
 
 def _start(step: _Step) -> None:
@@ -573,9 +598,12 @@ def _area_grids(actor: Actor, incident: Incident) -> frozenset[int] | None:
 
 
 def _within(scope: workflow.Scope, actor: Actor, incident: Incident) -> bool:
+    department_id = incident.department_id
+    if scope is workflow.Scope.DEPARTMENT and _assists(actor, incident):  # issue 17 §2: a task of theirs
+        department_id = actor.department_id
     return workflow.in_scope(
         scope, user_id=actor.id, user_grid_id=actor.grid_id, user_department_id=actor.department_id,
-        grid_id=incident.grid_id, department_id=incident.department_id, assignee_id=incident.assignee_id,
+        grid_id=incident.grid_id, department_id=department_id, assignee_id=incident.assignee_id,
         area_grid_ids=_area_grids(actor, incident),
     )
 
@@ -588,6 +616,103 @@ def _stored_for(session: Session, incident_id: int, actor: Actor) -> Incident:
     if incident is None or (area is not None and incident.grid_id not in area):
         raise NotFound("incident_not_found", f"no incident {incident_id}")
     return incident
+
+
+# --- joint handling (issue 17 §2, dispatch/joint.py): lead and assisting departments -------------------
+
+#: The actions that work department tasks on an incident that has them.
+_JOINT_ACTIONS = (Action.START, Action.RESOLVE, Action.RETURN)
+
+
+def _joint_plan(step: _Step) -> joint.Plan | None:
+    """The checked lead and assisting departments of a dispatch (None: a dispatch to one department). With
+    ``assisting`` None an incident that has tasks keeps its assisting departments (less a new lead)."""
+    incident, session = step.incident, step.session
+    assisting = step.assisting
+    if assisting is None or not assisting:
+        current = joint.tasks_of(session, incident.id)
+        if not current:
+            return None
+        if assisting is None:
+            assisting = [t.department_code for t in current if t.role == joint.ROLE_ASSIST]
+            assisting = [code for code in assisting if code != step.department_code]
+    lead = step.department_code or (incident.department.code if incident.department is not None else None)
+    try:
+        return joint.plan(session, lead, assisting)
+    except joint.JointError as refusal:
+        raise InvalidInput(refusal.code, refusal.message) from None
+
+
+@dataclass
+class _JointMove:
+    """The tasks a ``start``/``resolve``/``return`` moves on an incident with tasks."""
+
+    tasks: list[Any]
+
+
+def _joint_move(session: Session, incident: Incident, action: str, actor: Actor,
+                department_code: str | None) -> _JointMove | None:
+    """Check a task action before anything is written (None: the incident has no tasks, or the action is
+    no task action): a handler starts or resolves their department's task; an operator returns one
+    department's task (``department_code``), or every resolved task of a resolved incident."""
+    if action not in _JOINT_ACTIONS or not joint.has_tasks(session, incident.id):
+        return None
+    if workflow.scope_of(actor.role, action) is None:
+        raise ActionNotAllowed("forbidden_action", f"role {actor.role!r} may not {action} incidents")
+    tasks = joint.tasks_of(session, incident.id)
+    if action == Action.RETURN:
+        chosen = [t for t in tasks if t.department_code == department_code] if department_code else \
+            [t for t in tasks if t.state == joint.TASK_RESOLVED]
+        if department_code and not chosen:
+            raise InvalidInput("no_task", f"department {department_code!r} has no task on this incident")
+        if incident.state != S.RESOLVED and not (department_code and incident.state in (S.DISPATCHED, S.IN_PROGRESS)):
+            raise ActionNotAllowed("invalid_transition",
+                                   f"cannot return a task of an incident that is {incident.state}")
+        return _JointMove(chosen)
+    task = next((t for t in tasks if actor.department_id is not None and t.department_id == actor.department_id),
+                None)
+    if task is None and actor.id is not None and actor.id == incident.assignee_id:
+        # the grid worker the incident was dispatched to works on site for the lead department (e.g. a red gas
+        # alert: the worker evacuates and reports while the gas company leads)
+        task = next((t for t in tasks if t.role == joint.ROLE_LEAD), None)
+    if task is None:
+        raise ActionNotAllowed("out_of_scope", f"your department has no task on incident {incident.id}")
+    if incident.state not in (S.DISPATCHED, S.IN_PROGRESS):
+        raise ActionNotAllowed("invalid_transition", f"cannot {action} an incident that is {incident.state}")
+    return _JointMove([task])
+
+
+def _joint_effect(step: _Step, action: str, move: _JointMove) -> str:
+    """Move the tasks of ``move`` and return the incident's new state: in progress once a task is worked,
+    resolved once every task is, dispatched again when a resolved incident has a task returned."""
+    incident = step.incident
+    try:
+        for task in move.tasks:
+            if action == Action.RETURN:
+                joint.return_task(task, now=step.now, note=step.note)
+            else:
+                joint.work_task(task, action, now=step.now, note=step.note)
+    except joint.JointError as refusal:
+        raise ActionNotAllowed(refusal.code, refusal.message) from None
+    if action == Action.RETURN:
+        to_state = workflow.next_state(incident.state, action) if incident.state == S.RESOLVED else incident.state
+        if to_state != incident.state:
+            _return(step)
+    else:
+        to_state = joint.incident_state_after(incident.state, joint.tasks_of(step.session, incident.id))
+        if incident.state == S.DISPATCHED and to_state != S.DISPATCHED:
+            _start(step)
+        if to_state == S.RESOLVED:
+            _resolve(step)
+    step.data["tasks"] = [{"department": t.department_code, "role": t.role, "state": t.state} for t in move.tasks]
+    return to_state
+
+
+def _assists(actor: Actor, incident: Incident) -> bool:
+    """True when ``actor``'s department has a task on ``incident`` (an assisting department's handler)."""
+    if actor.department_id is None:
+        return False
+    return any(t.department_id == actor.department_id for t in joint.loaded_tasks(incident))
 
 
 def may_act_on(actor: Actor, incident: Incident, action: str) -> bool:
@@ -610,29 +735,40 @@ def apply_action(
     target_id: int | None = None,
     attachment_ids: Sequence[int] = (),
     area_code: str | None = None,
+    assisting: Sequence[str] | None = None,
 ) -> Incident:
     """Apply ``action`` by ``actor`` to an incident at ``version``; ``attachment_ids`` (photos this
     actor uploaded to the incident and not yet attached to an action) go with the history row;
-    ``area_code`` is the district or street a ``pass_down`` hands the incident to.
+    ``area_code`` is the district or street a ``pass_down`` hands the incident to; ``assisting`` the
+    assisting departments a ``dispatch`` names besides the lead ``department_code`` (issue 17 §2). On an
+    incident with department tasks, ``start``/``resolve`` work the actor's department's task and ``return``
+    with a ``department_code`` returns that department's task only (``_joint_move``).
 
     Raises NotFound, StaleVersion (the client's version is old), ActionNotAllowed (role, scope or
     state refuse it) or InvalidInput (a parameter is missing or wrong).
     """
+    note = normalise_text(note)
     check_text(note, NOTE_MAX, "note")
     incident = _stored_for(session, incident_id, actor)
     if incident.version != version:
         raise StaleVersion(
             "stale_version", f"incident {incident_id} is at version {incident.version}, not {version}"
         )
-    to_state, scope = workflow.check(actor.role, incident.state, action)
-    if not _within(scope, actor, incident):
-        raise ActionNotAllowed("out_of_scope", f"incident {incident_id} is outside your {scope} scope")
+    move = _joint_move(session, incident, action, actor, department_code)  # issue 17 §2; None: not joint
+    if move is None:
+        to_state, scope = workflow.check(actor.role, incident.state, action)
+        if not _within(scope, actor, incident):
+            raise ActionNotAllowed("out_of_scope", f"incident {incident_id} is outside your {scope} scope")
     photos = _unattached(session, incident.id, actor.id, attachment_ids)
     now = utcnow()
     from_state = incident.state
-    step = _Step(session, incident, actor, now, note, department_code, assignee, hours, target_id, area_code)
+    step = _Step(session, incident, actor, now, note, department_code, assignee, hours, target_id, area_code,
+                 assisting=assisting)
     with session.no_autoflush:
-        _EFFECTS[action](step)
+        if move is None:
+            _EFFECTS[action](step)
+        else:
+            to_state = _joint_effect(step, action, move)
         _claim_version(session, incident, version, now)
     incident.state = to_state
     if to_state in OPEN_STATES:
@@ -643,6 +779,8 @@ def apply_action(
         step.data["photos"] = [p.id for p in photos]
     _record(session, incident, actor=actor, action=str(action), from_state=from_state, now=now,
             note=note, data=step.data)
+    if action == Action.FILE:
+        linkage.apply(session, incident, now=now)  # issue 17 §2: linkage rules on filing
     session.flush()
     for photo in photos:
         photo.history_id = incident.history[-1].id
@@ -667,33 +805,36 @@ def _unattached(session: Session, incident_id: int, actor_id: int, attachment_id
 
 
 def answer_directly(session: Session, incident: Incident, *, actor: Actor, answer: str) -> Incident:
-    """A hotline call answered at once (直办): the new work order is filed and closed in one step.
+    """A hotline call answered at once (直办): the new work order is filed and closed in one command.
 
-    It never enters dispatch, so it counts as reported, filed and closed (on time) but not as
-    dispatched or handled. Only a hotline order still ``reported`` may be answered so.
+    It walks ``reported → filed → closed`` through ``domain.transitions.DIRECT_ANSWER_TRANSITIONS``, each
+    step a compare-and-set of the version with its history and audit row. It never enters dispatch, so it
+    counts as reported, filed and closed (on time) but not as dispatched or handled. Only a hotline order
+    still ``reported`` may be answered so.
     """
     if incident.source != "hotline" or incident.state != S.REPORTED:
         raise ActionNotAllowed("invalid_transition", "only a new hotline order can be answered directly")
-    scope = workflow.scope_of(actor.role, Action.CLOSE)
-    if scope is not workflow.Scope.ALL:
+    if not permissions.allowed(actor.role, Permission.HOTLINE_ANSWER):
         raise ActionNotAllowed("forbidden_action", f"role {actor.role!r} may not answer calls")
-    if not (answer or "").strip():
+    reply = normalise_text(answer)
+    if reply is None:
         raise InvalidInput("note_required", "a direct answer needs the reply given to the caller")
-    check_text(answer, NOTE_MAX, "note")
+    check_text(reply, NOTE_MAX, "note")
     now = utcnow()
-    incident.filed_at = incident.closed_at = now
     incident.hotline_mode = "direct"
-    # The answer given on the phone is the order's reply (统一回复), given as it closes.
-    incident.public_reply, incident.replied_at = answer.strip(), now
-    incident.state = S.FILED
-    incident.version += 1
-    _record(session, incident, actor=actor, action=Action.FILE, from_state=S.REPORTED, now=now)
-    incident.state = S.CLOSED
-    incident.version += 1
-    incident.card = sla.CARD_NONE
-    incident.updated_at = now
-    _record(session, incident, actor=actor, action=Action.CLOSE, from_state=S.FILED, now=now, note=answer.strip(),
-            data={"mode": "direct"})
+    for action, note, data in ((Action.FILE, None, None), (Action.CLOSE, reply, {"mode": "direct"})):
+        from_state = incident.state
+        to_state = next_state(from_state, action, DIRECT_ANSWER_TRANSITIONS)
+        session.flush()
+        with session.no_autoflush:
+            _claim_version(session, incident, incident.version, now)
+        incident.state = to_state
+        if to_state == S.FILED:
+            incident.filed_at = now
+        else:  # closed: the answer given on the phone is the order's reply (统一回复), given as it closes
+            incident.closed_at, incident.card = now, sla.CARD_NONE
+            incident.public_reply, incident.replied_at = reply, now
+        _record(session, incident, actor=actor, action=action, from_state=from_state, now=now, note=note, data=data)
     open_followup(session, incident, now)
     session.flush()
     return incident
@@ -822,8 +963,9 @@ def rate_incident(session: Session, incident_id: int, satisfaction: str, *, acto
     """Record the caller's rating (满意/基本满意/不满意) of a closed hotline or Open311 incident, once."""
     if satisfaction not in SATISFACTION:
         raise InvalidInput("invalid_satisfaction", f"satisfaction must be one of {', '.join(SATISFACTION)}")
+    note = normalise_text(note)
     check_text(note, NOTE_MAX, "note")
-    if actor.role not in (Role.ADMIN, Role.OPERATOR):
+    if not permissions.allowed(actor.role, Permission.INCIDENT_RATE):
         raise ActionNotAllowed("forbidden_action", f"role {actor.role!r} may not record ratings")
     incident = _stored_for(session, incident_id, actor)
     if incident.state != S.CLOSED or incident.source not in ("hotline", "open311"):
@@ -867,6 +1009,7 @@ def sweep_cards(session: Session, now: datetime) -> dict[str, int]:
     if changes:
         session.execute(update(Incident), changes)
         outbox.on_cards(session, changes)
+    joint.sweep_cards(session, now)  # issue 17 §2: each department task's own card
     return {"checked": len(rows), "changed": len(changes), **counts}
 
 
@@ -885,7 +1028,11 @@ def visible_to(user: Actor) -> ColumnElement[bool]:
             clauses.append(Incident.grid_id == user.grid_id)
         return or_(*clauses)
     if user.role == Role.HANDLER:
-        return Incident.department_id == user.department_id if user.department_id is not None else false()
+        if user.department_id is None:
+            return false()
+        # issue 17 §2: a handler also sees the incidents their department assists on (dispatch/joint.py)
+        return or_(Incident.department_id == user.department_id,
+                   Incident.id.in_(joint.incidents_with_task_of(user.department_id)))
     return true() if user.role in {r.value for r in Role} else false()
 
 
@@ -896,6 +1043,7 @@ _LOAD = (
     selectinload(Incident.assignee),
     selectinload(Incident.history).selectinload(IncidentHistory.actor),
     selectinload(Incident.photos),
+    selectinload(Incident.joint_tasks),  # issue 17 §2
 )
 
 
@@ -1062,6 +1210,8 @@ def incident_to_dict(incident: Incident, viewer: Actor | None = None) -> dict[st
         "satisfaction": incident.satisfaction,
         "photos": [attachment_to_dict(a) for a in incident.photos],
         "history": [history_to_dict(h) for h in incident.history],
+        # issue 17 §2: the lead's and the assisting departments' tasks (empty: one department handles it)
+        "tasks": [joint.task_to_dict(t, to_iso) for t in joint.loaded_tasks(incident)],
     }
 
 

@@ -13,14 +13,23 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from data.areas import SCOPE_LEVELS, grids_under
-from data.models import Area, Grid, Role
+from data.areas import (
+    SCOPE_LEVELS,
+    TIER_ROLES,
+    actor_grid_ids,
+    area_grid_ids,
+    area_of,
+    grids_of_area,
+    grids_under,
+)
+from data.models import Area, Grid
 
-#: The roles ``users add --area`` scopes (a command tier); other roles ignore an area.
-TIER_ROLES = frozenset({Role.OPERATOR.value, Role.LEADER.value})
+#: The area of an actor is a data question (``data.areas``); these names are re-exported from here.
+__all__ = ["CITY", "SCOPE_LEVELS", "TIER_ROLES", "TierError", "actor_grid_ids", "ancestry", "area_grid_ids", "area_of",
+           "grids_of_area", "grids_under", "kpi_area", "pass_down_choices", "pass_down_target", "report_up_target"]
+
 #: How the KPI ``tier`` scope names the city centre (``incident_to_dict`` gives it as null).
 CITY = "city"
-_CACHE_KEY = "cityops.area_grid_ids"
 
 
 class TierError(ValueError):
@@ -30,32 +39,6 @@ class TierError(ValueError):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-def area_of(actor: Any) -> str | None:
-    """The area code ``actor`` is scoped to: an operator's or leader's ``area_code``; None = the whole city."""
-    if getattr(actor, "role", None) not in TIER_ROLES:
-        return None
-    return getattr(actor, "area_code", None) or None
-
-
-def grids_of_area(code: str) -> Any:
-    """A SELECT of the ids of the grids anywhere under the area coded ``code`` (none for an unknown code)."""
-    return grids_under(select(Area.id).where(Area.code == code).scalar_subquery())
-
-
-def area_grid_ids(session: Session, code: str) -> frozenset[int]:
-    """The ids of the grids under the area ``code``, read once per unit of work (``session.info``)."""
-    cache: dict[str, frozenset[int]] = session.info.setdefault(_CACHE_KEY, {})
-    if code not in cache:
-        cache[code] = frozenset(session.scalars(grids_of_area(code)))
-    return cache[code]
-
-
-def actor_grid_ids(session: Session, actor: Any) -> frozenset[int] | None:
-    """The grids ``actor``'s area covers; None when the actor is not area-scoped."""
-    code = area_of(actor)
-    return None if code is None else area_grid_ids(session, code)
 
 
 def _area(session: Session, code: str) -> Area:

@@ -14,7 +14,7 @@ from urllib.parse import quote, urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from data.models import Camera, Category, Incident, PatrolPlan, utcnow
+from data.models import AuditLog, Camera, Category, Incident, PatrolPlan, utcnow
 from dispatch import photos
 from dispatch.service import Actor, InvalidInput, create_incident
 
@@ -110,7 +110,8 @@ MAX_PLAN_CAMERAS = 256
 def save_patrol_plan(session: Session, *, name: str, camera_codes: list[str], dwell_s: int,
                      user_id: int | None = None) -> PatrolPlan:
     """Create the patrol plan ``name``, or replace its cameras and dwell time (plans are shared by name).
-    Refuses (``InvalidInput``) a blank name, no cameras, an unknown camera, a dwell time under 3 s."""
+    Refuses (``InvalidInput``) a blank name, no cameras, an unknown camera, a dwell time under 3 s.
+    Audited as ``patrol_plan.save`` by ``user_id``."""
     name = name.strip()
     if not name or len(name) > 64:
         raise InvalidInput("invalid_name", "a plan needs a name of 1 to 64 characters")
@@ -129,6 +130,8 @@ def save_patrol_plan(session: Session, *, name: str, camera_codes: list[str], dw
         session.add(plan)
     plan.camera_codes, plan.dwell_s, plan.updated_at = codes, dwell_s, utcnow()
     session.flush()
+    session.add(AuditLog(user_id=user_id, action="patrol_plan.save", target=f"patrol_plan:{plan.id}",
+                         detail={"name": plan.name, "cameras": len(codes)}))
     return plan
 
 

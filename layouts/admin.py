@@ -6,7 +6,7 @@ from __future__ import annotations
 from dash import dcc, html
 
 from i18n import t
-from layouts import admin_categories, admin_duty, admin_rules, admin_sessions, ids
+from layouts import admin_categories, admin_duty, admin_kit, admin_rules, admin_sessions, ids
 from layouts.components import dropdown, field, panel
 
 #: The tables of the page: (component id, title key), in display order.
@@ -84,6 +84,7 @@ def layout(**_query: str) -> html.Div:
     """The admin view; the tables arrive through callbacks (on load and on refresh)."""
     return html.Div(
         [
+            admin_kit.admin_nav("/admin"),  # the sub-pages: people, city, settings, import (issue 16)
             html.Div(html.Button(t("admin.refresh"), id=ids.ADMIN_REFRESH, className="admin-refresh"),
                      className="admin-head"),
             users_section(),

@@ -8,7 +8,6 @@ from typing import Any
 from dash import dcc, html
 
 from i18n import t
-from layouts import ids
 
 LEVEL_COLOURS = {"red": "#ff3b30", "orange": "#ff9500", "yellow": "#ffd60a", "blue": "#0a84ff"}
 CARD_COLOURS = {"red": "#ff3b30", "yellow": "#ffd60a", "none": "#5e6b7a"}
@@ -20,18 +19,6 @@ def panel(title: str, children: Any, *, class_name: str = "", **attrs: Any) -> h
         [html.H2(title, className="panel-title"), html.Div(children, className="panel-body")],
         className=f"panel {class_name}".strip(),
         **attrs,
-    )
-
-
-def kpi_tile(key: str, value: str = "—", *, id_type: str = ids.BIGSCREEN_KPI_VALUE) -> html.Div:
-    """A KPI tile (``data-testid=kpi-<key>``) whose value element is updated live."""
-    return html.Div(
-        [
-            html.Div(t(f"kpi.{key}"), className="kpi-label"),
-            html.Div(value, id={"type": id_type, "key": key}, className="kpi-value"),
-        ],
-        className="kpi-tile",
-        **{"data-testid": f"kpi-{key}"},
     )
 
 

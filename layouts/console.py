@@ -46,6 +46,9 @@ def _action_form() -> html.Div:
                     field("console.assignee_override",
                            dropdown(id=ids.CONSOLE_ASSIGNEE, clearable=True, searchable=True,
                                         placeholder=t("console.assignee_auto")), ids.CONSOLE_ASSIGNEE),
+                    # issue 17 §2: the assisting departments (协办), each with its own task
+                    field("joint.assisting", dropdown(id=ids.CONSOLE_ASSISTING, multi=True, searchable=True,
+                                                      placeholder=t("joint.assisting_none")), ids.CONSOLE_ASSISTING),
                 ],
                 id=ids.CONSOLE_DEPARTMENT_ROW,
                 className="field-row",

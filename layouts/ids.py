@@ -9,6 +9,9 @@ SHELL_CLOCK_TICK = "shell-clock-tick"
 BIGSCREEN_MAP = "bigscreen-map"
 BIGSCREEN_TICK = "bigscreen-tick"
 BIGSCREEN_KPI_VALUE = "bigscreen-kpi-value"  # pattern-matching: {"type": BIGSCREEN_KPI_VALUE, "key": k}
+#: A tile's change line and its parts' chips (alert levels, sources), addressed like its value.
+BIGSCREEN_KPI_CHANGE = "bigscreen-kpi-change"
+BIGSCREEN_KPI_PARTS = "bigscreen-kpi-parts"
 #: The keys (DESIGN §7) of the big screen's KPI tiles, in display order.
 BIGSCREEN_TILE_KEYS = ("closure_rate", "on_time_closure_rate", "open", "red_cards", "yellow_cards", "reported",
                        "alerts_firing", "by_source")
@@ -94,6 +97,8 @@ CONSOLE_QUEUE_SHOWN = "console-queue-shown"  # Store: the fingerprint of the que
 CONSOLE_HOURS = "console-hours"  # postpone: hours
 CONSOLE_TARGET = "console-target"  # merge: the original incident's code
 CONSOLE_ASSIGNEE = "console-assignee"  # dispatch: operator override of the assignee
+CONSOLE_ASSISTING = "console-assisting"  # dispatch: assisting departments (协办, issue 17 §2)
+CONSOLE_TASK_RETURN = "console-task-return"  # pattern-matching: {"type", "department": code} (issue 17 §2)
 CONSOLE_EXTRA_ROW = "console-extra-row"
 CONSOLE_MAP = "console-map"
 CONSOLE_NOTICE_BADGE = "console-notice-badge"
@@ -264,3 +269,53 @@ ADMIN_DUTY_ADD = "admin-duty-add"
 ADMIN_DUTY_REMOVE = "admin-duty-remove"  # pattern-matching: {"type": ADMIN_DUTY_REMOVE, "id": entry_id}
 ADMIN_DUTY_MESSAGE = "admin-duty-message"
 ADMIN_DUTY_CHANGED = "admin-duty-changed"  # Store: bumped after every change so the list reloads
+
+# admin sub-pages (issue 16): /admin/people, /admin/city, /admin/settings, /admin/import (all admin-only); each id's
+# prefix is its page (``admin_people-…`` belongs to /admin/people), the links between them are /admin's
+ADMIN_NAV = "admin-nav"  # the links between /admin and its sub-pages
+ADMIN_PEOPLE_PICK = "admin_people-pick"  # the user to edit (empty: a new user)
+ADMIN_PEOPLE_FORM = "admin_people-form"  # pattern-matching fields: {"type": ..., "field": name}
+ADMIN_PEOPLE_SAVE = "admin_people-save"
+ADMIN_PEOPLE_DISABLE = "admin_people-disable"
+ADMIN_PEOPLE_ENABLE = "admin_people-enable"
+ADMIN_PEOPLE_RESET = "admin_people-reset"  # a new one-time activation code
+ADMIN_PEOPLE_CODE = "admin_people-code"  # the activation code, shown once
+ADMIN_PEOPLE_MESSAGE = "admin_people-message"
+ADMIN_PEOPLE_CHANGED = "admin_people-changed"  # Store: bumped after every change so the options reload
+ADMIN_CITY_LIST = "admin_city-list"  # the departments
+ADMIN_CITY_PICK = "admin_city-pick"
+ADMIN_CITY_FORM = "admin_city-form"  # pattern-matching fields: {"type": ..., "field": name}
+ADMIN_CITY_SAVE = "admin_city-save"
+ADMIN_CITY_MESSAGE = "admin_city-message"
+ADMIN_CITY_CHANGED = "admin_city-changed"
+ADMIN_SETTINGS_FORM = "admin_settings-form"  # filled by its callback with the settings in force
+ADMIN_SETTINGS_VALUE = "admin_settings-value"  # pattern-matching: {"type": ..., "key": setting, "item": "kpi.bound"}
+ADMIN_SETTINGS_SAVE = "admin_settings-save"  # pattern-matching: {"type": ..., "key": setting}
+ADMIN_SETTINGS_RESET = "admin_settings-reset"  # pattern-matching: {"type": ..., "key": setting}
+ADMIN_SETTINGS_WEEK = "admin_settings-week"
+ADMIN_SETTINGS_HOLIDAYS = "admin_settings-holidays"
+ADMIN_SETTINGS_CALENDAR_SAVE = "admin_settings-calendar-save"
+ADMIN_SETTINGS_MESSAGE = "admin_settings-message"
+ADMIN_SETTINGS_CHANGED = "admin_settings-changed"
+ADMIN_IMPORT_UPLOAD = "admin_import-upload"
+ADMIN_IMPORT_FILE = "admin_import-file"  # the name of the picked file
+ADMIN_IMPORT_KIND = "admin_import-kind"
+ADMIN_IMPORT_CRS = "admin_import-crs"
+ADMIN_IMPORT_LAYER = "admin_import-layer"
+ADMIN_IMPORT_DRY_RUN = "admin_import-dry-run"
+ADMIN_IMPORT_RUN = "admin_import-run"
+ADMIN_IMPORT_REPORT = "admin_import-report"
+# the emergency command board /command/<event> (issue 18): every id starts with ``command-``
+COMMAND_EVENT = "command-event"  # Store: the event id of the board
+COMMAND_TICK = "command-tick"  # Interval: the board's refresh
+COMMAND_DIGESTS = "command-digests"  # Store: a digest per section, so a tick sends only what changed
+COMMAND_HEADER = "command-header"
+COMMAND_MAP = "command-map"
+COMMAND_TASKS = "command-tasks"
+COMMAND_TIMELINE = "command-timeline"
+COMMAND_DUTY = "command-duty"
+COMMAND_KPIS = "command-kpis"
+COMMAND_RESOURCES = "command-resources"
+COMMAND_CAMERAS = "command-cameras"
+COMMAND_EVENTS = "command-events"  # the list of events on /command without one
+COMMAND_LIST_TICK = "command-list-tick"  # Interval: the refresh of the list of events

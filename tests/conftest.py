@@ -7,9 +7,14 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy.orm import Session
 
+from alerts.ports import set_desk
 from data.accounts import PasswordPolicy
 from data.db import Database
+from dispatch.desk import DispatchDesk
 from settings import get_settings
+from tests.dash_apps import share_callbacks
+
+share_callbacks()
 
 
 @pytest.fixture
@@ -37,6 +42,12 @@ def _short_fixture_passwords() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("data.accounts.PASSWORD_POLICY", PasswordPolicy(min_length=1, min_score=0))
         yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _wired_ports() -> None:
+    """Connect the ports as the composition root does (``app.wire``): alerts ask dispatch for incidents."""
+    set_desk(DispatchDesk())
 
 
 @pytest.fixture(autouse=True)

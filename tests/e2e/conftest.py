@@ -53,10 +53,12 @@ def _seed(env: dict[str, str]) -> None:
 
 
 @contextmanager
-def _embedded_server(folder: Path) -> Iterator[LiveServer]:
-    """``python app.py serve`` on a seeded SQLite file, scheduler on, simulator off."""
+def _embedded_server(folder: Path, **extra_env: str) -> Iterator[LiveServer]:
+    """``python app.py serve`` on a seeded SQLite file, scheduler on, simulator off (``extra_env``: more
+    CITYOPS_* settings, e.g. a test's own CITYOPS_BASEMAPS_DIR)."""
     env = {**os.environ, "CITYOPS_DATABASE_URL": f"sqlite:///{folder / 'cityops.db'}", "CITYOPS_DEMO": "1",
-           "CITYOPS_SECRET_KEY": "e2e-secret", "CITYOPS_LANG": "zh", "CITYOPS_UPLOADS_DIR": str(folder / "uploads")}
+           "CITYOPS_SECRET_KEY": "e2e-secret", "CITYOPS_LANG": "zh", "CITYOPS_UPLOADS_DIR": str(folder / "uploads"),
+           **extra_env}
     _seed(env)
     port = stack.free_port()
     with stack.Processes(folder, env) as procs:

@@ -1,6 +1,7 @@
 """The whole first thread in a real browser: gas readings arrive over HTTP → the scheduler fires the
-alert → it shows on the big screen → the operator dispatches in the console → the grid worker
-resolves on a phone → the operator closes → the big screen's KPI tiles change without a reload."""
+alert → it shows on the big screen → the operator dispatches in the console (the gas company leads; the
+linkage rule brings in the fire brigade and the traffic police) → the grid worker resolves on a phone and
+the assisting handlers report → the operator closes → the big screen's KPI tiles change without a reload."""
 
 from __future__ import annotations
 
@@ -72,12 +73,21 @@ def test_gas_alert_to_closed_incident_through_the_ui(browser, live_server):
         "code => ![...document.querySelectorAll('[data-testid=task-card]')].some("
         "c => c.textContent.includes(code) && c.querySelector('[data-testid=worker-resolve]'))",
         arg=code, timeout=15_000)
+    # A red gas alert brings in the fire brigade and the traffic police (linkage rule gas-red): the worker's
+    # resolve finishes the lead's task; the incident waits for verification until each assisting task is done.
+    assert _api(live_server, token, "GET", f"/incidents/{incident['id']}")["state"] == "in_progress"
+    for name in ("fire", "traffic"):
+        handler = live_server.cli("users", "token", name).strip().splitlines()[-1]
+        current = _api(live_server, handler, "GET", f"/incidents/{incident['id']}")
+        _api(live_server, handler, "POST", f"/incidents/{incident['id']}/actions",
+             {"action": "resolve", "version": current["version"], "note": f"{name}: 现场处置完毕"})
     assert _api(live_server, token, "GET", f"/incidents/{incident['id']}")["state"] == "resolved"
 
     _console_act(desk, live_server, code, "close", "核查属实，结案")
     closed = _api(live_server, token, "GET", f"/incidents/{incident['id']}")
     assert closed["state"] == "closed"
-    assert [h["action"] for h in closed["history"]][-4:] == ["dispatch", "start", "resolve", "close"]
+    assert [h["action"] for h in closed["history"]][-6:] == ["dispatch", "start", "resolve", "resolve", "resolve",
+                                                             "close"]
 
     screen.wait_for_function(
         "n => Number(document.querySelector('[data-testid=kpi-open] .kpi-value').textContent) === n",

@@ -38,6 +38,7 @@ from alerts.mqtt import TOPIC_PREFIX, MqttFeed
 from alerts.rules_loader import RULES_FOLDER, sync_rule_files
 from alerts.rules_schema import rule_document, validate_rule
 from alerts.scheduler import SchedulerHandle
+from app import scheduled_jobs
 from data.accounts import create_user, issue_token
 from data.db import Database
 from data.demo import seed_demo_city
@@ -262,7 +263,7 @@ def test_postgres_connections_dropped_the_app_recovers_without_a_restart(pg_app_
     with db.uow() as s:
         s.add(Rule(id=FAULT_RULE.id, body=rule_document(FAULT_RULE), enabled=True, source="api", updated_at=utcnow()))
     client, headers = app_client(db), admin_token(db)
-    handle = SchedulerHandle(db, f"faults-{uuid.uuid4().hex[:6]}", simulator=None)
+    handle = SchedulerHandle(db, f"faults-{uuid.uuid4().hex[:6]}", simulator=None, jobs=scheduled_jobs())
     assert handle.heartbeat()
     t0 = utcnow().replace(microsecond=0) - timedelta(minutes=5)
 
@@ -383,7 +384,7 @@ def test_sqlite_concurrent_web_and_scheduler_writes_never_reach_a_user_as_locked
     client = app_client(db)
     shared = client.post("/api/v1/incidents", headers=headers, json={
         "category": category, "title": "faults-shared", "lon": point[0], "lat": point[1]}).get_json()["id"]
-    handle = SchedulerHandle(db, "faults-sqlite", simulator=Simulator())
+    handle = SchedulerHandle(db, "faults-sqlite", simulator=Simulator(), jobs=scheduled_jobs())
     assert handle.heartbeat()
     base = utcnow().replace(microsecond=0) - timedelta(days=2)
     writers = [WebWriter(client, headers, n, sensors, category, point, shared) for n in range(4)]

@@ -15,6 +15,7 @@ from alerts.ingest import ingest_readings
 from alerts.rules_loader import sync_rule_files
 from data.demo import seed_demo_city
 from data.models import Alert, Category, Grid, Incident, Sensor, User, utcnow
+from dispatch import joint
 from dispatch.kpi import kpi_snapshot
 from dispatch.service import apply_action
 
@@ -52,8 +53,17 @@ def test_gas_reading_to_closed_incident_on_postgres(pg_db):
     with pg_db.uow() as s:
         incident = apply_action(s, incident_id, "dispatch", version=version, actor=operator, note="go")
         assert incident.state == "dispatched"
+        # a red gas alert: the gas company leads, the fire brigade and the traffic police assist (linkage rule
+        # gas-red); the grid worker works on site for the lead, each assisting handler reports their own task
+        assert sorted(t.department_code for t in joint.tasks_of(s, incident_id)) == ["fire_rescue", "gas",
+                                                                                    "traffic_police"]
         incident = apply_action(s, incident_id, "start", version=incident.version, actor=worker)
         incident = apply_action(s, incident_id, "resolve", version=incident.version, actor=worker, note="valve shut")
+        assert incident.state == "in_progress"  # the assisting tasks are still open
+        for name in ("fire", "traffic"):
+            handler = s.scalar(select(User).where(User.username == name))
+            incident = apply_action(s, incident_id, "resolve", version=incident.version, actor=handler, note="done")
+        assert incident.state == "resolved"
         incident = apply_action(s, incident_id, "close", version=incident.version, actor=operator, note="verified")
         assert incident.state == "closed"
 
@@ -65,4 +75,4 @@ def test_gas_reading_to_closed_incident_on_postgres(pg_db):
     assert after["closure_rate"] == 1.0
     assert after["by_source"]["alert"] == 1
     assert after["alerts_firing"]["red"] == 1
-    assert history[-4:] == ["dispatch", "start", "resolve", "close"]
+    assert history[-6:] == ["dispatch", "start", "resolve", "resolve", "resolve", "close"]

@@ -18,6 +18,7 @@ from alerts.engine import evaluate_pending
 from alerts.ingest import ingest_readings
 from alerts.retention import apply_retention, roll_up_new_readings
 from alerts.scheduler import SchedulerHandle
+from app import scheduled_jobs
 from data.db import alembic_config
 from data.models import Reading, ReadingRollup, Sensor
 from data.partitions import (
@@ -360,7 +361,7 @@ def test_ids_stay_increasing_across_partitions_for_the_engine_cursor(pg_db):
 def test_the_scheduler_runs_the_partition_rollup_and_retention_jobs_on_postgres(pg_db):
     day = old_day_with_readings(pg_db)
     evaluate(pg_db)
-    handle = SchedulerHandle(pg_db, "worker-1", simulator=None)
+    handle = SchedulerHandle(pg_db, "worker-1", simulator=None, jobs=scheduled_jobs())
     assert handle.heartbeat()
     later = NOW + timedelta(days=3)
     with pg_db.uow() as s:  # the job as registered (its lease check is run_job's, tested elsewhere)

@@ -37,7 +37,8 @@ RULE = validate_rule({
 })
 WORKER = (
     "import logging, sys; logging.basicConfig(level=logging.INFO); "
-    "from data.db import Database; from alerts.scheduler import run_worker; run_worker(Database(sys.argv[1]))"
+    "from app import scheduled_jobs, wire; from data.db import Database; from alerts.scheduler import run_worker; "
+    "wire(); run_worker(Database(sys.argv[1]), jobs=scheduled_jobs())"
 )
 
 

@@ -31,7 +31,7 @@ from sqlalchemy import select
 
 import app as composition_root  # noqa: F401  (imports every route module: OPERATIONS is whole at collection)
 import dispatch.workflow as workflow
-from api.auth import PAGE_PATHS, PAGE_ROLES
+from api.auth import ALL_ROLES, PAGE_PATHS, PAGE_ROLES
 from api.layers import LAYER_ROLES
 from api.public import public_routes
 from api.registry import OPERATIONS, PREFIX, Operation
@@ -103,7 +103,8 @@ DASH_ROUTES = ("/_dash-layout", "/_dash-dependencies", "/_dash-update-component"
 PAGE_ROUTES = ("/", "/<path:path>")
 #: Blueprints outside /api/v1 that guard every route of theirs with one set of roles (401 anonymous, 403 other
 #: roles): OGC API – Features reads the map layers, so it admits the roles of the map layers.
-GUARDED_BLUEPRINTS: dict[str, frozenset[str]] = {"ogc": frozenset(LAYER_ROLES)}
+GUARDED_BLUEPRINTS: dict[str, frozenset[str]] = {"ogc": frozenset(LAYER_ROLES),
+                                                 "tiles": ALL_ROLES}  # the basemap: every signed-in user
 
 #: The scope rule of each path variable of an /api/v1 route: "incident" (the incident, or the incident a
 #: photo belongs to, must be in the user's scope: checked here), "owner" (one's own token, an admin any:
@@ -115,6 +116,8 @@ OBJECT_SCOPES: dict[str, str | None] = {
     "entry_id": None, "handover_id": None,
     # notification channels are the administrator's (api/notify.py admits admins only), city-wide
     "channel_id": None,
+    # emergency events and their resource assignments are the command centre's, city-wide (issue 18)
+    "event_id": None, "assignment_id": None,
 }
 
 

@@ -28,7 +28,7 @@ from alerts.air import (
     station_hourly_aqi,
 )
 from alerts.ingest import ingest_readings
-from callbacks import bigscreen
+from callbacks.bigscreen import panels
 from data.models import Asset, Grid, Reading, Sensor, utcnow
 from i18n import t
 from settings import get_settings
@@ -179,7 +179,7 @@ def test_the_big_screen_shows_the_hourly_aqi_of_one_hour_means_per_station_and_f
                 rows.append({"sensor_id": sensor_id, "ts": ts.isoformat(), "value": low.get(kind, pm25)})
         ingest_readings(s, rows, now=now)
         station_names = set(s.scalars(select(Asset.name).where(Asset.id.in_({a for *_, a in air}))))
-    outputs = bigscreen.refresh_panels(1, "month", None, 1.0)
+    outputs = panels.refresh_panels(1, "month", None, 1.0)
     text = json.dumps(outputs[4].to_plotly_json(), default=lambda o: o.to_plotly_json(), ensure_ascii=False)
     assert '"children": "107"' in text and t("screen.aqi.cat.3") in text
     assert t("screen.pollutant.pm25") in text and '"children": "132"' not in text

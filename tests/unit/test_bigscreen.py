@@ -1,6 +1,7 @@
-"""Big-screen callbacks: the map is sent once as float32 arrays; live refreshes are small Patches of what
-changed; KPI tiles show their change against the previous period and their target state; the panels read
-rankings, the incident trend, the city's AQI and sensors in alarm per family."""
+"""Big-screen callbacks: the map is sent once as float32 arrays; live refreshes send only what changed (the
+map as small Patches, each KPI tile's parts through their pattern-matching ids); KPI tiles show their change
+against the previous period and their target state; the panels read rankings, the incident trend, the city's
+AQI and sensors in alarm per family."""
 
 from __future__ import annotations
 
@@ -9,23 +10,44 @@ from datetime import UTC, datetime, timedelta
 
 import plotly.io as pio
 import pytest
-from dash import Patch
+from dash import Patch, no_update
 from flask import Flask
 from pydantic import ValidationError
 from sqlalchemy import select
 
 from alerts.aqi import aqi
 from alerts.ingest import ingest_readings
-from callbacks import bigscreen, mapkit
+from callbacks import mapkit
+from callbacks.bigscreen import live, panels, periods
 from data.layers import data_version, static_layers
 from data.models import Alert, Category, Grid, Incident, Sensor, utcnow
-from dispatch import screen
+from dispatch import screen, screen_tiles
 from i18n import t
 from layouts import ids
+from layouts.bigscreen_tiles import change_text, format_kpi, tile_view
+from layouts.components import LEVEL_COLOURS
 from settings import Settings, get_settings
 from tests.unit.city_copies import city_copy, seeded_template
 
 TILE_IDS = [{"type": ids.BIGSCREEN_KPI_VALUE, "key": k} for k in ids.BIGSCREEN_TILE_KEYS]
+#: The tiles with parts under their value, in display order (what the refresh's ``ALL`` State holds).
+PART_IDS = [{"type": ids.BIGSCREEN_KPI_PARTS, "key": k} for k in ids.BIGSCREEN_TILE_KEYS
+            if k in ("alerts_firing", "by_source")]
+#: The refresh's outputs, by position.
+FIGURE, VALUES, VALUE_CLASSES, CHANGES, CHANGE_CLASSES, PARTS, ALERTS, INCIDENTS, UPDATED, DIGEST = range(10)
+
+
+def refresh(map_version, tiles=TILE_IDS, digest=None, scope=None, n=1):
+    """The 5-s live refresh as Dash calls it, with every tile (by default) and the parts of those that have them."""
+    keys = {tile["key"] for tile in tiles}
+    return live.refresh(n, map_version, tiles, [p for p in PART_IDS if p["key"] in keys], digest, scope)
+
+
+def tile_of(outputs, key: str, tiles=TILE_IDS) -> dict[str, object]:
+    """What a refresh wrote into the tile ``key``: its value, value class, change and change class."""
+    at = [tile["key"] for tile in tiles].index(key)
+    return {"value": outputs[VALUES][at], "value_class": outputs[VALUE_CLASSES][at], "change": outputs[CHANGES][at],
+            "change_class": outputs[CHANGE_CLASSES][at]}
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +76,10 @@ def _ops(patch: Patch) -> dict[tuple, object]:
 
 def test_map_sends_static_points_as_float32_arrays(app_context):
     with app_context.uow() as s:
-        fig, version = bigscreen.build_map_figure(s)
+        fig, version, _digests = mapkit.build_map_figure(s)
         assert version == data_version(s)
     payload = json.loads(pio.to_json(fig))
-    doorplates = payload["data"][bigscreen.DOORPLATES]
+    doorplates = payload["data"][mapkit.DOORPLATES]
     assert doorplates["lon"]["dtype"] == "f4" and "bdata" in doorplates["lon"]
     style = payload["layout"]["map"]["style"]
     assert all(src["type"] == "geojson" and isinstance(src["data"], dict) for src in style["sources"].values())
@@ -73,28 +95,35 @@ def test_static_layers_are_built_once_per_data_version(app_context):
 
 
 def test_refresh_patches_only_the_live_parts_that_changed_and_fills_every_tile(app_context):
-    figure, tiles, _alerts, _incidents, _updated, digest = bigscreen.refresh(1, [1], TILE_IDS)
+    outputs = refresh([1])
+    figure, digest = outputs[FIGURE], outputs[DIGEST]
     assert isinstance(figure, Patch)
     ops = figure.to_plotly_json()["operations"]
     touched = {tuple(op["location"][:2]) for op in ops}
     # the incident and alert layers are not patched here: callbacks/maplive.py sends them as deltas
     assert touched == {("data", i) for i in (mapkit.GRIDS, mapkit.SENSORS)}
     assert len(json.dumps(figure.to_plotly_json())) < 20_000
-    assert len(tiles) == len(ids.BIGSCREEN_TILE_KEYS) and all(isinstance(tile, Patch) for tile in tiles)
-    closure = _ops(tiles[ids.BIGSCREEN_TILE_KEYS.index("closure_rate")])
-    assert closure[(0, "props", "children")] == "—"  # nothing reported yet
-    assert closure[(0, "props", "className")] == "kpi-value kpi-none"
-    assert _ops(tiles[ids.BIGSCREEN_TILE_KEYS.index("open")])[(0, "props", "children")] == "0"
+    for column in (VALUES, VALUE_CLASSES, CHANGES, CHANGE_CLASSES):
+        assert len(outputs[column]) == len(ids.BIGSCREEN_TILE_KEYS)
+        assert all(isinstance(value, str) for value in outputs[column])
+    closure = tile_of(outputs, "closure_rate")
+    assert closure["value"] == "—" and closure["value_class"] == "kpi-value kpi-none"  # nothing reported yet
+    assert tile_of(outputs, "open")["value"] == "0"
+    levels, sources = outputs[PARTS]  # the chips: four alert levels, and today's intake by source
+    assert len(levels) == 4
+    assert sources and all("chip-zero" in chip.className for chip in sources)  # nothing reported today
     # nothing changed since: neither the figure, nor a tile, nor a list is sent again
-    again = bigscreen.refresh(2, [1], TILE_IDS, digest)
-    assert again[0] is bigscreen.no_update and again[5] is bigscreen.no_update
-    assert all(tile is bigscreen.no_update for tile in again[1]) and again[2] is again[3] is bigscreen.no_update
-    assert isinstance(again[4], str)
+    again = refresh([1], digest=digest, n=2)
+    assert again[FIGURE] is no_update and again[DIGEST] is no_update
+    for column in (VALUES, VALUE_CLASSES, CHANGES, CHANGE_CLASSES, PARTS):
+        assert again[column] and all(value is no_update for value in again[column])
+    assert again[ALERTS] is again[INCIDENTS] is no_update
+    assert isinstance(again[UPDATED], str)
 
 
 def test_refresh_before_the_map_arrives_leaves_the_figure_alone(app_context):
-    figure, *_ = bigscreen.refresh(0, None, [])
-    assert figure is bigscreen.no_update
+    figure, *_ = refresh(None, [], n=0)
+    assert figure is no_update
 
 
 @pytest.mark.parametrize(("key", "value", "shown"), [
@@ -102,12 +131,15 @@ def test_refresh_before_the_map_arrives_leaves_the_figure_alone(app_context):
     ("mean_handle_hours", 2.345, "2.3"),
 ])
 def test_kpi_values_are_formatted_for_the_wall(key, value, shown):
-    assert bigscreen.format_kpi(key, value) == shown
+    assert format_kpi(key, value) == shown
 
 
-def test_kpi_period_is_the_local_calendar_month():
-    start, end = bigscreen.kpi_period(datetime(2026, 11, 30, 20, 0, tzinfo=UTC))  # 04:00 on 1 Dec in Shanghai
-    assert (start.month, start.day, end.month) == (12, 1, 1)
+def test_the_tiles_compare_the_local_calendar_month_so_far_with_last_month_to_the_same_point():
+    at = periods.tile_periods(datetime(2026, 11, 30, 20, 0, tzinfo=UTC))  # 04:00 on 1 Dec in Shanghai
+    assert (at.start.month, at.start.day, at.end.month) == (12, 1, 1)
+    assert (at.before.month, at.before.day) == (11, 1) and at.before_until - at.before == timedelta(hours=4)
+    assert at.today == at.start  # the first day of the month
+    assert periods.rank_since(datetime(2026, 12, 10, 2, 0, tzinfo=UTC), "month") == at.start
 
 
 # --- tiles: change against the previous period, target state ----------------------------------------
@@ -121,17 +153,24 @@ TARGETS = {"closure_rate": (0.95, 0.90), "on_time_closure_rate": (0.90, 0.80)}
     ("open", 3, "none"),  # no target
 ])
 def test_a_rate_tile_turns_amber_then_red_below_its_targets(key, value, state):
-    assert bigscreen.tile_state(key, value, TARGETS) == state
+    assert screen_tiles.tile_state(key, value, TARGETS) == state
+
+
+def _change(key: str, value: float | None, previous: float | None) -> tuple[str, str]:
+    """The change as the tile shows it, and its direction."""
+    delta, trend = screen_tiles.tile_change(key, value, previous)
+    return change_text(key, delta, trend), trend
 
 
 def test_the_change_is_shown_in_points_for_rates_and_in_units_for_counts(app_context):
     pt = t("screen.unit.pt")
-    assert bigscreen.tile_change("closure_rate", 0.95, 0.929) == (f"▲ 2.1 {pt}", "up")
-    assert bigscreen.tile_change("closure_rate", 0.9, 0.93) == (f"▼ 3.0 {pt}", "down")
-    assert bigscreen.tile_change("open", 5, 8) == ("▼ 3", "down")
-    assert bigscreen.tile_change("open", 4, 4) == (t("screen.change.flat"), "flat")
-    assert bigscreen.tile_change("closure_rate", 0.95, None) == ("", "none")
-    assert bigscreen.tile_change("closure_rate", 0.9512, 0.951) == (t("screen.change.flat"), "flat")  # < 0.05 pt
+    assert _change("closure_rate", 0.95, 0.929) == (f"▲ 2.1 {pt}", "up")
+    assert _change("closure_rate", 0.9, 0.93) == (f"▼ 3.0 {pt}", "down")
+    assert _change("open", 5, 8) == ("▼ 3", "down")
+    assert _change("open", 4, 4) == (t("screen.change.flat"), "flat")
+    assert _change("closure_rate", 0.95, None) == ("", "none")
+    assert _change("closure_rate", 0.9512, 0.951) == (t("screen.change.flat"), "flat")  # < 0.05 pt
+    assert screen_tiles.tile_change("closure_rate", 0.95, 0.929) == (2.1, "up")  # the data: points, not text
 
 
 @pytest.mark.parametrize(("key", "trend", "tone"), [
@@ -139,7 +178,7 @@ def test_the_change_is_shown_in_points_for_rates_and_in_units_for_counts(app_con
     ("open", "down", "good"), ("reported", "up", "neutral"), ("closure_rate", "flat", "neutral"),
 ])
 def test_a_change_is_good_or_bad_news_by_kpi(key, trend, tone):
-    assert bigscreen.tile_tone(key, trend) == tone
+    assert screen_tiles.tile_tone(key, trend) == tone
 
 
 def test_tiles_sum_levels_and_sources_and_list_the_parts(app_context):
@@ -147,19 +186,21 @@ def test_tiles_sum_levels_and_sources_and_list_the_parts(app_context):
                "by_source": {"patrol": 4, "hotline": 3}}
     previous = {"alerts_firing": {"red": 0, "orange": 0, "yellow": 1, "blue": 0}, "closure_rate": 0.97,
                 "by_source": {"patrol": 9, "hotline": 0}}
-    alerts = bigscreen.build_tile("alerts_firing", current, previous, TARGETS)
-    assert (alerts.value, alerts.change, alerts.tone) == ("3", "▲ 2", "bad")
-    assert [n for _, _, n in alerts.breakdown] == [1, 2, 0, 0]
-    intake = bigscreen.build_tile("by_source", current, previous, TARGETS)
-    assert (intake.value, intake.change, intake.tone, len(intake.breakdown)) == ("7", "▼ 2", "neutral", 2)
-    closure = bigscreen.build_tile("closure_rate", current, previous, TARGETS)
-    assert (closure.value, closure.state, closure.trend, closure.tone) == ("93.0%", "amber", "down", "bad")
-    ops = _ops(bigscreen.tile_patch(closure))
-    assert ops[(0, "props", "className")] == "kpi-value kpi-amber"
-    assert ops[(1, "props", "className")] == "kpi-change trend-down tone-bad"
-    assert (2, "props", "children") not in ops  # no breakdown on a rate tile
-    chips = _ops(bigscreen.tile_patch(alerts))[(2, "props", "children")]
-    assert len(chips) == 4
+    alerts = screen_tiles.build_tile("alerts_firing", current, previous, TARGETS)
+    assert (alerts.value, alerts.delta, alerts.tone) == (3, 2, "bad")
+    assert alerts.parts == (("red", 1), ("orange", 2), ("yellow", 0), ("blue", 0))
+    shown = tile_view(alerts)
+    assert (shown.value, shown.change) == ("3", "▲ 2")
+    assert [(label, n) for label, _, n in shown.parts] == [(t(f"level.{lvl}"), n) for lvl, n in alerts.parts]
+    intake = tile_view(screen_tiles.build_tile("by_source", current, previous, TARGETS))
+    assert (intake.value, intake.change, intake.change_class, len(intake.parts)) == (
+        "7", "▼ 2", "kpi-change trend-down tone-neutral", 2)
+    closure = screen_tiles.build_tile("closure_rate", current, previous, TARGETS)
+    assert (closure.value, closure.state, closure.trend, closure.tone) == (0.93, "amber", "down", "bad")
+    shown = tile_view(closure)
+    assert shown.value == "93.0%" and shown.value_class == "kpi-value kpi-amber"
+    assert shown.change_class == "kpi-change trend-down tone-bad"
+    assert shown.parts == ()  # no breakdown on a rate tile
 
 
 def test_targets_are_a_validated_setting_merged_with_the_defaults(monkeypatch):
@@ -182,8 +223,8 @@ def test_a_tile_follows_the_configured_target(app_context, monkeypatch):
             now = utcnow()
             _incident(s, grid, "C1", now - timedelta(minutes=30), filed=True, closed=True)
             _incident(s, grid, "C2", now - timedelta(minutes=20), filed=True)
-        tiles = bigscreen.refresh(1, None, [{"type": ids.BIGSCREEN_KPI_VALUE, "key": "closure_rate"}])[1]
-        assert _ops(tiles[0])[(0, "props", "className")] == "kpi-value kpi-red"  # 50 % < 99 %
+        outputs = refresh(None, [{"type": ids.BIGSCREEN_KPI_VALUE, "key": "closure_rate"}])
+        assert outputs[VALUE_CLASSES] == ["kpi-value kpi-red"] and outputs[VALUES] == ["50.0%"]  # 50 % < 99 %
     finally:
         get_settings.cache_clear()
 
@@ -191,10 +232,11 @@ def test_a_tile_follows_the_configured_target(app_context, monkeypatch):
 def test_the_previous_period_is_last_month_up_to_the_same_point():
     zone = get_settings().zone
     start = datetime(2026, 3, 1, tzinfo=zone)
-    before, until = bigscreen.previous_period(start, datetime(2026, 3, 10, 12, tzinfo=zone))
+    march_tenth = periods.tile_periods(datetime(2026, 3, 10, 12, tzinfo=zone))
+    before, until = march_tenth.before, march_tenth.before_until
     assert (before, until) == (datetime(2026, 2, 1, tzinfo=zone), datetime(2026, 2, 10, 12, tzinfo=zone))
     # 31 March: February ends first, so all of it
-    assert bigscreen.previous_period(start, datetime(2026, 3, 31, 23, tzinfo=zone))[1] == start
+    assert periods.tile_periods(datetime(2026, 3, 31, 23, tzinfo=zone)).before_until == start
 
 
 # --- reads of the screen ------------------------------------------------------------------------------
@@ -273,14 +315,14 @@ def test_the_ticker_marks_drills_and_the_families_count_real_alarms_only(app_con
         _alert(s, gas[0], "yellow", now - timedelta(minutes=2))  # the same sensor counts once
         _alert(s, gas[1], "orange", now - timedelta(minutes=1), exercise=True)
         n_gas = len(gas)
-    _figure, _tiles, ticker, *_ = bigscreen.refresh(1, None, [])
+    ticker = refresh(None, [])[ALERTS]
     classes = [item.className for item in ticker]
     assert len(ticker) == 3 and "alert-exercise" in classes[0] and "tick-red" in classes[2]
     assert ticker[0].children[0].children.startswith(t("screen.exercise"))
-    families = bigscreen.refresh_panels(1, "month", None, 1.0)[6]
+    families = panels.refresh_panels(1, "month", None, 1.0)[6]
     gas_cell = next(c for c in families if c.children[0].children == t("family.gas"))
     assert gas_cell.children[1].children == f"1/{n_gas}" and "family-alarm" in gas_cell.className
-    assert gas_cell.style["--family"] == bigscreen.LEVEL_COLOURS["red"]
+    assert gas_cell.style["--family"] == LEVEL_COLOURS["red"]
 
 
 def test_the_city_aqi_comes_from_the_latest_air_readings_through_hj633(app_context):
@@ -293,7 +335,7 @@ def test_the_city_aqi_comes_from_the_latest_air_readings_through_hj633(app_conte
                 for sid, kind in air for h in (0, 3)]
         assert not ingest_readings(s, rows, now=now).rejected
     expected = aqi({k.removeprefix("air_"): v for k, v in concentrations.items()}, averaging="1h")
-    outputs = bigscreen.refresh_panels(1, "month", None, 1.0)
+    outputs = panels.refresh_panels(1, "month", None, 1.0)
     text = json.dumps(outputs[4].to_plotly_json(), default=lambda o: o.to_plotly_json(), ensure_ascii=False)
     assert f'"children": "{expected.aqi}"' in text and t(f"screen.aqi.cat.{expected.category}") in text
     trend = outputs[5]["data"][0]["y"]
@@ -306,7 +348,7 @@ def test_panels_show_the_trend_and_rankings_and_resend_only_what_changed(app_con
         grid = s.scalars(select(Grid)).first()
         _incident(s, grid, "T1", now - timedelta(minutes=1), filed=True, closed=False)
         _incident(s, grid, "T2", now - timedelta(days=3), filed=True, closed=True)
-    first = bigscreen.refresh_panels(1, "month", None, 2.0)
+    first = panels.refresh_panels(1, "month", None, 2.0)
     hourly, daily = first[0], first[1]
     assert sum(hourly["data"][0]["y"]) == 1 and len(hourly["data"][0]["x"]) == 24
     assert sum(daily["data"][0]["y"]) == 2 and sum(daily["data"][1]["y"]) == 1 and len(daily["data"][0]["x"]) == 30
@@ -314,19 +356,23 @@ def test_panels_show_the_trend_and_rankings_and_resend_only_what_changed(app_con
     rows = first[2]
     assert rows and all(row.__dict__.get("data-testid") == "rank-row" for row in rows)
     digest = first[7]
-    again = bigscreen.refresh_panels(2, "month", None, 2.0, digest)
-    assert all(part is bigscreen.no_update for part in again)
-    today = bigscreen.refresh_panels(3, "today", None, 2.0, digest)
-    assert today[2] is bigscreen.no_update or len(today[2]) == 1  # only T1 was reported today
-    assert today[0] is bigscreen.no_update
+    again = panels.refresh_panels(2, "month", None, 2.0, digest)
+    assert all(part is no_update for part in again)
+    today = panels.refresh_panels(3, "today", None, 2.0, digest)
+    assert today[2] is no_update or len(today[2]) == 1  # only T1 was reported today
+    assert today[0] is no_update
 
 
 def test_a_refresh_stays_small_on_the_wire(app_context):
     """Everything a refresh sends, the first time (all parts) and then (nothing changed), as JSON."""
     encode = pio.json.to_json_plotly  # Dash's encoder: components and Patches included
-    payload = bigscreen.refresh(1, [1], TILE_IDS)
-    assert len(encode([p for p in payload if p is not bigscreen.no_update])) < 20_000
-    panels = bigscreen.refresh_panels(1, "month", None, 1.0)
-    assert len(encode(list(panels))) < 20_000
-    quiet = bigscreen.refresh(2, [1], TILE_IDS, payload[5])
-    assert len(encode([p for p in quiet if p is not bigscreen.no_update])) < 500
+    def sent(outputs: tuple) -> list:  # as Dash answers: no_update left out, of pattern-matching outputs too
+        flat = [item for n, out in enumerate(outputs) for item in (out if VALUES <= n <= PARTS else [out])]
+        return [item for item in flat if item is not no_update]
+
+    payload = refresh([1])
+    assert len(encode(sent(payload))) < 20_000
+    slow = panels.refresh_panels(1, "month", None, 1.0)
+    assert len(encode(list(slow))) < 20_000
+    quiet = refresh([1], digest=payload[DIGEST], n=2)
+    assert len(encode(sent(quiet))) < 500

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from dash import no_update
 from dash._callback_context import context_value
 from dash._utils import AttributeDict
 from flask import Flask
@@ -18,15 +19,17 @@ from sqlalchemy import select
 from alerts.aqi import aqi
 from alerts.ingest import ingest_readings
 from api.auth import AuthUser, init_auth
-from callbacks import bigscreen
+from callbacks.bigscreen import citymap, detail, panels, periods
+from callbacks.bigscreen.scope import screen_scope
 from data.db import Database
 from data.layers import StaticLayers, static_layers
 from data.models import Category, Grid, Sensor, User, utcnow
 from dispatch.kpi import kpi_snapshot
 from i18n import t
 from layouts import ids
+from layouts.bigscreen_tiles import format_kpi
 from tests.unit.city_copies import city_copy, seeded_template
-from tests.unit.test_bigscreen import TILE_IDS, _alert, _incident, _ops
+from tests.unit.test_bigscreen import ALERTS, INCIDENTS, _alert, _incident, refresh, tile_of
 
 #: Streets of the seeded city (seed 3): the first holds the air station; the other two, of one district, have
 #: sensors but none of air.
@@ -67,7 +70,7 @@ def _street_scope(layers: StaticLayers, code: str) -> dict[str, Any]:
     token = context_value.set(AttributeDict(triggered_inputs=[
         {"prop_id": f"{ids.BIGSCREEN_AREA_STREET}.value", "value": street.id}]))
     try:
-        outputs = bigscreen.drill_down(street.parent_id, street.id, None, None)
+        outputs = citymap.drill_down(street.parent_id, street.id, None, None)
     finally:
         context_value.reset(token)
     return outputs[7]
@@ -78,8 +81,8 @@ def _grids_of(session: Any, layers: StaticLayers, code: str) -> list[Grid]:
     return list(session.scalars(select(Grid).where(Grid.id.in_(ids)).order_by(Grid.id)))
 
 
-def _tile(tiles: list[Any], key: str) -> Any:
-    return _ops(tiles[[tile["key"] for tile in TILE_IDS].index(key)])[(0, "props", "children")]
+def _tile(outputs: tuple[Any, ...], key: str) -> Any:
+    return tile_of(outputs, key)["value"]
 
 
 def test_choosing_a_street_scopes_the_tiles_to_its_kpi_snapshot_and_the_ticker_to_its_alerts(app_context):
@@ -98,17 +101,19 @@ def test_choosing_a_street_scopes_the_tiles_to_its_kpi_snapshot_and_the_ticker_t
         _alert(s, sensor_there.id, "yellow", now - timedelta(minutes=1))
         names = sensor_here.name, sensor_there.name
         scope = _street_scope(layers, OTHER_STREET)
-        start, end = bigscreen.kpi_period(now)
+        at = periods.tile_periods(now)
+        start, end = at.start, at.end
         street = kpi_snapshot(s, start, end, now=now, street=OTHER_STREET)
         whole = kpi_snapshot(s, start, end, now=now)
     assert street["reported"] == 2 and whole["reported"] >= 7  # the figures differ: the test can tell them apart
 
-    _map, city_tiles, city_alerts, *_ = bigscreen.refresh(1, None, TILE_IDS, None, None)
-    _map, tiles, alerts, incidents, *_ = bigscreen.refresh(1, None, TILE_IDS, None, scope)
+    city = refresh(None)
+    tiles = refresh(None, scope=scope)
+    city_alerts, alerts, incidents = city[ALERTS], tiles[ALERTS], tiles[INCIDENTS]
 
-    assert _tile(city_tiles, "reported") == str(whole["reported"])
+    assert _tile(city, "reported") == str(whole["reported"])
     for key in ("reported", "open", "closure_rate", "red_cards"):
-        assert _tile(tiles, key) == bigscreen.format_kpi(key, street[key]), key
+        assert _tile(tiles, key) == format_kpi(key, street[key]), key
     assert _tile(tiles, "alerts_firing") == "1"  # the street's one red alert, not the city's two
     assert names[0] in _text(alerts) and names[1] not in _text(alerts)
     assert names[1] in _text(city_alerts)
@@ -119,11 +124,11 @@ def test_a_scope_naming_no_known_area_shows_the_city(app_context):
     with app_context.uow() as s:
         layers = static_layers(s)
     for bad in ({"level": "street", "id": -1}, {"level": "grid", "id": "x"}, {"id": 1}, {"level": "planet", "id": 1}):
-        assert bigscreen.screen_scope(layers, bad) is None
+        assert screen_scope(layers, bad) is None
     street = _street(layers, OTHER_STREET)
-    assert bigscreen.screen_scope(layers, {"level": "street", "id": street.id}).kpi == {"street": OTHER_STREET}
+    assert screen_scope(layers, {"level": "street", "id": street.id}).kpi == {"street": OTHER_STREET}
     grid = int(layers.grids.ids[0])
-    assert bigscreen.screen_scope(layers, {"level": "grid", "id": grid}).grid_ids == [grid]
+    assert screen_scope(layers, {"level": "grid", "id": grid}).grid_ids == [grid]
 
 
 def test_the_aqi_follows_the_chosen_area_to_its_own_stations(app_context):
@@ -137,8 +142,8 @@ def test_the_aqi_follows_the_chosen_area_to_its_own_stations(app_context):
         station, other = _street_scope(layers, STATION_STREET), _street_scope(layers, OTHER_STREET)
     expected = aqi({k.removeprefix("air_"): v for k, v in AIR.items()}, averaging="1h")
 
-    at_station = bigscreen.refresh_panels(1, "month", station, 1.0)
-    elsewhere = bigscreen.refresh_panels(1, "month", other, 1.0)
+    at_station = panels.refresh_panels(1, "month", station, 1.0)
+    elsewhere = panels.refresh_panels(1, "month", other, 1.0)
 
     assert f'"children": "{expected.aqi}"' in _text(at_station[4])
     assert t("screen.aqi.none") in _text(elsewhere[4])  # no station in that street: no figure borrowed
@@ -171,15 +176,15 @@ def test_a_handler_sees_the_detail_and_list_entries_of_their_departments_inciden
         s.expunge_all()
 
     signed_in(handler)
-    shown = _text(bigscreen.show_detail({"kind": "incident", "id": mine}))
+    shown = _text(detail.show_detail({"kind": "incident", "id": mine}))
     assert "MINE" in shown
-    refused = bigscreen.show_detail({"kind": "incident", "id": foreign})
+    refused = detail.show_detail({"kind": "incident", "id": foreign})
     assert "FOREIGN" not in _text(refused) and refused.children == t("map.gone")  # as if it did not exist
-    assert bigscreen.show_detail({"kind": "incident", "id": "not-a-number"}).children == t("map.gone")
-    assert bigscreen.show_detail(["incident", foreign]) is bigscreen.no_update
-    listed = _text(bigscreen.refresh(1, None, [])[3])  # nor does the live incident list name it
+    assert detail.show_detail({"kind": "incident", "id": "not-a-number"}).children == t("map.gone")
+    assert detail.show_detail(["incident", foreign]) is no_update
+    listed = _text(refresh(None, [])[INCIDENTS])  # nor does the live incident list name it
     assert "MINE" in listed and "FOREIGN" not in listed
 
     signed_in(operator)
-    assert "FOREIGN" in _text(bigscreen.show_detail({"kind": "incident", "id": foreign}))
-    assert "FOREIGN" in _text(bigscreen.refresh(1, None, [])[3])
+    assert "FOREIGN" in _text(detail.show_detail({"kind": "incident", "id": foreign}))
+    assert "FOREIGN" in _text(refresh(None, [])[INCIDENTS])

@@ -274,7 +274,7 @@ def _node(layers, code: str):
 
 
 def test_the_big_screen_of_a_tier_user_is_framed_on_their_area_and_never_leaves_it(session, world):
-    from callbacks import bigscreen
+    from callbacks.bigscreen import scope as bigscreen
     from data.layers import static_layers
 
     layers = static_layers(session)

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from data.accounts import verify_password
 from data.db import Database
-from data.demo import DEMO_LOGINS, DemoCityError, seed_demo_city
+from data.demo import DEMO_LOGINS, DEMO_ROLES, DemoCityError, seed_demo_city
 from data.models import (
     Area,
     Asset,
@@ -193,11 +193,14 @@ def test_the_scripted_gas_sensor_and_demo_accounts(city):
         assert gas.kind == "gas_pressure" and gas.family == "gas"
         users = {u.username: u for u in s.scalars(select(User))}
         for name, password in DEMO_LOGINS.items():
-            assert users[name].role == name
+            assert users[name].role == DEMO_ROLES.get(name, name)
             assert verify_password(users[name].password_hash, password)
         assert users["worker"].grid_id == gas.grid_id
         assert s.get(Grid, gas.grid_id).worker_id == users["worker"].id
         assert s.get(Department, users["handler"].department_id).code == "gas"
+        # the handlers who assist on a red gas alert (linkage rule gas-red)
+        assert {s.get(Department, users[n].department_id).code for n in ("fire", "traffic")} == {
+            "fire_rescue", "traffic_police"}
         grids = s.scalars(select(Grid)).all()
         workers = {u.id: u for u in users.values() if u.role == "worker"}
         assert all(g.worker_id in workers and workers[g.worker_id].grid_id == g.id for g in grids)

@@ -11,7 +11,8 @@ from dash._utils import AttributeDict
 from sqlalchemy import select
 
 from api.auth import page_of_component
-from callbacks import admin_duty, bigscreen
+from callbacks import admin_duty
+from callbacks.bigscreen import panels
 from data.models import AuditLog, DutyRota
 from dispatch import duty
 from layouts import admin, ids
@@ -78,7 +79,7 @@ def test_the_big_screen_line_shows_who_is_on_duty_now(server, db, city):
         following = slot.next()
         duty.add_rota_entry(s, None, duty.RotaEntryIn(following.day, following.shift.code, "duty_leader", "root"))
     with signed_in(server, city.operator, lang="en"):
-        line = bigscreen.show_duty(0)
+        line = panels.show_duty(0)
     shift = "Day shift" if slot.shift.code == "day" else "Night shift"
     assert line == f"On duty ({shift}): Shift lead vacant · Duty officer 值班员甲 · Leader on duty vacant"
     assert slot.span[1] - slot.span[0] == timedelta(hours=12)

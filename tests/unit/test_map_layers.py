@@ -17,7 +17,10 @@ from dash._utils import AttributeDict
 from flask import Flask
 from sqlalchemy import select
 
-from callbacks import bigscreen, mapkit, maplive
+from callbacks import mapkit, maplive
+from callbacks.bigscreen import citymap, patrol, scope
+from callbacks.bigscreen import detail as selection
+from callbacks.bigscreen import live as live_refresh
 from data.db import Database
 from data.layers import grid_metrics, live_incidents, per_minute, sensor_levels, static_layers
 from data.map_details import detail, mask_name, mask_phone, patrol_cameras, search
@@ -139,7 +142,7 @@ def test_a_new_incident_recolours_only_the_grids_and_reaches_the_live_layer(ctx)
     with ctx.uow() as s:
         new = add_incident(s, s.scalars(select(Grid)).first(), "NEW", card="yellow")
     tiles = [{"type": "bigscreen-kpi-value", "key": "open"}]
-    patch, values, *_, digest = bigscreen.refresh(3, [1], tiles, before)
+    patch, values, *_, digest = live_refresh.refresh(3, [1], tiles, [], before)
     assert isinstance(patch, Patch) and len(values) == 1
     touched = {tuple(op["location"][:2]) for op in patch.to_plotly_json()["operations"]}
     assert touched == {("data", mapkit.GRIDS)}  # the incident layer is not re-sent with the figure
@@ -153,7 +156,7 @@ def test_recolouring_grids_patches_only_their_values(ctx):
     with ctx.uow() as s:
         grid = s.scalars(select(Grid).order_by(Grid.id)).first()
         add_incident(s, grid, "OLD", state="closed")
-    patch, digest = bigscreen.recolour_grids("workload", {})
+    patch, digest = citymap.recolour_grids("workload", {})
     ops = patch.to_plotly_json()["operations"]
     assert {tuple(op["location"]) for op in ops} == {("data", mapkit.GRIDS, "z"), ("data", mapkit.GRIDS, "zmax")}
     z = next(op["params"]["value"] for op in ops if op["location"][-1] == "z")
@@ -181,7 +184,7 @@ def test_clicks_resolve_to_the_object_under_the_pointer(city):
 
 def test_clicking_a_cell_zooms_in_until_its_points_show(ctx):
     context_value.set(AttributeDict(triggered_inputs=[{"prop_id": "bigscreen-map.clickData", "value": {}}]))
-    selected, _, patch = bigscreen.select({"points": [{"curveNumber": mapkit.DOORPLATES, "customdata": -1,
+    selected, _, patch = selection.select({"points": [{"curveNumber": mapkit.DOORPLATES, "customdata": -1,
                                                        "lon": 117.01, "lat": 36.65}]}, None, None, [], None)
     ops = {tuple(op["location"]): op["params"]["value"] for op in patch.to_plotly_json()["operations"]}
     assert selected is no_update
@@ -260,8 +263,8 @@ def test_the_detail_callback_masks_for_an_operator_and_not_for_an_admin(ctx, mon
     with ctx.uow() as s:
         plate = s.scalars(select(Doorplate).where(Doorplate.contact_phone.is_not(None))).first()
     for role, shown in (("operator", plate.contact_phone[:3] + "****"), ("admin", plate.contact_phone)):
-        monkeypatch.setattr(bigscreen, "signed_in", lambda role=role: SimpleNamespace(role=role))
-        text = json.dumps(bigscreen.show_detail({"kind": "doorplate", "id": plate.id}).to_plotly_json(),
+        monkeypatch.setattr(selection, "signed_in", lambda role=role: SimpleNamespace(role=role))
+        text = json.dumps(selection.show_detail({"kind": "doorplate", "id": plate.id}).to_plotly_json(),
                           default=lambda o: o.to_plotly_json(), ensure_ascii=False)
         assert shown in text and (role == "admin") == (plate.contact_phone in text)
 
@@ -281,7 +284,7 @@ def test_grid_camera_sensor_and_incident_details(city):
     assert dict(camera_detail.fields)["platform"] and camera_detail.extra["stream_url"] == camera.stream_url
     assert sensor_detail.extra["series"] == ([], []) and sensor_detail.extra["alerts"] == []
     assert incident_fields["state"] == "dispatched" and incident_fields["card"] == "red"
-    card = bigscreen.render_detail(detail_of_incident(city, incident.id))
+    card = selection.render_detail(detail_of_incident(city, incident.id))
     assert f"/console?incident={incident.id}" in json.dumps(card.to_plotly_json(), default=lambda o: o.to_plotly_json())
 
 
@@ -308,8 +311,8 @@ def test_search_finds_grid_codes_doorplate_codes_address_fragments_and_cameras(c
 def test_search_callback_flies_to_the_first_hit_and_shows_the_list(ctx, monkeypatch):
     with ctx.uow() as s:
         plate = s.scalars(select(Doorplate).order_by(Doorplate.id)).first()
-    monkeypatch.setattr(bigscreen, "ctx", SimpleNamespace(triggered_id=bigscreen.ids.BIGSCREEN_SEARCH))
-    selected, results, patch = bigscreen.select(None, 1, None, [], plate.code)
+    monkeypatch.setattr(selection, "ctx", SimpleNamespace(triggered_id=selection.ids.BIGSCREEN_SEARCH))
+    selected, results, patch = selection.select(None, 1, None, [], plate.code)
     assert selected == {"kind": "doorplate", "id": plate.id}
     ops = {tuple(op["location"]): op["params"]["value"] for op in patch.to_plotly_json()["operations"]}
     assert ops[("layout", "map", "center")] == {"lon": plate.lon, "lat": plate.lat}
@@ -325,18 +328,18 @@ def test_drill_down_fills_the_levels_below_and_scopes_to_the_deepest_choice(city
         layers = static_layers(s)
         district = s.scalars(select(Area).where(Area.level == "district").order_by(Area.code)).first()
         street = s.scalars(select(Area).where(Area.parent_id == district.id).order_by(Area.code)).first()
-    state = bigscreen.drill_state(layers, {"district": district.id, "street": None, "community": None, "grid": None},
+    state = scope.drill_state(layers, {"district": district.id, "street": None, "community": None, "grid": None},
                                   "district")
     assert street.id in [o["value"] for o in state["options"]["street"]] and state["options"]["community"] == []
     assert state["scope"] == {"level": "district", "id": district.id, "district": district.code}
     # choosing another district clears the street chosen under the first one
-    state = bigscreen.drill_state(layers, {"district": district.id, "street": street.id, "community": None,
+    state = scope.drill_state(layers, {"district": district.id, "street": street.id, "community": None,
                                            "grid": None}, "district")
     assert state["values"]["street"] is None
-    state = bigscreen.drill_state(layers, {"district": district.id, "street": street.id, "community": None,
+    state = scope.drill_state(layers, {"district": district.id, "street": street.id, "community": None,
                                            "grid": None}, "street")
     assert state["scope"]["level"] == "street" and state["options"]["community"]
-    west, south, east, north = bigscreen.scope_bounds(layers, state["scope"])
+    west, south, east, north = scope.scope_bounds(layers, state["scope"])
     assert layers.bounds[0] <= west < east <= layers.bounds[2] and layers.bounds[1] <= south < north <= layers.bounds[3]
 
 
@@ -354,7 +357,7 @@ def test_patrol_cameras_of_an_area_or_a_saved_list(city):
 def test_the_patrol_rotation_cycles_through_the_list(ctx):
     cameras = [{"id": i, "code": f"C{i}", "name": f"cam {i}", "status": "online", "stream_url": f"rtsp://x/{i}"}
                for i in range(3)]
-    shown = [json.dumps(bigscreen.patrol_tick(n, cameras).to_plotly_json(), default=lambda o: o.to_plotly_json())
+    shown = [json.dumps(patrol.patrol_tick(n, cameras).to_plotly_json(), default=lambda o: o.to_plotly_json())
              for n in (0, 1, 2, 3)]
     assert "rtsp://x/0" in shown[0] and "rtsp://x/1" in shown[1] and "rtsp://x/0" in shown[3]
     assert "3 / 3" in shown[2]

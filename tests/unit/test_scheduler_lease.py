@@ -20,6 +20,7 @@ from alerts.scheduler import (
     start_scheduler,
 )
 from alerts.simulator import Simulator
+from app import scheduled_jobs
 from data.models import JobState, Reading, SchedulerLease, Sensor
 
 T0 = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
@@ -73,7 +74,7 @@ def test_a_scheduler_without_the_lease_runs_no_job(db):
 
 
 def test_start_registers_the_jobs_runs_them_one_at_a_time_and_shutdown_gives_the_lease_up(db):
-    handle = start_scheduler(db, simulator=True, holder="web-1")
+    handle = start_scheduler(db, simulator=True, holder="web-1", jobs=scheduled_jobs())
     try:
         assert handle.is_leader and status(db, datetime.now(UTC)) == "running"
         jobs = {job.id: job for job in handle.scheduler.get_jobs()}

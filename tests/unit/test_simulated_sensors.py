@@ -20,7 +20,7 @@ from alerts import scheduler as scheduler_module
 from alerts.ingest import ingest_readings
 from alerts.scheduler import scheduler_status
 from alerts.simulator import PROFILES, Simulator, simulate_tick
-from callbacks import bigscreen
+from callbacks.bigscreen.detail import render_detail
 from data.db import Database, alembic_config
 from data.importers import import_file
 from data.map_details import detail
@@ -104,7 +104,7 @@ def test_the_api_shows_which_sensors_are_simulated_and_registers_only_real_ones(
 
 
 def rendered(found) -> str:
-    return json.dumps(bigscreen.render_detail(found).to_plotly_json(), default=lambda o: o.to_plotly_json(),
+    return json.dumps(render_detail(found).to_plotly_json(), default=lambda o: o.to_plotly_json(),
                       ensure_ascii=False)
 
 

@@ -260,7 +260,7 @@ def test_a_status_change_of_the_probe_renews_the_maps_static_layers(city):
 
 
 def test_a_cameras_detail_on_the_map_opens_it_on_the_wall():
-    from callbacks.bigscreen import render_detail
+    from callbacks.bigscreen.detail import render_detail
     from data.map_details import Detail
 
     found = Detail("camera", 7, "东门", 117.0, 36.6, [("code", "CAM 7&x"), ("status", "online")],
