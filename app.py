@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 import callbacks  # noqa: F401  (importing it registers every @dash.callback)
 from alerts.ports import set_desk
+from alerts.review import warning_stats
 from api.auth import PAGE_PATHS, PAGE_TEMPLATES, allowed, current_db, init_auth
 from api.errors import error_response, register_error_handlers
 from api.health import health_bp
@@ -41,6 +42,7 @@ from data.db import Database, DatabaseConfigError, check_connection
 from data.partitions import maintain_partitions
 from dispatch.desk import DispatchDesk
 from dispatch.kpi import SCOPE_HELP
+from dispatch.ports import set_warning_stats
 from i18n import current_lang, t
 from layouts.shell import shell
 from settings import Settings, get_settings
@@ -75,8 +77,10 @@ PARTITIONS_S = 3600.0
 
 def wire() -> None:
     """Connect the ports of the packages that must not import each other: an alert asks the dispatch loop
-    for its incident, notifications and camera streams (``alerts.ports``). Idempotent; once per process."""
+    for its incident, notifications and camera streams (``alerts.ports``); the briefing asks alerts for its
+    warning statistics (``dispatch.ports``). Idempotent; once per process."""
     set_desk(DispatchDesk())
+    set_warning_stats(warning_stats)
 
 
 def scheduled_jobs(settings: Settings | None = None) -> dict[str, tuple[float, Job]]:

@@ -1,6 +1,7 @@
 """The leader's briefing as data: a period and the one before it, every KPI of DESIGN §7 for both,
 department and grid rankings with A/B/C grades, the top problem categories, a daily trend, the
-overdue list and the warning statistics per sensor family (``alerts.review.warning_stats``). The /briefing
+overdue list and the warning statistics per sensor family (``alerts.review.warning_stats``, asked for
+through ``dispatch.ports``). The /briefing
 page, the PDF and the XLSX all render this one structure.
 
 Every figure comes from the KPI engine (``dispatch.kpi``), on its cohort and formulas: the KPIs from
@@ -18,7 +19,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from alerts.review import warning_stats
 from data.effective_settings import effective_settings
 from data.models import Category, Department, Grid, Incident
 from dispatch.kpi import PERIOD_KINDS as PERIOD_KINDS  # the API and the page take their kinds from here
@@ -33,6 +33,7 @@ from dispatch.kpi import (
     previous_calendar_period,
     top_categories,
 )
+from dispatch.ports import warning_stats
 from dispatch.workflow import OPEN_STATES
 from settings import get_settings
 

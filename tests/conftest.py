@@ -8,9 +8,11 @@ import pytest
 from sqlalchemy.orm import Session
 
 from alerts.ports import set_desk
+from alerts.review import warning_stats
 from data.accounts import PasswordPolicy
 from data.db import Database
 from dispatch.desk import DispatchDesk
+from dispatch.ports import set_warning_stats
 from settings import get_settings
 from tests.dash_apps import share_callbacks
 
@@ -48,6 +50,7 @@ def _short_fixture_passwords() -> Iterator[None]:
 def _wired_ports() -> None:
     """Connect the ports as the composition root does (``app.wire``): alerts ask dispatch for incidents."""
     set_desk(DispatchDesk())
+    set_warning_stats(warning_stats)
 
 
 @pytest.fixture(autouse=True)
