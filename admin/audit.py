@@ -6,7 +6,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from data.models import AuditLog
+from data.audit import write_audit
 from domain.permissions import Permission, require
 
 
@@ -25,4 +25,4 @@ def check(actor: Actor | None, permission: Permission) -> None:
 def audit(session: Session, actor: Actor | None, action: str, target: str,
           detail: dict[str, Any] | None = None) -> None:
     """The audit row of an administrator's change (``action`` e.g. ``user.create``, ``target`` e.g. ``user:li``)."""
-    session.add(AuditLog(user_id=getattr(actor, "id", None), action=action, target=target[:128], detail=detail))
+    write_audit(session, getattr(actor, "id", None), action, target, detail=detail)

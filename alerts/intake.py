@@ -10,7 +10,7 @@ from typing import Protocol
 from sqlalchemy.orm import Session
 
 from alerts.ingest import IngestResult, ingest_readings
-from data.models import AuditLog
+from data.audit import write_audit
 from domain.permissions import Permission, require
 
 
@@ -27,7 +27,7 @@ def ingest_from(session: Session, actor: Actor, rows: Sequence[object]) -> Inges
     require(actor.role, Permission.READING_INGEST)
     result = ingest_readings(session, rows)
     if result.accepted:
-        session.add(AuditLog(user_id=actor.id, action="readings.ingest", target="readings",
-                             detail={"accepted": result.accepted, "duplicates": result.duplicates,
-                                     "rejected": len(result.rejected)}))
+        write_audit(session, actor.id, "readings.ingest", "readings",
+                    detail={"accepted": result.accepted, "duplicates": result.duplicates,
+                            "rejected": len(result.rejected)})
     return result

@@ -22,7 +22,8 @@ from sqlalchemy import and_, case, extract, func, or_, select
 from sqlalchemy.orm import Session
 
 from data.areas import actor_grid_ids, grids_of_area
-from data.models import Alert, Area, AreaLevel, AuditLog, Grid, Rule, Sensor
+from data.audit import write_audit
+from data.models import Alert, Area, AreaLevel, Grid, Rule, Sensor
 from domain.permissions import Permission, allowed
 from settings import get_settings
 
@@ -108,8 +109,7 @@ def review_alert(session: Session, actor: Any, alert_id: int, command: ReviewCom
         detail["note"] = note
     if previous:
         detail["previous"] = previous
-    session.add(AuditLog(at=now, user_id=actor.id, action="alert.review", target=f"alert:{alert_id}",
-                         detail=detail))
+    write_audit(session, actor.id, "alert.review", f"alert:{alert_id}", at=now, detail=detail)
     session.flush()
     return alert
 

@@ -9,7 +9,8 @@ from typing import Protocol
 from sqlalchemy.orm import Session
 
 from alerts import rules_store
-from data.models import AuditLog, Rule
+from data.audit import write_audit
+from data.models import Rule
 from domain.permissions import Permission, require
 
 
@@ -21,7 +22,7 @@ class Actor(Protocol):
 
 
 def _audit(session: Session, actor: Actor, action: str, rule_id: str) -> None:
-    session.add(AuditLog(user_id=actor.id, action=action, target=f"rule:{rule_id}"[:128]))
+    write_audit(session, actor.id, action, f"rule:{rule_id}")
 
 
 def add_rule(session: Session, actor: Actor, document: object, *, enabled: bool = True) -> Rule:

@@ -8,7 +8,8 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from alerts.queries import sensor_exists
-from data.models import AuditLog, Sensor
+from data.audit import write_audit
+from data.models import Sensor
 from domain.permissions import Permission, require
 
 
@@ -34,5 +35,5 @@ def register_sensor(session: Session, actor: Actor, fields: dict[str, Any], grid
     sensor = Sensor(**fields, grid_id=grid_id)
     session.add(sensor)
     session.flush()
-    session.add(AuditLog(user_id=actor.id, action="sensor.create", target=f"sensor:{sensor.id}"[:128]))
+    write_audit(session, actor.id, "sensor.create", f"sensor:{sensor.id}")
     return sensor

@@ -32,8 +32,9 @@ from data.accounts import (
     user_for_token,
     verify_password,
 )
+from data.audit import write_audit
 from data.db import Database
-from data.models import AuditLog, Role, User, utcnow
+from data.models import Role, User, utcnow
 from data.queries import user_by_id
 from settings import Settings, get_settings
 
@@ -312,7 +313,7 @@ def _throttle(username: str, ip: str) -> datetime:
         now = utcnow()
         wait = sign_in_wait(db_session, username, ip, now)
         if wait is not None:
-            db_session.add(AuditLog(action="login_throttled", target=username[:128], ip=ip, at=now))
+            write_audit(db_session, None, "login_throttled", username, ip=ip, at=now)
     if wait is not None:  # raised after the unit of work, so the audit row is kept
         raise LoginThrottled(wait)
     return now
@@ -331,10 +332,8 @@ def authenticate(username: str, password: str) -> AuthUser | None:
         user = user_by_name(db_session, username)
         ok = verify_password(user.password_hash if user is not None else None, password) and user is not None
         record_sign_in(db_session, username, ip, ok, now)
-        db_session.add(AuditLog(user_id=user.id if user else None,
-                                action="login" if ok else "login_failed",
-                                target=username[:128], ip=ip, at=now,
-                                detail={"user_agent": request.user_agent.string[:200]}))
+        write_audit(db_session, user.id if user else None, "login" if ok else "login_failed", username, ip=ip,
+                    at=now, detail={"user_agent": request.user_agent.string[:200]})
         return AuthUser.of(user) if ok and user is not None else None
 
 
@@ -353,8 +352,7 @@ def change_own_password(current: str, new: str) -> None:
         except WrongPassword:
             wrong = True  # kept: the unit of work commits the failure, then it is raised
             record_sign_in(db_session, user.username, ip, False, now)
-            db_session.add(AuditLog(user_id=user.id, action="password.change_failed",
-                                    target=f"user:{user.username}"[:128], ip=ip, at=now))
+            write_audit(db_session, user.id, "password.change_failed", f"user:{user.username}", ip=ip, at=now)
         else:
             me = AuthUser.of(user)
     if wrong:

@@ -9,28 +9,23 @@ the offending field).
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any, Literal
 
-from flask import Blueprint, Response, current_app, g, has_app_context, has_request_context, jsonify, request
+from flask import Blueprint, Response, current_app, g, has_app_context, jsonify, request
 from flask_login import current_user
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.json_schema import models_json_schema
-from sqlalchemy import event
-from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
+from sqlalchemy.orm import Session
 
-from api.auth import ALL_ROLES, current_db, require_roles
+from api.auth import ALL_ROLES, require_roles
 from api.errors import ApiError
-from data.models import ApiToken, AuditLog, Role
+from data.audit import REQUEST_ORIGIN, write_audit
+from data.models import Role
 from settings import get_settings
-
-log = logging.getLogger(__name__)
 
 PREFIX = "/api/v1"
 api_v1 = Blueprint("api_v1", __name__, url_prefix=PREFIX)
@@ -246,108 +241,31 @@ def parse_moment(raw: str, name: str) -> datetime:
 def audit(session: Session, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
     """Record a write of the signed-in user in the audit log: who, what (action, target, detail), from
     where (the remote address); when is the row's own time."""
-    session.add(AuditLog(user_id=actor().id, action=action, target=target[:128], detail=detail,
-                         ip=request.remote_addr))
+    write_audit(session, actor().id, action, target, detail=detail)
 
 
 def created(body: dict[str, Any]) -> tuple[Response, int]:
     return jsonify(body), 201
 
 
-# --- the audit trail of every web request -------------------------------------------------------
+# --- where a request's writes come from ------------------------------------------------------------
 #
-# Writes are audited where they happen (``audit`` above, the dispatch service, the login). Two hooks make
-# that complete for every request, API call and Dash callback alike: an audit row written during a
-# request without an address gets the request's remote address; and a request that committed writes
-# but recorded no audit row of its own gets a generic ``write`` row naming the route (or the callback's
-# outputs) and the tables written. Writes outside requests (scheduler, simulator, CLI) are the system's.
-
-_SESSION_WRITES = "cityops.audit.writes"  # session.info: tables written in the open transaction
-_SESSION_AUDITED = "cityops.audit.audited"  # session.info: an audit row was added in it
-_ROW_TOUCHES = ("last_used_at",)  # bookkeeping that is not a write of its own (a token's last use)
+# Every write is audited by its service, through ``data.audit.write_audit`` (the one writer of audit rows,
+# checked by the audit walk in tests/unit/test_audit_walk.py). The web layer only says where a request came
+# from: for the length of each request (API call, page, Dash callback) ``REQUEST_ORIGIN`` holds its address,
+# and every row written meanwhile carries it. Writes outside requests (scheduler, simulator, CLI) have none.
 
 
-def _table_name(obj: object) -> str:
-    return str(getattr(obj, "__tablename__", type(obj).__name__))
+@api_v1.before_app_request
+def _note_request_origin() -> None:
+    g.audit_origin_token = REQUEST_ORIGIN.set(request.remote_addr)
 
 
-def _is_bookkeeping(obj: object) -> bool:
-    """A token whose only change is the time of its last use."""
-    if not isinstance(obj, ApiToken):
-        return False
-    return {attr.key for attr in sa_inspect(obj).attrs if attr.history.has_changes()} <= set(_ROW_TOUCHES)
-
-
-@event.listens_for(Session, "before_flush")
-def _note_flushed_writes(session: Session, _flush: UOWTransaction, _instances: object) -> None:
-    """Give request-time audit rows their address; remember what else this transaction writes."""
-    if not has_request_context():
-        return
-    written: set[str] = session.info.setdefault(_SESSION_WRITES, set())
-    for obj in session.new:
-        if isinstance(obj, AuditLog):
-            session.info[_SESSION_AUDITED] = True
-            if obj.ip is None:
-                obj.ip = request.remote_addr
-        else:
-            written.add(_table_name(obj))
-    written.update(_table_name(obj) for obj in session.deleted)
-    written.update(_table_name(obj) for obj in session.dirty
-                   if session.is_modified(obj) and not _is_bookkeeping(obj))
-
-
-@event.listens_for(Session, "do_orm_execute")
-def _note_statement_writes(state: ORMExecuteState) -> None:
-    """INSERT, UPDATE and DELETE statements run through a session count as writes too."""
-    if not has_request_context() or not (state.is_insert or state.is_update or state.is_delete):
-        return
-    table = getattr(getattr(state.statement, "table", None), "name", "?")
-    if table == AuditLog.__tablename__:
-        state.session.info[_SESSION_AUDITED] = True
-    else:
-        state.session.info.setdefault(_SESSION_WRITES, set()).add(table)
-
-
-@event.listens_for(Session, "after_commit")
-def _keep_committed_writes(session: Session) -> None:
-    written = session.info.pop(_SESSION_WRITES, set())
-    audited = session.info.pop(_SESSION_AUDITED, False)
-    if has_request_context():
-        g.setdefault("audit_writes", set()).update(written)
-        g.audit_recorded = g.get("audit_recorded", False) or audited
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_rolled_back_writes(session: Session) -> None:
-    session.info.pop(_SESSION_WRITES, None)
-    session.info.pop(_SESSION_AUDITED, None)
-
-
-def _request_target() -> str:
-    """What a request wrote through: the Dash callback's outputs, else the path."""
-    if request.path == "/_dash-update-component":
-        body = request.get_json(silent=True)
-        if isinstance(body, dict):
-            return str(body.get("output", ""))[:128]
-    return request.path[:128]
-
-
-@api_v1.after_app_request
-def _audit_unrecorded_writes(response: Response) -> Response:
-    """A successful request that committed writes without an audit row of its own gets a generic one."""
-    written = g.pop("audit_writes", None)
-    recorded = g.pop("audit_recorded", False)
-    if not written or recorded or response.status_code >= 400:
-        return response
-    detail = {"method": request.method, "endpoint": request.endpoint, "tables": sorted(written),
-              "status": response.status_code}
-    try:
-        with current_db().uow() as session:
-            session.add(AuditLog(user_id=getattr(current_user, "id", None), action="write",
-                                 target=_request_target(), detail=detail, ip=request.remote_addr))
-    except SQLAlchemyError:
-        log.exception("could not audit the writes of %s %s", request.method, request.path)
-    return response
+@api_v1.teardown_app_request
+def _forget_request_origin(_error: BaseException | None) -> None:
+    token = g.pop("audit_origin_token", None)
+    if token is not None:
+        REQUEST_ORIGIN.reset(token)
 
 
 # --- OpenAPI ------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import ColumnElement, delete, func, select, true, update
 from sqlalchemy.orm import Session, joinedload
 
+from data.audit import write_audit
 from data.models import ApiToken, AuditLog, Department, Grid, LoginFailure, Role, User, utcnow
 
 _hasher = PasswordHasher()
@@ -185,8 +186,7 @@ def end_sessions(session: Session, user: User, *, reason: str, actor_id: int | N
     """End every browser session of ``user`` (its cookies stop working at their next request), audited
     with ``reason`` (``logout``, ``password``, ``role``, ``disable``...) as done by ``actor_id``."""
     user.session_epoch = (user.session_epoch or 0) + 1
-    session.add(AuditLog(user_id=actor_id, action="sessions.end", target=f"user:{user.username}"[:128],
-                         detail={"reason": reason}))
+    write_audit(session, actor_id, "sessions.end", f"user:{user.username}", detail={"reason": reason})
 
 
 def set_password(session: Session, user: User, password: str, *, actor_id: int | None = None) -> None:
@@ -209,7 +209,7 @@ def change_password(session: Session, user: User, current: str, new: str) -> Non
     if not verify_password(user.password_hash, current):
         raise WrongPassword("the current password is wrong")
     set_password(session, user, new, actor_id=user.id)
-    session.add(AuditLog(user_id=user.id, action="password.change", target=f"user:{user.username}"[:128]))
+    write_audit(session, user.id, "password.change", f"user:{user.username}")
 
 
 def set_role(session: Session, user: User, role: str, *, actor_id: int | None = None) -> None:
@@ -297,8 +297,7 @@ def record_sign_in(session: Session, username: str, ip: str, ok: bool, now: date
 def unlock_sign_in(session: Session, username: str, *, actor_id: int | None = None) -> int:
     """Forget every failed sign-in of ``username`` from any address (an admin's unlock); returns how many."""
     removed = session.execute(delete(LoginFailure).where(LoginFailure.username == username[:128])).rowcount
-    session.add(AuditLog(user_id=actor_id, action="sign_in.unlock", target=f"user:{username}"[:128],
-                         detail={"failures": removed}))
+    write_audit(session, actor_id, "sign_in.unlock", f"user:{username}", detail={"failures": removed})
     return removed
 
 
@@ -325,8 +324,7 @@ def issue_token(session: Session, user: User, *, actor_id: int | None = None) ->
     row = ApiToken(user_id=user.id, token_hash=_digest(token), kind=TokenKind.API)
     session.add(row)
     session.flush()
-    session.add(AuditLog(user_id=actor_id, action="token.issue", target=f"token:{row.id}",
-                         detail={"user": user.username}))
+    write_audit(session, actor_id, "token.issue", f"token:{row.id}", detail={"user": user.username})
     return token
 
 
@@ -340,8 +338,7 @@ def issue_open311_key(session: Session, client: str, *, actor_id: int | None = N
     row = ApiToken(user_id=None, token_hash=_digest(key), kind=TokenKind.OPEN311, client=client)
     session.add(row)
     session.flush()
-    session.add(AuditLog(user_id=actor_id, action="token.issue", target=f"token:{row.id}",
-                         detail={"open311_client": client}))
+    write_audit(session, actor_id, "token.issue", f"token:{row.id}", detail={"open311_client": client})
     return key
 
 
@@ -407,9 +404,9 @@ def revoke_token(session: Session, token_id: int, viewer: Viewer) -> ApiToken:
         raise TokenNotFound(token_id)
     if row.revoked_at is None:
         row.revoked_at = utcnow()
-        session.add(AuditLog(user_id=viewer.id, action="token.revoke", target=f"token:{row.id}",
-                             detail={"user": row.user.username} if row.user is not None
-                             else {"open311_client": row.client}))
+        write_audit(session, viewer.id, "token.revoke", f"token:{row.id}",
+                    detail={"user": row.user.username} if row.user is not None
+                    else {"open311_client": row.client})
         session.flush()
     return row
 

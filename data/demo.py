@@ -40,6 +40,7 @@ from sqlalchemy import Table, func, literal, select, text, update
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from data.accounts import hash_password
+from data.audit import write_audit
 from data.catalog import FIRE_RESCUE, GAS_COMPANY, TRAFFIC_POLICE, load_catalog
 from data.db import Database
 from data.models import (
@@ -988,7 +989,7 @@ def _reset(session: Session) -> None:
     for table in reversed(Base.metadata.sorted_tables):
         if table.name not in _KEPT_ON_RESET and table.name != AuditLog.__tablename__:
             session.execute(table.delete())
-    session.add(AuditLog(action="demo.reset", target="database", detail={"audit_rows_deleted": wiped}))
+    write_audit(session, None, "demo.reset", "database", detail={"audit_rows_deleted": wiped})
 
 
 def _write_areas(session: Session, plan: _Plan) -> None:

@@ -35,11 +35,11 @@ from sqlalchemy import JSON, ColumnElement, Table, delete, insert, select, updat
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from data.audit import write_audit
 from data.db import Database
 from data.models import (
     Area,
     AreaLevel,
-    AuditLog,
     Camera,
     Doorplate,
     Grid,
@@ -576,10 +576,10 @@ def import_features(session: Session, kind: str, path: Path, report: ImportRepor
 
 def audit_import(session: Session, report: ImportReport, path: Path) -> None:
     """The audit row of an import: what it added, changed, kept and pruned (a dry run's is rolled back)."""
-    session.add(AuditLog(action=f"{report.kind}.import", target=f"file:{path.name}"[:128],
-                         detail={"added": report.added, "changed": report.changed, "unchanged": report.unchanged,
-                                 "rejected": len(report.rejected), "missing": len(report.missing),
-                                 "pruned": report.pruned}))
+    write_audit(session, None, f"{report.kind}.import", f"file:{path.name}",
+                detail={"added": report.added, "changed": report.changed, "unchanged": report.unchanged,
+                        "rejected": len(report.rejected), "missing": len(report.missing),
+                        "pruned": report.pruned})
 
 
 def check_location(lon: np.ndarray, lat: np.ndarray, city: CityContext, *, outline: bool = True) -> None:

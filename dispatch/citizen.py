@@ -24,7 +24,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from data.models import AuditLog, Category, Doorplate, Incident, IncidentState, PublicChallenge, RateBucket
+from data.audit import write_audit
+from data.models import Category, Doorplate, Incident, IncidentState, PublicChallenge, RateBucket
 from dispatch import photos
 from dispatch.hotline import PHONE
 from dispatch.service import Caller, InvalidInput, NotFound, create_incident, to_iso
@@ -269,8 +270,8 @@ def submit_report(session: Session, report: CitizenReport, cleaned: Sequence[pho
     incident.tracking_code = _unused_tracking_code(session)
     for photo in cleaned:
         photos.store_photo(session, photo.content, incident_id=incident.id, uploaded_by=None)
-    session.add(AuditLog(action="citizen.report", target=f"incident:{incident.code}", ip=ip,
-                         detail={"photos": len(cleaned), "doorplate": report.doorplate or None}))
+    write_audit(session, None, "citizen.report", f"incident:{incident.code}", ip=ip,
+                detail={"photos": len(cleaned), "doorplate": report.doorplate or None})
     session.flush()
     return incident
 

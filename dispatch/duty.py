@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from data.audit import write_audit
 from data.db import Database
 from data.importers import (
     TABLE_SUFFIXES,
@@ -28,7 +29,7 @@ from data.importers import (
     audit_import,
     read_table,
 )
-from data.models import AuditLog, DutyHandover, DutyLogEntry, DutyRota, Role, User, utcnow
+from data.models import DutyHandover, DutyLogEntry, DutyRota, Role, User, utcnow
 from settings import get_settings
 
 #: The duty posts (值班长, 值班员, 带班领导); ``dispatch.outbox.ESCALATION_CHAIN`` names its steps with these.
@@ -149,7 +150,7 @@ def _require(actor: Any, roles: Sequence[str], what: str) -> None:
 
 
 def _audit(session: Session, actor: Any, action: str, target: str, detail: dict[str, Any]) -> None:
-    session.add(AuditLog(user_id=getattr(actor, "id", None), action=action, target=target, detail=detail))
+    write_audit(session, getattr(actor, "id", None), action, target, detail=detail)
 
 
 def _rota_row(session: Session, entry: RotaEntryIn) -> DutyRota:

@@ -27,11 +27,11 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from data.audit import write_audit
 from data.emergency_models import EmergencyEvent, EventAlert, EventIncident, EventTimeline, ResourceAssignment
 from data.joint_models import TASK_RESOLVED, JointTask
 from data.models import (
     Alert,
-    AuditLog,
     Camera,
     Department,
     Incident,
@@ -99,8 +99,8 @@ def _timeline(session: Session, event: EmergencyEvent, kind: str, *, actor: Any,
                           level_from=level_from, level_to=level_to, data=data or None)
     session.add(entry)
     detail = {"level_from": level_from, "level_to": level_to, "note": note, **(data or {})}
-    session.add(AuditLog(at=now, user_id=_actor_id(actor), action=f"event.{kind}", target=f"event:{event.code}",
-                         detail={k: v for k, v in detail.items() if v is not None}))
+    write_audit(session, _actor_id(actor), f"event.{kind}", f"event:{event.code}", at=now,
+                detail={k: v for k, v in detail.items() if v is not None})
     session.flush()
     return entry
 

@@ -21,10 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from data.audit import write_audit
 from data.catalog import DEPARTMENTS
 from data.emergency_models import EmergencyPlan
 from data.importers import RESOURCE_KINDS
-from data.models import AuditLog, Category, Department, Role, Rule, utcnow
+from data.models import Category, Department, Role, Rule, utcnow
 
 PLANS_FOLDER = Path(__file__).with_name("plans")
 #: Response levels from the mildest to the highest (国家防汛抗旱应急预案: IV 一般, III 较大, II 重大, I 特别重大).
@@ -309,8 +310,8 @@ def _store(session: Session, spec: PlanSpec, *, source: str, actor: Any | None) 
                         created_by=getattr(actor, "id", None))
     session.add(row)
     session.flush()
-    session.add(AuditLog(user_id=getattr(actor, "id", None), action="plan.save",
-                         target=f"plan:{spec.id}", detail={"version": row.version, "source": source}))
+    write_audit(session, getattr(actor, "id", None), "plan.save", f"plan:{spec.id}",
+                detail={"version": row.version, "source": source})
     return row
 
 

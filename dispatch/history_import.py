@@ -30,9 +30,10 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from data.audit import write_audit
 from data.db import Database
 from data.importers import ImportFileError, ImportReport, read_table
-from data.models import AuditLog, Category, Department, Grid, Incident, IncidentHistory, IncidentState, User, utcnow
+from data.models import Category, Department, Grid, Incident, IncidentHistory, IncidentState, User, utcnow
 from dispatch import routing, sla
 from dispatch.workflow import SOURCES
 from geo.grid_index import NO_GRID
@@ -318,8 +319,8 @@ def import_incidents(db: Database, path: Path | str, *, category_map: Mapping[st
                     report.reject(number, str(exc))
             assign_grids(session, good)
             write_rows(session, good, now)
-            session.add(AuditLog(at=now, action="incident.import", target=f"file:{path.name}"[:128],
-                                 detail={"imported": len(good), "rejected": len(report.rejected)}))
+            write_audit(session, None, "incident.import", f"file:{path.name}", at=now,
+                        detail={"imported": len(good), "rejected": len(report.rejected)})
             report.imported = len(good)
     except SQLAlchemyError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Select, and_, func, inspect, or_, select, update
 from sqlalchemy.orm import Session
 
+from data.audit import write_audit
 from data.joint_models import (
     ROLE_ASSIST,
     ROLE_LEAD,
@@ -30,7 +31,7 @@ from data.joint_models import (
     TASK_RETURNED,
     JointTask,
 )
-from data.models import AuditLog, Category, Department, Incident, IncidentHistory, IncidentState, utcnow
+from data.models import Category, Department, Incident, IncidentHistory, IncidentState, utcnow
 from dispatch import sla, tiers, workflow, working_hours
 from domain import errors
 from domain.errors import DomainError
@@ -266,8 +267,8 @@ def record(session: Session, incident: Incident, *, actor: Any, action: str, now
     actor_id = actor.id if actor is not None else None
     session.add(IncidentHistory(incident_id=incident.id, at=now, actor_id=actor_id, action=action,
                                 from_state=incident.state, to_state=incident.state, note=note, data=data))
-    session.add(AuditLog(at=now, user_id=actor_id, action=f"incident.{action}", target=f"incident:{incident.code}",
-                         detail={"state": incident.state, "version": incident.version, **data}))
+    write_audit(session, actor_id, f"incident.{action}", f"incident:{incident.code}", at=now,
+                detail={"state": incident.state, "version": incident.version, **data})
 
 
 def assign(

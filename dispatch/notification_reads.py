@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from data.models import AuditLog
+from data.audit import write_audit
 from dispatch import notifications
 
 
@@ -17,6 +17,5 @@ def mark_notifications_read(session: Session, user: Any, notification_ids: Seque
     ``notifications.read`` on the user when any did."""
     marked = notifications.mark_read(session, user, notification_ids)
     if marked:
-        session.add(AuditLog(user_id=user.id, action="notifications.read", target=f"user:{user.username}"[:128],
-                             detail={"marked": marked}))
+        write_audit(session, user.id, "notifications.read", f"user:{user.username}", detail={"marked": marked})
     return marked

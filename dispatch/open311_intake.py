@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from data.models import AuditLog, Incident
+from data.audit import write_audit
+from data.models import Incident
 from dispatch.service import Caller, create_incident
 
 
@@ -36,6 +37,6 @@ def file_open311_request(session: Session, command: Open311Request) -> Incident:
         actor=None, severity=command.severity, caller=command.caller, inside_city=True,
     )
     incident.public_description = command.description  # the citizen wrote it to be published
-    session.add(AuditLog(action="open311.request", target=f"incident:{incident.code}",
-                         detail={"open311_client": command.client}))
+    write_audit(session, None, "open311.request", f"incident:{incident.code}",
+                detail={"open311_client": command.client})
     return incident

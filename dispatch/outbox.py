@@ -36,9 +36,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from data.audit import write_audit
 from data.models import (
     Alert,
-    AuditLog,
     Category,
     DeliveryAttempt,
     Department,
@@ -190,9 +190,9 @@ def delete_channel(session: Session, channel_id: int, *, actor_id: int | None) -
 
 
 def _audit(session: Session, actor_id: int | None, action: str, row: NotificationChannel) -> None:
-    session.add(AuditLog(user_id=actor_id, action=action, target=f"channel:{row.id}",
-                         detail={"name": row.name, "url": row.url_masked, "min_level": row.min_level,
-                                 "target": _target(row)}))
+    write_audit(session, actor_id, action, f"channel:{row.id}",
+                detail={"name": row.name, "url": row.url_masked, "min_level": row.min_level,
+                        "target": _target(row)})
 
 
 def _target(row: NotificationChannel) -> dict[str, str | None]:

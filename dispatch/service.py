@@ -19,9 +19,9 @@ from sqlalchemy import ColumnElement, false, or_, select, true, update
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from data.audit import write_audit
 from data.models import (
     Attachment,
-    AuditLog,
     Category,
     Department,
     Grid,
@@ -187,10 +187,7 @@ def _record(
         detail["note"] = note
     if data:
         detail.update(data)
-    session.add(
-        AuditLog(at=now, user_id=actor_id, action=f"incident.{action}",
-                 target=f"incident:{incident.code}", detail=detail)
-    )
+    write_audit(session, actor_id, f"incident.{action}", f"incident:{incident.code}", at=now, detail=detail)
 
 
 # --- callers and duplicates ---------------------------------------------------------------------
@@ -1132,8 +1129,8 @@ def set_public_description(session: Session, incident_id: int, text: str | None,
     now = utcnow()
     incident.public_description = text
     incident.updated_at = now
-    session.add(AuditLog(at=now, user_id=actor.id, action="incident.publish", target=f"incident:{incident.code}",
-                         detail={"public_description": text}))
+    write_audit(session, actor.id, "incident.publish", f"incident:{incident.code}", at=now,
+                detail={"public_description": text})
     session.flush()
     return incident
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from data.models import Attachment, AuditLog
+from data.audit import write_audit
+from data.models import Attachment
 from dispatch import photos
 from dispatch.service import Actor, get_incident
 from domain.permissions import Permission, require
@@ -22,6 +23,5 @@ def upload_photo(session: Session, actor: Actor, incident_id: int, data: bytes, 
     attachment = photos.store_photo(session, data, incident_id=incident_id, uploaded_by=actor.id)
     if history_id is not None:
         attachment.history_id = history_id
-    session.add(AuditLog(user_id=actor.id, action="photo.upload", target=f"incident:{incident.code}",
-                         detail={"attachment": attachment.id}))
+    write_audit(session, actor.id, "photo.upload", f"incident:{incident.code}", detail={"attachment": attachment.id})
     return attachment

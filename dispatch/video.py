@@ -14,7 +14,8 @@ from urllib.parse import quote, urlsplit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from data.models import AuditLog, Camera, Category, Incident, PatrolPlan, utcnow
+from data.audit import write_audit
+from data.models import Camera, Category, Incident, PatrolPlan, utcnow
 from dispatch import photos
 from dispatch.service import Actor, InvalidInput, create_incident
 
@@ -130,8 +131,8 @@ def save_patrol_plan(session: Session, *, name: str, camera_codes: list[str], dw
         session.add(plan)
     plan.camera_codes, plan.dwell_s, plan.updated_at = codes, dwell_s, utcnow()
     session.flush()
-    session.add(AuditLog(user_id=user_id, action="patrol_plan.save", target=f"patrol_plan:{plan.id}",
-                         detail={"name": plan.name, "cameras": len(codes)}))
+    write_audit(session, user_id, "patrol_plan.save", f"patrol_plan:{plan.id}",
+                detail={"name": plan.name, "cameras": len(codes)})
     return plan
 
 
