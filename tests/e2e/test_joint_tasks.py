@@ -75,6 +75,8 @@ def test_an_assisting_handler_completes_their_task_and_the_lead_resolves_the_inc
     context, page = page_of("helper-e2e", PASSWORD)
     detail = _open(page, live_server, code)
     _click(page, "start", code)
+    # the detail is drawn anew with the task started: click resolve on that drawing, not the one it replaces
+    _task_row(page, names[HELPER]).filter(has_text=t("joint.state.in_progress", "zh")).wait_for(timeout=15_000)
     _click(page, "resolve", code)
     _task_row(page, names[HELPER]).filter(has_text=t("joint.state.resolved", "zh")).wait_for(timeout=15_000)
     assert t("joint.state.open", "zh") in _task_row(page, names[LEAD]).inner_text()

@@ -166,7 +166,7 @@ def signed_in(city: Database) -> Iterator[Any]:
 def test_a_handler_sees_the_detail_and_list_entries_of_their_departments_incidents_only(city, signed_in):
     now = utcnow()
     with city.uow() as s:
-        handler = s.scalars(select(User).where(User.role == "handler")).one()
+        handler = s.scalars(select(User).where(User.username == "handler")).one()
         operator = s.scalars(select(User).where(User.role == "operator")).first()
         grid = s.scalars(select(Grid)).first()
         theirs = s.scalars(select(Category).where(Category.department_id == handler.department_id)).first()
