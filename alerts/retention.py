@@ -29,7 +29,7 @@ from alerts.ingest import dialect_insert
 from data.models import JobState, Reading, ReadingRollup
 from data.partitions import (
     PARENT,
-    PARTITION_LOCK_KEY,
+    PARTITION_LOCK_ARGS,
     default_partition,
     is_partitioned,
     list_partitions,
@@ -181,7 +181,7 @@ def drop_expired_partitions(session: Session, now: datetime, *, keep: timedelta 
     cutoff = naive_utc(now - keep)
     expired = [p for p in list_partitions(conn) if p.end is not None and p.end <= cutoff]
     if not expired or not conn.execute(
-        text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": PARTITION_LOCK_KEY}
+        text(f"SELECT pg_try_advisory_xact_lock({PARTITION_LOCK_ARGS})")
     ).scalar():
         return []
     done = min(_cursor(session.get(JobState, CURSOR_KEY)), _cursor(claim_cursor(session, ROLLUP_CURSOR_KEY)))

@@ -36,8 +36,12 @@ PREFIX = "readings_p"
 DAY = timedelta(days=1)
 #: Days of partitions kept ready after today (a worker may be down this long before DEFAULT fills up).
 AHEAD_DAYS = 7
-#: Transaction-level advisory lock taken by whoever makes or drops partitions of ``readings``.
-PARTITION_LOCK_KEY = 0x43_49_54_59_50  # "CITYP"
+#: Transaction-level advisory lock taken by whoever makes or drops partitions of ``readings``: the class of
+#: the two-key lock whose second key is the hash of the schema, so CityOps databases living in different
+#: schemas of one PostgreSQL database (the integration tests run side by side so) never wait on each other.
+PARTITION_LOCK_CLASS = 0x43_49_54_50  # "CITP"
+#: The lock's arguments in SQL (``pg_advisory_xact_lock`` / ``pg_try_advisory_xact_lock``).
+PARTITION_LOCK_ARGS = f"{PARTITION_LOCK_CLASS}, hashtext(current_schema())"
 #: How long maintenance waits for a table lock before giving up until its next run.
 LOCK_TIMEOUT = "5s"
 _BOUNDS = re.compile(r"FOR VALUES FROM \('([^']+)'\) TO \('([^']+)'\)")
@@ -171,7 +175,7 @@ def ensure_partitions(
 def lock_partitions(bind: Connection | Session) -> None:
     """Wait for the advisory lock of partition makers, held to the end of the transaction (re-entrant).
     Take it before reading DEFAULT: a reader of DEFAULT waiting for it would block its holder's attach."""
-    _connection(bind).execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PARTITION_LOCK_KEY})
+    _connection(bind).execute(text(f"SELECT pg_advisory_xact_lock({PARTITION_LOCK_ARGS})"))
 
 
 def set_lock_timeout(bind: Connection | Session, value: str) -> str:

@@ -28,11 +28,13 @@ from data.partitions import (
     day_start,
     ensure_partitions,
     list_partitions,
+    lock_partitions,
     maintain_partitions,
     naive_utc,
     partition_name,
 )
 from data.readings import rollup_cursor
+from tests.integration.conftest import _schema_database
 from tests.unit.test_reading_series import check_hourly_series
 
 KEEP = timedelta(days=30)
@@ -276,6 +278,19 @@ def test_retention_drops_an_expired_evaluated_rolled_up_partition_and_its_rollup
     assert sql(pg_db, "SELECT count(*) FROM readings") == [(1,)]
     old = {key: value for key, value in rollups(pg_db).items() if key[1] < NOW - KEEP}
     assert_same_aggregates(old, expected)
+
+
+def test_partition_work_in_another_schema_does_not_hold_up_retention_here(pg_db):
+    """The partition makers' advisory lock is per schema: another CityOps database in the same PostgreSQL
+    database (the integration tests run two side by side) holding it must not make retention skip here (the
+    lock was database-wide, and retention under a parallel run dropped nothing now and then)."""
+    day = old_day_with_readings(pg_db)
+    evaluate(pg_db)
+    roll_up(pg_db)
+    with _schema_database() as other, other.uow() as s:
+        lock_partitions(s)  # the other database is making or dropping its partitions right now
+        assert retain(pg_db)["partitions"] == 1
+    assert partition_name(day) not in partition_names(pg_db)
 
 
 def test_a_partition_with_an_unevaluated_reading_is_not_dropped_until_it_is_evaluated(pg_db):
