@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from callbacks import joint_tasks  # issue 17 §2: lead and assisting departments' tasks
 from callbacks.common import uow
-from callbacks.dispatchkit import run_work, small_map, zoom_for
+from callbacks.dispatchkit import act_on_shown, run_work, small_map, zoom_for
 from callbacks.pagekit import DASH, Outcome, clicked_id, fingerprint, local_time, name_of, outcome_view, signed_in
 from data.models import Incident, IncidentHistory, IncidentState, Role
 from data.queries import active_users, all_categories, all_departments, area_name, grid_codes
@@ -525,15 +525,9 @@ def pass_down(_clicks: list[int | None], incident: dict[str, int] | None, note: 
     clicked = clicked_id()
     if clicked is None or not incident:
         raise PreventUpdate
-
-    def work(session: Session, user: Any) -> str:
-        get_incident(session, incident["id"], user=user)  # "not found" for what the user may not see
-        return apply_action(session, incident["id"], Action.PASS_DOWN, version=incident["version"], actor=user,
-                            note=(note or "").strip() or None, area_code=str(clicked["area"])).code
-
-    outcome = run_work(work, lambda code: t("pages.action_done", action=t("action.pass_down"), code=code))
-    reload = (result or 0) + 1
-    return outcome_view(outcome), reload if outcome.ok or outcome.stale else no_update, "" if outcome.ok else no_update
+    return act_on_shown(incident, Action.PASS_DOWN, note, result,
+                        lambda code: t("pages.action_done", action=t("action.pass_down"), code=code),
+                        area_code=str(clicked["area"]))
 
 
 # --- bulk actions -------------------------------------------------------------------------------

@@ -10,11 +10,12 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 import shapely
+from dash import no_update
 from sqlalchemy.orm import Session
 
 from callbacks.common import uow
-from callbacks.pagekit import Outcome, refusal_message, signed_in
-from dispatch.service import ServiceError, StaleVersion
+from callbacks.pagekit import Outcome, outcome_view, refusal_message, signed_in
+from dispatch.service import ServiceError, StaleVersion, apply_action, get_incident
 from dispatch.workflow import ActionNotAllowed
 from geo.layers import features_to_geojson, offline_style
 from i18n import t
@@ -34,6 +35,23 @@ def run_work(work: Callable[[Session, Any], str], done: Callable[[str], str]) ->
     except (ServiceError, ActionNotAllowed) as exc:
         return Outcome(False, refusal_message(exc.code))
     return Outcome(True, done(code))
+
+
+def act_on_shown(incident: dict[str, int], action: str, note: str | None, result: int | None,
+                 done: Callable[[str], str], **extra: Any) -> tuple[Any, Any, Any]:
+    """Take ``action`` on the incident the console shows (``incident``: its id and the version shown) with the
+    note typed, as the signed-in user; returns the console's (message, reload counter, note field): the page
+    reloads after success or a stale version, and the note is cleared after success."""
+
+    def work(session: Session, user: Any) -> str:
+        get_incident(session, incident["id"], user=user)  # "not found" for what the user may not see
+        return apply_action(session, incident["id"], action, version=incident["version"], actor=user,
+                            note=(note or "").strip() or None, **extra).code
+
+    outcome = run_work(work, done)
+    reload = (result or 0) + 1
+    return (outcome_view(outcome), reload if outcome.ok or outcome.stale else no_update,
+            "" if outcome.ok else no_update)
 
 
 def zoom_for(bounds: Sequence[float], width_px: int = MAP_WIDTH_PX) -> float:

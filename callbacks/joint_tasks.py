@@ -9,15 +9,13 @@ from typing import Any
 
 from dash import ALL, Input, Output, State, callback, html, no_update
 from dash.exceptions import PreventUpdate
-from sqlalchemy.orm import Session
 
 from callbacks.common import uow
-from callbacks.dispatchkit import run_work
-from callbacks.pagekit import DASH, clicked_id, local_time, name_of, outcome_view
+from callbacks.dispatchkit import act_on_shown
+from callbacks.pagekit import DASH, clicked_id, local_time, name_of
 from data.models import Incident, IncidentState
 from data.queries import all_departments
 from dispatch import joint
-from dispatch.service import apply_action, get_incident
 from dispatch.sla import CARD_NONE
 from dispatch.workflow import Action, may
 from i18n import t
@@ -113,12 +111,5 @@ def return_task(_clicks: list[int | None], incident: dict[str, int] | None, note
     clicked = clicked_id()
     if clicked is None or not incident:
         raise PreventUpdate
-
-    def work(session: Session, user: Any) -> str:
-        get_incident(session, incident["id"], user=user)  # "not found" for what the user may not see
-        return apply_action(session, incident["id"], Action.RETURN, version=incident["version"], actor=user,
-                            note=(note or "").strip() or None, department_code=str(clicked["department"])).code
-
-    outcome = run_work(work, lambda code: t("joint.task_returned", code=code))
-    reload = (result or 0) + 1
-    return outcome_view(outcome), reload if outcome.ok or outcome.stale else no_update, "" if outcome.ok else no_update
+    return act_on_shown(incident, Action.RETURN, note, result, lambda code: t("joint.task_returned", code=code),
+                        department_code=str(clicked["department"]))
