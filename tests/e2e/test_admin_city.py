@@ -13,6 +13,7 @@ from data.admin_models import SettingOverride
 from data.db import Database
 from data.models import Area, User
 from i18n import t
+from tests.e2e.accounts import api_token
 from tests.e2e.conftest import login
 from tests.e2e.test_bigscreen import _api
 
@@ -49,7 +50,7 @@ def test_an_admin_creates_a_scoped_user_and_sets_the_target_the_big_screen_uses(
     with db.uow() as s:
         district = s.scalar(select(Area.code).where(Area.level == "district").order_by(Area.code))
     # an open filed incident this month: the closure rate is below 1
-    token = live_server.cli("users", "token", "admin").strip().splitlines()[-1]
+    token = api_token(live_server, "admin")
     categories = _api(live_server, token, "GET", "/categories")
     code = categories[0]["code"] if isinstance(categories, list) else categories["categories"][0]["code"]
     made = _api(live_server, token, "POST", "/incidents",

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from alerts.aqi import aqi
+from tests.e2e.accounts import api_token
 from tests.e2e.conftest import login
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
@@ -55,7 +56,7 @@ def _api(server, token: str, method: str, path: str, body: dict | None = None) -
 
 
 def test_kpi_tiles_change_without_reload_when_an_incident_closes(page, live_server):
-    token = live_server.cli("users", "token", "admin").strip().splitlines()[-1]
+    token = api_token(live_server, "admin")
     login(page, live_server, "operator", "operator123")
     value = page.locator("[data-testid=kpi-closed], [data-testid=kpi-closure_rate]").first
     page.wait_for_function(
@@ -122,7 +123,7 @@ WALL_METRICS = """() => {
 def city_news(live_server, tmp_path_factory) -> str:
     """News for every panel: six hours of air readings, a gas main over pressure (a red alert that files its
     incident), and a drill (an exercise alert left open). Returns an admin token."""
-    token = live_server.cli("users", "token", "admin").strip().splitlines()[-1]
+    token = api_token(live_server, "admin")
     now = datetime.now(UTC).replace(microsecond=0)
     readings = [{"sensor_id": sensor, "ts": (now - timedelta(minutes=30 * k)).isoformat(), "value": value}
                 for sensor, value in AIR.items() for k in range(12)]

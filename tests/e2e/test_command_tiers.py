@@ -10,6 +10,7 @@ from sqlalchemy import select
 from data.db import Database
 from data.models import Area, Grid
 from dispatch import tiers
+from tests.e2e.accounts import add_user, api_token
 from tests.e2e.conftest import login
 from tests.e2e.test_bigscreen import _api
 
@@ -34,9 +35,8 @@ def test_a_district_operator_works_their_district_only(page, live_server):
         mine, here = _district_with_grid(s)
         _, there = _district_with_grid(s, skip=mine)
     db.dispose()
-    live_server.cli("users", "add", "tier-e2e", "--role", "operator", "--area", mine, "--password-stdin",
-                    stdin=PASSWORD + "\n")
-    token = live_server.cli("users", "token", "admin").strip().splitlines()[-1]
+    add_user(live_server, "tier-e2e", "operator", PASSWORD, area=mine)
+    token = api_token(live_server, "admin")
     codes = {}
     for name, (lon, lat) in (("mine", here), ("other", there)):
         made = _api(live_server, token, "POST", "/incidents",

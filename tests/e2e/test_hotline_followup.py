@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from i18n import t
+from tests.e2e.accounts import api_token
 from tests.e2e.conftest import login
 from tests.e2e.test_bigscreen import _api
 
@@ -13,7 +14,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
 
 def test_the_seat_records_a_follow_up_call_and_the_figures_count_it(page, live_server):
-    token = live_server.cli("users", "token", "admin").strip().splitlines()[-1]
+    token = api_token(live_server, "admin")
     sensor = _api(live_server, token, "GET", "/sensors/GAS-P-0001")  # a point inside the demo city
     order = _api(live_server, token, "POST", "/incidents",
                  {"category": "S0101", "title": "来电：楼下垃圾没人清", "source": "hotline", "auto_file": True,

@@ -9,6 +9,7 @@ import pytest
 
 from data.catalog import DEPARTMENT_BY_CODE
 from i18n import t
+from tests.e2e.accounts import add_user, api_token
 from tests.e2e.conftest import login
 from tests.e2e.test_bigscreen import _api
 
@@ -42,9 +43,8 @@ def _task_row(page, department_name: str):
 
 def test_an_assisting_handler_completes_their_task_and_the_lead_resolves_the_incident(browser, live_server):
     for name, department in (("lead-e2e", LEAD), ("helper-e2e", HELPER)):
-        live_server.cli("users", "add", name, "--role", "handler", "--department", department, "--password-stdin",
-                        stdin=PASSWORD + "\n")
-    token = live_server.cli("users", "token", "admin").strip().splitlines()[-1]
+        add_user(live_server, name, "handler", PASSWORD, department=department)
+    token = api_token(live_server, "admin")
     sensor = _api(live_server, token, "GET", "/sensors/GAS-P-0001")  # a point inside the demo city
     incident = _api(live_server, token, "POST", "/incidents",
                     {"category": "L01", "title": "联动测试：燃气管线泄漏", "auto_file": True,

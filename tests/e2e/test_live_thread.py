@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.e2e.accounts import api_token
 from tests.e2e.conftest import login
 from tests.e2e.test_bigscreen import _api
 
@@ -30,7 +31,7 @@ def _console_act(page, server, code: str, action: str, note: str) -> None:
 
 
 def test_gas_alert_to_closed_incident_through_the_ui(browser, live_server):
-    token = live_server.cli("users", "token", "admin").strip().splitlines()[-1]
+    token = api_token(live_server, "admin")
     wall = browser.new_context(viewport={"width": 1920, "height": 1080})
     screen = wall.new_page()
     login(screen, live_server, "operator", "operator123")
@@ -77,7 +78,7 @@ def test_gas_alert_to_closed_incident_through_the_ui(browser, live_server):
     # resolve finishes the lead's task; the incident waits for verification until each assisting task is done.
     assert _api(live_server, token, "GET", f"/incidents/{incident['id']}")["state"] == "in_progress"
     for name in ("fire", "traffic"):
-        handler = live_server.cli("users", "token", name).strip().splitlines()[-1]
+        handler = api_token(live_server, name)
         current = _api(live_server, handler, "GET", f"/incidents/{incident['id']}")
         _api(live_server, handler, "POST", f"/incidents/{incident['id']}/actions",
              {"action": "resolve", "version": current["version"], "note": f"{name}: 现场处置完毕"})

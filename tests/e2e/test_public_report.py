@@ -8,13 +8,14 @@ import pytest
 from PIL import Image
 
 from reports.doorplate_qr import report_url
+from tests.e2e.accounts import api_token
 from tests.e2e.test_bigscreen import _api
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
 
 def test_a_citizen_reports_from_a_doorplate_qr_link_and_follows_it_by_its_code(browser, live_server, tmp_path):
-    token = live_server.cli("users", "token", "admin").strip().splitlines()[-1]
+    token = api_token(live_server, "admin")
     plate = _api(live_server, token, "GET", "/layers/doorplates?limit=1")["features"][0]["properties"]["code"]
     photo = tmp_path / "street.jpg"
     Image.new("RGB", (2400, 1800), (120, 90, 60)).save(photo, "JPEG", quality=90)

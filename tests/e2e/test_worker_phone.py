@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from i18n import t
+from tests.e2e.accounts import api_token
 from tests.e2e.conftest import login
 from tests.e2e.test_bigscreen import _api
 
@@ -34,7 +35,7 @@ def _image(server, token: str, url: str) -> Image.Image:
 
 
 def test_a_worker_resolves_with_a_photo_and_reports_a_patrol_find(browser, live_server, tmp_path):
-    token = live_server.cli("users", "token", "admin").strip().splitlines()[-1]
+    token = api_token(live_server, "admin")
     sensor = _api(live_server, token, "GET", "/sensors/GAS-P-0001")  # it lies in the demo worker's grid
     where = {"lon": sensor["lon"], "lat": sensor["lat"]}
     task = _api(live_server, token, "POST", "/incidents",

@@ -19,6 +19,7 @@ from data.db import Database
 from data.importers import import_file
 from data.models import Sensor, User
 from dispatch.hotline import HotlineCall, take_call
+from tests.e2e.accounts import api_token
 from tests.e2e.conftest import login
 from tests.e2e.test_bigscreen import _api
 from tests.e2e.test_map import wait_for_map
@@ -55,7 +56,7 @@ def hostile(live_server, tmp_path_factory) -> Iterator[Hostile]:
     """The corpus stored through the API (incident, notes), the service layer (user, hotline call) and the
     doorplate importer (address and contact of an imported doorplate)."""
     db = Database(live_server.env["CITYOPS_DATABASE_URL"])
-    token = live_server.cli("users", "token", "admin").strip().splitlines()[-1]
+    token = api_token(live_server, "admin")
     with db.uow() as s:
         gas = s.get(Sensor, "GAS-P-0001")  # in the demo worker's grid
         lon, lat = gas.lon, gas.lat
