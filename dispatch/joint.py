@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, inspect, or_, select, update
+from sqlalchemy import Select, inspect, select, update
 from sqlalchemy.orm import Session
 
 from data.audit import write_audit
@@ -32,7 +32,7 @@ from data.joint_models import (
     JointTask,
 )
 from data.models import Category, Department, Incident, IncidentHistory, IncidentState, utcnow
-from dispatch import sla, tiers, workflow, working_hours
+from dispatch import outbox, sla, tiers, workflow, working_hours
 from domain import errors
 from domain.errors import DomainError
 
@@ -44,7 +44,6 @@ __all__ = [
     "JointTask",
     "all_resolved",
     "assign",
-    "department_task_figures",
     "has_tasks",
     "incidents_with_task_of",
     "loaded_tasks",
@@ -357,7 +356,8 @@ def incident_state_after(state: str, tasks: Sequence[JointTask]) -> str:
 
 
 def sweep_cards(session: Session, now: datetime) -> dict[str, int]:
-    """Recompute the card of every unresolved task of an open incident; returns (checked, changed)."""
+    """Recompute the card of every unresolved task of an open incident; returns (checked, changed). A task
+    turning yellow or red notifies its department through the outbox (``outbox.on_task_cards``), once per card."""
     rows = session.execute(
         select(JointTask.id, JointTask.state, JointTask.card, JointTask.assigned_at, JointTask.handle_deadline)
         .join(Incident, Incident.id == JointTask.incident_id)
@@ -370,58 +370,5 @@ def sweep_cards(session: Session, now: datetime) -> dict[str, int]:
             changes.append({"id": row.id, "card": card})
     if changes:
         session.execute(update(JointTask), changes)
+        outbox.on_task_cards(session, changes)
     return {"checked": len(rows), "changed": len(changes)}
-
-
-# --- figures --------------------------------------------------------------------------------------
-
-
-def _blank() -> dict[str, int]:
-    return {"tasks": 0, "lead": 0, "assist": 0, "resolved": 0, "resolved_on_time": 0, "returned": 0}
-
-
-def department_task_figures(session: Session, frm: datetime, to: datetime, *,
-                            grid_ids: Iterable[int] | None = None) -> dict[str, dict[str, Any]]:
-    """Per department code, its own tasks on the incidents reported in [frm, to) (exercises and merged
-    duplicates left out, as the KPI cohort): ``tasks`` (``lead`` + ``assist``), ``resolved`` (before ``to``),
-    ``resolved_on_time`` (by the task's own deadline), ``returned`` (returns for rework) and ``on_time_rate``
-    (resolved on time ÷ resolved). An incident without tasks counts as one lead task of its department once
-    dispatched (its first resolution against its handling deadline, its rework count as returns) — so a
-    department's on-time rate includes its assisting work and its ordinary cases alike. ``grid_ids`` narrows
-    the incidents to those unit grids (a command tier's area, as the KPI scopes do)."""
-    cohort = (Incident.reported_at >= frm, Incident.reported_at < to, Incident.exercise.is_(False),
-              Incident.merged_into_id.is_(None),
-              *(() if grid_ids is None else (Incident.grid_id.in_(list(grid_ids)),)))
-    figures: dict[str, dict[str, Any]] = {}
-    resolved = and_(JointTask.resolved_at.is_not(None), JointTask.resolved_at < to)
-    on_time = and_(resolved, or_(JointTask.handle_deadline.is_(None),
-                                 JointTask.resolved_at <= JointTask.handle_deadline))
-    joint_rows = session.execute(
-        select(Department.code, func.count(), func.count().filter(JointTask.role == ROLE_LEAD),
-               func.count().filter(resolved), func.count().filter(on_time),
-               func.coalesce(func.sum(JointTask.returned_count), 0))
-        .join(JointTask, JointTask.department_id == Department.id)
-        .join(Incident, Incident.id == JointTask.incident_id)
-        .where(*cohort).group_by(Department.code)
-    ).all()
-    first = func.coalesce(Incident.first_resolved_at, Incident.resolved_at)
-    plain_resolved = and_(first.is_not(None), first < to)
-    plain_on_time = and_(plain_resolved, or_(Incident.handle_deadline.is_(None), first <= Incident.handle_deadline))
-    plain_rows = session.execute(
-        select(Department.code, func.count(), func.count(), func.count().filter(plain_resolved),
-               func.count().filter(plain_on_time), func.coalesce(func.sum(Incident.rework_count), 0))
-        .join(Incident, Incident.department_id == Department.id)
-        .where(*cohort, Incident.dispatched_at.is_not(None), Incident.id.not_in(select(JointTask.incident_id)))
-        .group_by(Department.code)
-    ).all()
-    for code, tasks, leads, done, in_time, returned in (*joint_rows, *plain_rows):
-        row = figures.setdefault(code, _blank())
-        row["tasks"] += tasks
-        row["lead"] += leads
-        row["assist"] += tasks - leads
-        row["resolved"] += done
-        row["resolved_on_time"] += in_time
-        row["returned"] += int(returned or 0)
-    for row in figures.values():
-        row["on_time_rate"] = round(row["resolved_on_time"] / row["resolved"], 4) if row["resolved"] else None
-    return dict(sorted(figures.items()))

@@ -19,6 +19,12 @@ Scopes narrow the cohort, in any combination: ``district``, ``street``, ``commun
 name), ``grid`` (code), ``department`` (code), ``category`` (code), ``source`` (one of the workflow
 SOURCES) and ``tier`` (the command tier handling it: an area code, or ``city``). A scope naming nothing raises
 UnknownFilter (``unknown_<scope>``).
+
+Departments are counted on their own tasks (issue 17 §2, DESIGN §7 extension): the ``department`` scope and
+``kpi_by(group="department")`` count a department on the incidents where it has a joint task (lead or
+assisting) and on those without tasks that are its own, with the handling figures (dispatched, handled,
+on time, rework, mean handling hours, cards) of its task where there is one; the closing figures are the
+incident's, shared by every department on it. Every other scope and group counts an incident once.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from sqlalchemy import (
     Interval,
     Select,
     and_,
+    case,
     exists,
     extract,
     func,
@@ -44,7 +51,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
+from data.joint_models import JointTask
 from data.models import Alert, Area, AreaLevel, Category, Department, Grid, Incident, Sensor, utcnow
+from dispatch.out_of_hours import out_of_hours_figures
 from dispatch.service import to_iso
 from dispatch.sla import CARD_RED, CARD_YELLOW
 from dispatch.tiers import CITY
@@ -96,6 +105,8 @@ class _Scope:
 
     conditions: tuple[ColumnElement[bool], ...]
     grid_sets: tuple[Any, ...]  # each a SELECT or a list of grid ids
+    #: The department scope's department: its figures are counted on its own tasks (``_department_cohort``).
+    department_id: int | None = None
 
     def on_grid(self, column: Any) -> list[ColumnElement[bool]]:
         """The area scopes as conditions on another grid column (e.g. a sensor's)."""
@@ -148,9 +159,10 @@ def _resolve(session: Session, scope: Mapping[str, str | None], grid_ids: Iterab
     if grid_ids is not None:
         grid_sets.append(list(grid_ids))
     conditions += [Incident.grid_id.in_(grids) for grids in grid_sets]
+    department_id = None
     if scope.get("department"):
-        conditions.append(Incident.department_id == _existing(session, "department", Department.id,
-                                                              Department.code, scope["department"]))
+        department_id = _existing(session, "department", Department.id, Department.code, scope["department"])
+        conditions.append(_department_cohort(department_id))
     if scope.get("category"):
         conditions.append(Incident.category_code == _existing(session, "category", Category.code,
                                                               Category.code, scope["category"]))
@@ -160,7 +172,7 @@ def _resolve(session: Session, scope: Mapping[str, str | None], grid_ids: Iterab
         conditions.append(Incident.source == source)
     if tier := scope.get("tier"):
         conditions.append(_tier_condition(session, tier))
-    return _Scope(tuple(conditions), tuple(grid_sets))
+    return _Scope(tuple(conditions), tuple(grid_sets), department_id)
 
 
 def _tier_condition(session: Session, tier: str) -> ColumnElement[bool]:
@@ -168,6 +180,68 @@ def _tier_condition(session: Session, tier: str) -> ColumnElement[bool]:
     if tier == CITY:
         return Incident.tier_area_code.is_(None)
     return Incident.tier_area_code == _existing(session, "tier", Area.code, Area.code, tier)
+
+
+# --- departments on their own tasks (issue 17 §2) -----------------------------------------------
+# A department is counted on its own tasks: on an incident handled jointly (主办/协办, ``JointTask`` rows) it
+# is counted when it has a task there — lead or assisting — with the handling figures of that task; on an
+# incident without tasks it is counted when it is the incident's department, with the incident's own
+# handling columns. The closing figures stay the incident's: an assisting department shares the closure.
+# An aggregate that counts departments (the department scope, or ``kpi_by`` by department) reads one row
+# per (incident, department): the incidents LEFT JOINed to their tasks (``_from``).
+
+
+def _department_cohort(department_id: int) -> ColumnElement[bool]:
+    """The incidents department ``department_id`` is counted on: those where it has a task, and those
+    without tasks whose department it is (each incident once). Two correlated EXISTS, each a seek on a
+    ``joint_tasks`` index per cohort incident (an IN over the department's tasks reads all of them, whatever
+    the period); the tasks' own aliases, so that the join of ``_from`` does not correlate them away."""
+    its, any_task = aliased(JointTask, name="its_task"), aliased(JointTask, name="any_task")
+    return or_(
+        exists().where(its.incident_id == Incident.id, its.department_id == department_id),
+        and_(Incident.department_id == department_id, ~exists().where(any_task.incident_id == Incident.id)),
+    )
+
+
+def _from(query: Select[Any], scope: _Scope, *, per_department: bool = False) -> Select[Any]:
+    """``query`` over the incidents; when departments are counted (``per_department``, or a department
+    scope) each incident LEFT JOINed to its tasks (to the scoped department's task only, under a scope)."""
+    query = query.select_from(Incident)
+    if scope.department_id is None and not per_department:
+        return query
+    on = JointTask.incident_id == Incident.id
+    if scope.department_id is not None:
+        on = and_(on, JointTask.department_id == scope.department_id)
+    return query.outerjoin(JointTask, on)
+
+
+#: The department of a row of ``_from(..., per_department=True)``: its task's, else the incident's.
+DEPARTMENT_KEY = func.coalesce(JointTask.department_id, Incident.department_id)
+
+
+@dataclass(frozen=True)
+class _Handling:
+    """Where the handling figures of a row come from: the incident's columns, or its department's task's."""
+
+    assigned_at: Any
+    resolved_at: Any  # the (first) resolution
+    deadline: Any
+    returns: Any
+    card: Any
+
+
+def _handling(own_tasks: bool) -> _Handling:
+    """The incident's handling columns or, when departments are counted on their own tasks, the joined
+    task's (assigned_at, resolved_at, handle_deadline, returned_count, card) where there is one."""
+    incident = _Handling(Incident.dispatched_at, func.coalesce(Incident.first_resolved_at, Incident.resolved_at),
+                         Incident.handle_deadline, Incident.rework_count, Incident.card)
+    if not own_tasks:
+        return incident
+    on_task = JointTask.id.is_not(None)
+    return _Handling(*(case((on_task, task), else_=own) for task, own in (
+        (JointTask.assigned_at, incident.assigned_at), (JointTask.resolved_at, incident.resolved_at),
+        (JointTask.handle_deadline, incident.deadline), (JointTask.returned_count, incident.returns),
+        (JointTask.card, incident.card))))
 
 
 # --- the aggregate ------------------------------------------------------------------------------
@@ -211,8 +285,9 @@ def _not_yet(moment: Any, end: datetime, now: datetime) -> ColumnElement[bool]:
     return or_(moment.is_(None), moment > now if now < end else moment >= end)
 
 
-def _measures(session: Session, end: datetime, now: datetime) -> list[Any]:
-    """The aggregate columns of every figure, as of min(end, now)."""
+def _measures(session: Session, end: datetime, now: datetime, *, own_tasks: bool = False) -> list[Any]:
+    """The aggregate columns of every figure, as of min(end, now); with ``own_tasks`` the handling figures
+    are each row's department task's (``_handling``), for a query built by ``_from``."""
 
     def happened(moment: Any) -> ColumnElement[bool]:
         return _happened(moment, end, now)
@@ -220,32 +295,31 @@ def _measures(session: Session, end: datetime, now: datetime) -> list[Any]:
     def not_yet(moment: Any) -> ColumnElement[bool]:
         return _not_yet(moment, end, now)
 
-    first_resolved = func.coalesce(Incident.first_resolved_at, Incident.resolved_at)
+    work = _handling(own_tasks)
     filed = happened(Incident.filed_at)
-    dispatched = and_(filed, happened(Incident.dispatched_at))
-    handled = and_(dispatched, happened(first_resolved))
+    # A task counts as dispatched once the incident is dispatched and the task assigned.
+    dispatched = and_(filed, happened(Incident.dispatched_at), *([happened(work.assigned_at)] if own_tasks else []))
+    handled = and_(dispatched, happened(work.resolved_at))
     closed = and_(filed, happened(Incident.closed_at))
     open_now = Incident.state.in_(OPEN_STATES)
     conditions: dict[str, ColumnElement[bool]] = {
         "filed": filed,
         "dispatched": dispatched,
         "handled": handled,
-        "handled_on_time": and_(
-            handled, or_(Incident.handle_deadline.is_(None), first_resolved <= Incident.handle_deadline)
-        ),
+        "handled_on_time": and_(handled, or_(work.deadline.is_(None), work.resolved_at <= work.deadline)),
         "closed": closed,
         "closed_on_time": and_(
             closed, or_(Incident.close_deadline.is_(None), Incident.closed_at <= Incident.close_deadline)
         ),
         "overdue_open": and_(filed, not_yet(Incident.closed_at), happened(Incident.close_deadline)),
-        "reworked": and_(handled, Incident.rework_count > 0),
-        "yellow_cards": and_(open_now, Incident.card == CARD_YELLOW),
-        "red_cards": and_(open_now, Incident.card == CARD_RED),
+        "reworked": and_(handled, work.returns > 0),
+        "yellow_cards": and_(open_now, work.card == CARD_YELLOW),
+        "red_cards": and_(open_now, work.card == CARD_RED),
         **{f"source_{source}": Incident.source == source for source in SOURCES},
     }
     columns = [func.count().label("reported")]
     columns += [func.count().filter(condition).label(key) for key, condition in conditions.items()]
-    handle_hours = _hours_between(session, first_resolved, Incident.dispatched_at)
+    handle_hours = _hours_between(session, work.resolved_at, work.assigned_at)
     columns.append(func.avg(handle_hours).filter(handled).label("mean_handle_hours"))
     return columns
 
@@ -551,20 +625,27 @@ def _day_runs(first: date, last: date) -> list[tuple[date, date, int | None]]:
 
 
 def kpi_snapshot(
-    session: Session, start: datetime, end: datetime, *, now: datetime | None = None, **scope: str | None
+    session: Session, start: datetime, end: datetime, *, now: datetime | None = None, out_of_hours: bool = False,
+    **scope: str | None
 ) -> dict[str, Any]:
     """The KPIs of the incidents reported in [start, end), as of min(end, now) (DESIGN §7).
 
     ``scope`` narrows the cohort: any of ``district``, ``street``, ``community``, ``grid``,
     ``department``, ``category``, ``source`` (None or "" = not narrowed); an unknown one raises
-    UnknownFilter. Rates are fractions rounded to 4 places, None when the denominator is 0.
+    UnknownFilter; ``department`` counts that department on its own tasks (``_department_cohort``: its
+    handling figures are its task's). Rates are fractions rounded to 4 places, None when the denominator is 0.
     ``alerts_firing`` follows the area scopes only. ``hotline`` holds the figures of the cohort's
-    12345 hotline orders (``_hotline_measures``). Three queries whatever the volume, and one more
-    reading the call and closing times of the closed hotline orders (their mean in working days).
+    12345 hotline orders (``_hotline_measures``). With ``out_of_hours`` (issue 20) it adds ``out_of_hours`` and
+    ``out_of_hours_by_source``, the cohort reported outside working hours (``dispatch.out_of_hours``: three
+    small queries more, the calendar and one grouped count). Three queries
+    whatever the volume, and one more reading the call and closing times of the closed hotline orders (their
+    mean in working days).
     """
     now = _check_period(start, end, now)
     resolved = _resolve(session, scope)
-    row = session.execute(select(*_measures(session, end, now), *_hotline_measures(session, end, now))
+    own_tasks = resolved.department_id is not None  # a department is counted on its own tasks
+    row = session.execute(_from(select(*_measures(session, end, now, own_tasks=own_tasks),
+                                       *_hotline_measures(session, end, now)), resolved)
                           .where(*_cohort(start, end, resolved))).one()
     figures = _figures(row._mapping)
     by_source = figures.pop("by_source")
@@ -578,18 +659,21 @@ def kpi_snapshot(
         "alerts_firing": _alerts_firing(session, resolved),
         "by_source": by_source,
         "hotline": hotline,
+        **(out_of_hours_figures(session, load_calendar(session), _cohort(start, end, resolved), start, end, SOURCES)
+           if out_of_hours else {}),
     }
 
 
 def kpi_compare(
-    session: Session, start: datetime, end: datetime, *, now: datetime | None = None, **scope: str | None
+    session: Session, start: datetime, end: datetime, *, now: datetime | None = None, out_of_hours: bool = False,
+    **scope: str | None,
 ) -> dict[str, dict[str, Any]]:
     """``{"current": …, "previous": …}``: the snapshot of [start, end) and of the equally long period
-    before it (each as of the earlier of its end and ``now``), with the same scopes."""
+    before it (each as of the earlier of its end and ``now``), with the same scopes (and ``out_of_hours``)."""
     now = _check_period(start, end, now)
     return {
-        "current": kpi_snapshot(session, start, end, now=now, **scope),
-        "previous": kpi_snapshot(session, *previous_period(start, end), now=now, **scope),
+        "current": kpi_snapshot(session, start, end, now=now, out_of_hours=out_of_hours, **scope),
+        "previous": kpi_snapshot(session, *previous_period(start, end), now=now, out_of_hours=out_of_hours, **scope),
     }
 
 
@@ -606,8 +690,8 @@ def _grid_ancestors(level: str) -> Any:
 
 def _grouping(group: str) -> tuple[Any, Any | None, Any | None]:
     """The group key on incidents, a join it needs, and the (id, code, name_zh, name_en) of its groups."""
-    if group == "department":
-        return Incident.department_id, None, select(
+    if group == "department":  # each department on its own tasks (``_from(..., per_department=True)``)
+        return DEPARTMENT_KEY, None, select(
             Department.id, Department.code, Department.name_zh, Department.name_en).subquery("dim")
     if group == "category":
         return Incident.category_code, None, select(
@@ -647,7 +731,10 @@ def kpi_by(
     now = _check_period(start, end, now)
     resolved = _resolve(session, scope, grid_ids)
     key, join, dim = _grouping(group)
-    base = select(key.label("group_key"), *_measures(session, end, now)).select_from(Incident)
+    per_department = group == "department"
+    base = _from(select(key.label("group_key"),
+                        *_measures(session, end, now, own_tasks=per_department or resolved.department_id is not None)),
+                 resolved, per_department=per_department)
     if join is not None:
         base = base.outerjoin(join, join.c.grid_id == Incident.grid_id)
     agg = base.where(*_cohort(start, end, resolved)).group_by(key).subquery("agg")

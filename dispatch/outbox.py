@@ -2,12 +2,12 @@
 
 A channel is an Apprise URL (WeCom, DingTalk, Feishu, e-mail, JSON/form webhooks, SMS gateways...) for a
 department, a user or a duty post, stored Fernet-encrypted. An event (a dispatch, a yellow or red card,
-an escalation, a postponement request, a firing alert) queues one ``OutboxMessage`` per matching channel
-in the event's own transaction; ``outbox_job`` (the scheduler's ``outbox`` job) sends what is due,
-retries with exponential backoff, records every attempt, and escalates unacknowledged red and orange
-alerts along ``ESCALATION_CHAIN``. The idempotency key (event, channel) is unique and is carried in the
-message, so one event never queues twice and a receiver can drop a re-delivery after a crash between
-sending and committing.
+an escalation, a postponement request, a firing alert, a yellow or red card on one department's joint
+task) queues one ``OutboxMessage`` per matching channel in the event's own transaction; ``outbox_job`` (the
+scheduler's ``outbox`` job) sends what is due, retries with exponential backoff, records every attempt,
+and escalates unacknowledged red and orange alerts along ``ESCALATION_CHAIN``. The idempotency key (event,
+channel) is unique and is carried in the message, so one event never queues twice and a receiver can drop a
+re-delivery after a crash between sending and committing.
 
 Who receives an event: the channels of its department (the incident's, or for an alert without an
 incident the department of its rule's incident category), the channels of users of that department and
@@ -37,6 +37,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from data.audit import write_audit
+from data.joint_models import JointTask
 from data.models import (
     Alert,
     Category,
@@ -332,6 +333,25 @@ def on_cards(session: Session, changes: Sequence[dict[str, Any]]) -> int:
                              for d in (incident.handle_deadline, incident.close_deadline))
         queued += on_incident_event(session, f"card_{card}", incident, department=incident.department, level=card,
                                     key=f"incident:{incident.id}:card:{card}:{deadlines}")
+    return queued
+
+
+def on_task_cards(session: Session, changes: Sequence[dict[str, Any]]) -> int:
+    """Queue the yellow and red cards among a task sweep's ``changes`` (``{"id", "card"}`` of ``JointTask``
+    rows, issue 17 §2) to each task's own department, naming the incident and the department: one event per
+    task, colour, deadline and return, so a task given a new deadline, or returned and late again, notifies
+    again and a re-run of the sweep never does."""
+    cards = {change["id"]: change["card"] for change in changes if change["card"] in ("yellow", "red")}
+    if not cards:
+        return 0
+    queued = 0
+    for task in session.scalars(select(JointTask).where(JointTask.id.in_(list(cards))).order_by(JointTask.id)):
+        card, kind = cards[task.id], f"task_card_{cards[task.id]}"
+        deadline = int(task.handle_deadline.timestamp()) if task.handle_deadline else 0
+        title, body = _incident_text(kind, task.incident, task.department)
+        queued += enqueue(session, Event(
+            key=f"task:{task.id}:card:{card}:{deadline}:{task.returned_count or 0}", kind=kind, title=title,
+            body=body, department_id=task.department_id, level=card, incident_id=task.incident_id))
     return queued
 
 

@@ -147,7 +147,9 @@ def category_ranking(session: Session, start: datetime, end: datetime, *, limit:
 def department_ranking(session: Session, start: datetime, end: datetime, now: datetime, *, limit: int = 5,
                        grid_ids: Iterable[int] | None = None) -> list[DepartmentRank]:
     """The departments holding the most incidents filed of those reported in [start, end), as of ``now``
-    (``kpi.kpi_by``'s ``filed`` and ``closed``); ties go to the better closure rate."""
+    (``kpi.kpi_by``'s ``filed`` and ``closed``); ties go to the better closure rate. Each department counts
+    on its own tasks (issue 17 §2): an incident handled jointly counts for its lead and for each assisting
+    department, and its closure is shared by them."""
     ranked = [DepartmentRank(row["code"], row["name"]["zh"], row["name"]["en"], row["filed"], row["closed"])
               for row in kpi_by(session, start, end, "department", now=now, grid_ids=grid_ids)
               if row["code"] is not None and row["filed"]]

@@ -2,7 +2,8 @@
 ``strftime`` on SQLite), the grouped KPI query and its outer joins differ by dialect, so the agreement
 tests' month (``tests.unit.test_figures_agree.mixed_month``) is checked here too — the briefing's grid and
 department rows equal the KPI snapshots, its trend equals the big screen's, and every figure equals
-SQLite's."""
+SQLite's. With an incident handled jointly (issue 17 §2), each department's grouped row (counted on its own
+tasks, through the outer join to them) equals its snapshot there too, and SQLite's."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import date
 
 from dispatch.briefing import build_briefing, grade, period_of
 from dispatch.kpi import kpi_snapshot
-from tests.unit.test_figures_agree import AFTER, DURING, mixed_month
+from tests.unit.test_figures_agree import AFTER, DURING, add_joint_incident, department_rows, mixed_month
 
 
 def _figures(database) -> dict:
@@ -47,3 +48,20 @@ def test_the_briefing_the_kpi_engine_and_the_big_screen_agree_on_postgres(pg_db,
     assert figures["trend"] == figures["screen"]
     assert dict((c[0], c[3]) for c in figures["categories"]) == {"L01": 10, "S0101": 8}
     assert figures == _figures(db)
+
+
+def _joint_department_rows(database) -> dict:
+    period, _ = period_of("month", date(2026, 11, 10))
+    with database.uow() as s:
+        mixed_month(s)
+        add_joint_incident(s)
+        return department_rows(s, period.start, period.end)
+
+
+def test_departments_on_their_own_tasks_agree_on_postgres(pg_db, db):
+    pairs = _joint_department_rows(pg_db)
+    assert set(pairs) == {"gas", "roads", "fire"}
+    for code, (row, snapshot) in pairs.items():
+        assert row == snapshot, code
+    assert pairs["roads"][0]["handled_on_time"] < pairs["roads"][0]["handled"]  # its late assisting task
+    assert pairs == _joint_department_rows(db)

@@ -1,6 +1,6 @@
 """Joint handling (issue 17 §2) on the real PostgreSQL: migration 0023 makes ``joint_tasks`` (one task per
 department and incident, enforced by the database), a joint dispatch → each department's task → the resolution
-rule, the per-department task figures (their FILTER aggregates on PostgreSQL), and a task card sweep."""
+rule, the KPI engine's department rows on the tasks (FILTER aggregates on PostgreSQL), and a task card sweep."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from data.accounts import create_user
 from data.joint_models import JointTask
 from data.models import Department, utcnow
 from dispatch import joint
+from dispatch.kpi import kpi_by
 from dispatch.service import sweep_cards
 from tests.unit.test_dispatch_service import _act, _new, make_city
 
@@ -34,10 +35,10 @@ def test_joint_dispatch_resolution_rule_figures_and_cards_on_postgres(pg_db):
     with pg_db.uow() as session:
         assert {t.department_code: t.card for t in joint.tasks_of(session, incident_id)} == {"gas": "red",
                                                                                            "fire": "none"}
-        figures = joint.department_task_figures(session, datetime(2000, 1, 1, tzinfo=UTC),
-                                                datetime(2100, 1, 1, tzinfo=UTC))
-        assert figures["fire"]["assist"] == 1 and figures["fire"]["resolved_on_time"] == 1
-        assert figures["gas"]["lead"] == 1 and figures["gas"]["resolved"] == 0
+        rows = {row["code"]: row for row in kpi_by(session, datetime(2000, 1, 1, tzinfo=UTC),
+                                                      datetime(2100, 1, 1, tzinfo=UTC), "department")}
+        assert rows["fire"]["handled"] == 1 and rows["fire"]["handled_on_time"] == 1  # its assisting task
+        assert rows["gas"]["dispatched"] == 1 and rows["gas"]["handled"] == 0 and rows["gas"]["red_cards"] == 1
         gas_handler = session.get(type(city.gas_handler), city.gas_handler.id)
         incident = _act(session, session.get(type(incident), incident_id), "resolve", gas_handler)
         assert incident.state == "resolved"

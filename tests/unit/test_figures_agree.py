@@ -2,7 +2,8 @@
 returned and reworked incidents, closures after the period's end, open incidents past their deadline,
 a drill, an incident late in a local day — the briefing's grid and department rows equal the KPI engine's
 snapshot of that grid or department (graded by the same ``grade``), its top categories are the KPI
-engine's, and its daily trend equals the big screen's for the same days."""
+engine's, and its daily trend equals the big screen's for the same days. With an incident handled jointly
+(issue 17 §2) each department is counted on its own task, and its grouped row still equals its snapshot."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import insert, select, update
 
-from data.models import Incident
+from data.joint_models import JointTask
+from data.models import Department, Grid, Incident
 from dispatch.briefing import build_briefing, grade, period_of
 from dispatch.kpi import cohort_points, kpi_by, kpi_snapshot
 from tests.unit.test_dispatch_service import make_city
@@ -174,3 +176,84 @@ def test_the_hot_spot_map_plots_the_kpi_cohort(session, month):
     session.execute(update(Incident).values(lon=117.005, lat=36.605))
     points = cohort_points(session, period.start, period.end, limit=1000)
     assert len(points) == kpi_snapshot(session, period.start, period.end, now=AFTER)["reported"] == 18
+
+
+# --- departments on their own tasks (issue 17 §2) ---------------------------------------------------
+
+#: The jointly handled incident of ``add_joint_incident``: reported on 21 November, handled by +24 h.
+JOINT_AT = NOV + 20 * D
+
+
+def add_joint_incident(session) -> None:
+    """One more G1 incident, led by the gas company (resolved on time) with two assisting departments: the
+    fire brigade (on time) and roads (late: 30 h after its assignment, its deadline 24 h); closed in time."""
+    session.add(Department(code="fire", name_zh="消防", name_en="Fire brigade"))
+    session.flush()
+    ids = {code: ident for code, ident in session.execute(select(Department.code, Department.id))}
+    g1 = session.scalar(select(Grid.id).where(Grid.code == "G1"))
+    session.execute(insert(Incident), [_lifecycle(60, JOINT_AT, closed=JOINT_AT + 40 * H, grid_id=g1,
+                                                  department_id=ids["gas"], category_code="L01")])
+    incident_id = session.scalar(select(Incident.id).where(Incident.code == "T0000060"))
+    assigned = JOINT_AT + 2 * H
+    session.execute(insert(JointTask), [
+        {"incident_id": incident_id, "department_id": ids[code], "role": role, "state": "resolved",
+         "assigned_at": assigned, "handle_deadline": assigned + 24 * H, "card": "none",
+         "resolved_at": assigned + hours * H, "returned_count": returned, "version": 1, "updated_at": assigned}
+        for code, role, hours, returned in (("gas", "lead", 2, 0), ("fire", "assist", 5, 1), ("roads", "assist", 30, 0))
+    ])
+    session.flush()
+
+
+def department_rows(session, start: datetime, end: datetime) -> dict[str, tuple[dict, dict]]:
+    """Per department: its row of ``kpi_by(group="department")`` and its ``kpi_snapshot`` (the same keys)."""
+    pairs = {}
+    for row in kpi_by(session, start, end, "department", now=AFTER, all_groups=True):
+        snapshot = kpi_snapshot(session, start, end, now=AFTER, department=row["code"])
+        pairs[row["code"]] = ({k: v for k, v in row.items() if k not in ("code", "name")},
+                              {k: snapshot[k] for k in row if k not in ("code", "name")})
+    return pairs
+
+
+def _on_time(figures: dict) -> float:
+    return figures["handled_on_time"] / figures["handled"]
+
+
+def test_departments_are_counted_on_their_own_tasks_and_their_rows_are_their_snapshots(session, month):
+    period, previous = month
+    before = kpi_by(session, period.start, period.end, "department", now=AFTER)
+    before = {row["code"]: row for row in before}
+    city_before = kpi_snapshot(session, period.start, period.end, now=AFTER)
+    add_joint_incident(session)
+    pairs = department_rows(session, period.start, period.end)
+    assert set(pairs) == {"gas", "roads", "fire"}
+    for code, (row, snapshot) in pairs.items():
+        assert row == snapshot, code
+    after = {code: row for code, (row, _) in pairs.items()}
+    # The late assisting department's on-time rate drops; the lead's (on time) does not.
+    assert _on_time(after["roads"]) < _on_time(before["roads"])
+    assert _on_time(after["gas"]) >= _on_time(before["gas"])
+    assert after["roads"]["handled"] == before["roads"]["handled"] + 1
+    assert after["roads"]["handled_on_time"] == before["roads"]["handled_on_time"]
+    assert after["gas"]["handled_on_time"] == before["gas"]["handled_on_time"] + 1
+    # Assisting work counts: the fire brigade has nothing but its assisting task, returned once.
+    assert (after["fire"]["reported"], after["fire"]["dispatched"], after["fire"]["handled_on_time"]) == (1, 1, 1)
+    assert after["fire"]["rework_rate"] == 1.0 and after["fire"]["mean_handle_hours"] == 5.0
+    # The closing is the incident's, shared by every department on it.
+    for code in ("gas", "roads"):
+        assert after[code]["closed"] == before[code]["closed"] + 1
+        assert after[code]["closed_on_time"] == before[code]["closed_on_time"] + 1
+    assert (after["fire"]["closed"], after["fire"]["closed_on_time"]) == (1, 1)
+    # Every other scope counts the incident once.
+    city = kpi_snapshot(session, period.start, period.end, now=AFTER)
+    assert city["reported"] == city_before["reported"] + 1
+    assert city["handled"] == city_before["handled"] + 1
+    assert kpi_snapshot(session, period.start, period.end, now=AFTER, grid="G1")["reported"] == \
+        before["gas"]["reported"] + 1
+    assert sum(row["reported"] for row in kpi_by(session, period.start, period.end, "category", now=AFTER)) == \
+        city["reported"]
+    # The briefing's department ranking follows (it reads kpi_by), each row still its snapshot.
+    briefing = build_briefing(session, period, previous, AFTER)
+    for row in briefing.departments:
+        snapshot = kpi_snapshot(session, period.start, period.end, now=AFTER, department=row.code)
+        assert _row_figures(row) == _snapshot_figures(snapshot), row.code
+    assert "fire" in {row.code for row in briefing.departments}

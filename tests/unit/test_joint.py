@@ -1,7 +1,7 @@
 """Joint handling (issue 17 §2, 主办/协办) on SQLite: assigning a lead and assisting departments, each department
 working its own task, the resolution rule (the incident is resolved only when every task is), returning one
 task, the tasks' own deadlines and cards, a handler's queue, bad input refused with nothing written, and the
-per-department task figures the KPIs use."""
+KPI engine's department rows counting each department on its own task."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from data.accounts import create_user
 from data.joint_models import JointTask
 from data.models import AuditLog, Department, IncidentHistory, User
 from dispatch import joint
+from dispatch.kpi import kpi_by, kpi_snapshot
 from dispatch.service import (
     ActionNotAllowed,
     InvalidInput,
@@ -243,15 +244,19 @@ def test_department_figures_count_each_departments_own_tasks_assisting_work_incl
     plain = _act(session, _filed(session, city), "dispatch", city.operator, department_code="roads")
     _act(session, _act(session, plain, "start", city.roads_handler), "resolve", city.roads_handler)
     frm, to = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
-    figures = joint.department_task_figures(session, frm, to)
-    assert figures["fire"] == {"tasks": 1, "lead": 0, "assist": 1, "resolved": 1, "resolved_on_time": 1,
-                               "returned": 0, "on_time_rate": 1.0}
-    assert figures["gas"]["tasks"] == 1 and figures["gas"]["resolved"] == 0 and figures["gas"]["on_time_rate"] is None
-    assert figures["roads"] == {"tasks": 1, "lead": 1, "assist": 0, "resolved": 1, "resolved_on_time": 1,
-                                "returned": 0, "on_time_rate": 1.0}
-    assert joint.department_task_figures(session, to, to + timedelta(days=1)) == {}
-    assert joint.department_task_figures(session, frm, to, grid_ids=[city.g2.id]) == {}  # all lie in G1
-    assert set(joint.department_task_figures(session, frm, to, grid_ids=[city.g1.id])) == {"fire", "gas", "roads"}
+    rows = {row["code"]: row for row in kpi_by(session, frm, to, "department")}  # the KPI engine's rows
+
+    def handling(code: str) -> tuple:
+        return tuple(rows[code][key] for key in ("reported", "dispatched", "handled", "handled_on_time", "rework_rate"))
+
+    assert handling("fire") == (1, 1, 1, 1, 0.0)  # its assisting task, resolved in time
+    assert handling("gas") == (1, 1, 0, 0, None)  # the lead's task is not resolved yet
+    assert handling("roads") == (1, 1, 1, 1, 0.0)  # an ordinary case: the incident's own columns
+    assert kpi_snapshot(session, frm, to, department="fire")["handled_on_time"] == 1
+    assert kpi_by(session, to, to + timedelta(days=1), "department") == []
+    assert kpi_by(session, frm, to, "department", grid_ids=[city.g2.id]) == []  # all lie in G1
+    assert {row["code"] for row in kpi_by(session, frm, to, "department", grid_ids=[city.g1.id])} == \
+        {"fire", "gas", "roads"}
 
 
 def test_history_rows_name_the_task_actions(session, city):
