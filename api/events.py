@@ -2,7 +2,12 @@
 ``GET/POST /plans`` as the contract says, and the event's writes (open, activate or change the level, note,
 under control, close, link incidents and alerts, assign and release resources), the nearest resources of a kind,
 and the drill report. Declared with ``api.registry.operation``; the work is done by ``dispatch.emergency`` and
-``dispatch.emergency_plans``."""
+``dispatch.emergency_plans``.
+
+The writes that change an event's state (level, under control, close, assign and release resources) take the
+``version`` the client showed — in the body, as ``/api/v1/incidents/{id}/actions`` does, or as ``If-Match`` —
+and answer 409 ``stale_version`` when the event moved on meanwhile (nothing is changed); an event's answers
+carry its ``version`` (and GET an ``ETag``). Without a version the write applies to the event as it is."""
 
 from __future__ import annotations
 
@@ -45,6 +50,7 @@ class EventOut(_Open):
     opened_at: str
     closed_at: str | None
     incident_ids: list[int]
+    version: int = Field(description="send it back with a write: 409 when the event changed meanwhile")
 
 
 class PlanOut(BaseModel):
@@ -75,7 +81,14 @@ class EventIn(StrictBody):
     exercise: bool = False
 
 
-class LevelIn(StrictBody):
+class Versioned(StrictBody):
+    """A write guarded by the event's version (or send ``If-Match: "<version>"``)."""
+
+    version: int | None = Field(default=None, ge=1, le=2**31 - 1,
+                                description="the event's version the client saw; 409 when it is stale")
+
+
+class LevelIn(Versioned):
     """Activate ``plan_id`` at ``level`` (first time), or raise/lower to ``level``; skipping a level needs a reason."""
 
     level: str = Field(max_length=4)
@@ -87,7 +100,11 @@ class NoteIn(StrictBody):
     note: str | None = Field(default=None, max_length=TEXT_MAX)
 
 
-class ReasonIn(StrictBody):
+class ControlledIn(Versioned):
+    note: str | None = Field(default=None, max_length=TEXT_MAX)
+
+
+class ReasonIn(Versioned):
     reason: str = Field(max_length=TEXT_MAX)
 
 
@@ -96,7 +113,7 @@ class LinkIn(StrictBody):
     alert_id: int | None = None
 
 
-class AssignIn(StrictBody):
+class AssignIn(Versioned):
     resource: str = Field(min_length=1, max_length=40, description="the resource's code")
     task_id: int = Field(description="a department task of the event (its id in the event's tasks)")
 
@@ -120,6 +137,24 @@ class NearbyOut(BaseModel):
     distance_m: float
 
 
+def _seen(body: Versioned | None) -> int | None:
+    """The version the client saw: the body's ``version``, else ``If-Match`` (``"3"``, ``W/"3"`` or ``3``)."""
+    if body is not None and body.version is not None:
+        return body.version
+    raw = (request.headers.get("If-Match") or "").strip()
+    if not raw or raw == "*":
+        return None
+    try:
+        return int(raw.removeprefix("W/").strip('"'))
+    except ValueError:
+        raise ApiError(422, "invalid_field", "If-Match: the event's version, e.g. \"3\"") from None
+
+
+def _with_etag(response: Response, body: dict[str, Any]) -> Response:
+    response.headers["ETag"] = f'"{body["version"]}"'
+    return response
+
+
 def _refused(exc: EmergencyError | emergency_plans.PlanRefused) -> ApiError:
     return ApiError(exc.status, exc.code, exc.message)
 
@@ -140,7 +175,8 @@ def _event_answer(event_id: int, write: Any) -> Response:
     with current_db().uow() as session:
         try:
             write(session)
-            return jsonify(emergency.event_to_dict(session, emergency.get_event(session, event_id)))
+            body = emergency.event_to_dict(session, emergency.get_event(session, event_id))
+            return _with_etag(jsonify(body), body)
         except EmergencyError as exc:
             raise _refused(exc) from None
 
@@ -185,9 +221,10 @@ def get_events() -> Response:
 def get_event(event_id: int) -> Response:
     with current_db().uow() as session:
         try:
-            return jsonify(emergency.event_to_dict(session, emergency.get_event(session, event_id)))
+            body = emergency.event_to_dict(session, emergency.get_event(session, event_id))
         except EmergencyError as exc:
             raise _refused(exc) from None
+        return _with_etag(jsonify(body), body)
 
 
 @operation("/events", "POST", summary="Open an emergency event (by hand, from an alert or an incident)",
@@ -209,6 +246,7 @@ def post_event() -> tuple[Response, int]:
            errors=(400, 401, 403, 404, 409, 415, 422))
 def post_event_level(event_id: int) -> Response:
     data = parse_body(LevelIn, json_body())
+    version = _seen(data)
 
     def write(session: Any) -> None:
         event = emergency.get_event(session, event_id)
@@ -216,9 +254,10 @@ def post_event_level(event_id: int) -> Response:
             if not data.plan_id:
                 raise EmergencyError(422, "plan_required", "plan_id: the plan to activate is required")
             emergency.activate(session, current_actor(), event_id, plan_id=data.plan_id, level=data.level,
-                               reason=data.reason)
+                               reason=data.reason, version=version)
         else:
-            emergency.change_level(session, current_actor(), event_id, level=data.level, reason=data.reason)
+            emergency.change_level(session, current_actor(), event_id, level=data.level, reason=data.reason,
+                                   version=version)
 
     return _event_answer(event_id, write)
 
@@ -232,11 +271,13 @@ def post_event_note(event_id: int) -> Response:
 
 
 @operation("/events/<int:event_id>/controlled", "POST", summary="Record that the event is under control",
-           tag="emergency", roles=emergency.WRITE_ROLES, body=NoteIn, response=EventOut, params=(EVENT_ID,),
+           tag="emergency", roles=emergency.WRITE_ROLES, body=ControlledIn, response=EventOut, params=(EVENT_ID,),
            errors=(400, 401, 403, 404, 409, 415, 422))
 def post_event_controlled(event_id: int) -> Response:
-    data = parse_body(NoteIn, json_body() or {})
-    return _event_answer(event_id, lambda s: emergency.mark_controlled(s, current_actor(), event_id, data.note))
+    data = parse_body(ControlledIn, json_body() or {})
+    version = _seen(data)
+    return _event_answer(event_id, lambda s: emergency.mark_controlled(s, current_actor(), event_id, data.note,
+                                                                       version=version))
 
 
 @operation("/events/<int:event_id>/close", "POST", summary="End the response and close the event (a reason)",
@@ -244,7 +285,9 @@ def post_event_controlled(event_id: int) -> Response:
            errors=(400, 401, 403, 404, 409, 415, 422))
 def post_event_close(event_id: int) -> Response:
     data = parse_body(ReasonIn, json_body())
-    return _event_answer(event_id, lambda s: emergency.close_event(s, current_actor(), event_id, reason=data.reason))
+    version = _seen(data)
+    return _event_answer(event_id, lambda s: emergency.close_event(s, current_actor(), event_id, reason=data.reason,
+                                                                   version=version))
 
 
 @operation("/events/<int:event_id>/links", "POST", summary="Add an incident or an alert to the event",
@@ -269,10 +312,11 @@ def post_event_link(event_id: int) -> Response:
            params=(EVENT_ID,), errors=(400, 401, 403, 404, 409, 415, 422))
 def post_event_resource(event_id: int) -> tuple[Response, int]:
     data = parse_body(AssignIn, json_body())
+    version = _seen(data)
     with current_db().uow() as session:
         try:
             row = emergency.assign_resource(session, current_actor(), event_id, resource_code=data.resource,
-                                            task_id=data.task_id)
+                                            task_id=data.task_id, version=version)
         except EmergencyError as exc:
             raise _refused(exc) from None
         return created(emergency.assignment_to_dict(session, row))
@@ -280,11 +324,14 @@ def post_event_resource(event_id: int) -> tuple[Response, int]:
 
 @operation("/events/<int:event_id>/resources/<int:assignment_id>/release", "POST",
            summary="Release a resource from the event", tag="emergency", roles=emergency.WRITE_ROLES,
-           response=AssignmentOut, params=(EVENT_ID, ASSIGNMENT_ID), errors=(401, 403, 404, 409))
+           body=Versioned, response=AssignmentOut, params=(EVENT_ID, ASSIGNMENT_ID),
+           errors=(400, 401, 403, 404, 409, 415, 422))
 def post_event_release(event_id: int, assignment_id: int) -> Response:
+    raw = json_body()
+    version = _seen(parse_body(Versioned, raw) if raw is not None else None)
     with current_db().uow() as session:
         try:
-            row = emergency.release_resource(session, current_actor(), event_id, assignment_id)
+            row = emergency.release_resource(session, current_actor(), event_id, assignment_id, version=version)
         except EmergencyError as exc:
             raise _refused(exc) from None
         return jsonify(emergency.assignment_to_dict(session, row))

@@ -1,4 +1,4 @@
-"""The emergency-response tables (issue 18, migration 0024): plan versions, events (突发事件) with their
+"""The emergency-response tables (issue 18, migrations 0025 and 0026): plan versions, events (突发事件) with their
 incidents, alerts, timeline (the department tasks are the joint tasks of its incidents), and resource assignments.
 
 The service that writes them is ``dispatch.emergency``; the plan documents are ``dispatch.emergency_plans``.
@@ -55,6 +55,12 @@ class EmergencyEvent(Base):
     activated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     controlled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: Compare-and-set guard of every state write (activate, level, controlled, close, resources): a write
+    #: names the version it saw and is refused (409) when the event moved on meanwhile (migration 0026).
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    #: Since when the current level's lower or end condition has held without a break (the live evaluation's
+    #: hold time, ``dispatch.emergency_live``); None while none holds.
+    calm_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class EventIncident(Base):

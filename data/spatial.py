@@ -32,6 +32,9 @@ POINT_COLUMN = "pt_4326"
 POINT_TABLES = ("doorplates", "cameras", "sensors", "incidents", "key_places", "assets")
 #: Tables the extension itself creates (in its schema, usually ``public``).
 EXTENSION_TABLES = frozenset({"spatial_ref_sys"})
+#: GiST indexes on PostGIS expressions that later migrations add where PostGIS is (0026: the resources' points
+#: as geographies, for the nearest resources by KNN in ``dispatch.emergency``).
+EXPRESSION_INDEXES = frozenset({"ix_resources_geog"})
 #: The environment switch: ``0`` (or ``off``, ``false``, ``no``) ignores the PostGIS columns.
 SWITCH = "CITYOPS_POSTGIS"
 
@@ -73,6 +76,8 @@ def include_object(obj: Any, name: str | None, type_: str, reflected: bool, comp
     table_name = getattr(table, "name", None)
     if type_ == "column":
         return spatial_columns().get(table_name) != name
+    if type_ == "index" and name in EXPRESSION_INDEXES:
+        return False
     if type_ == "index" and table_name in spatial_columns():
         return name != index_name(table_name)
     return True

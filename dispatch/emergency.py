@@ -10,8 +10,11 @@ have is stood down (a comment on its incident). Each level change queues the not
 the outbox in the same transaction. An event keeps the plan version it was activated under.
 
 Every write is one function ``(session, actor, ...) → result`` that checks the role, writes the event's
-timeline and an audit row, and flushes (the caller's unit of work commits). Refusals are ``EmergencyError``
-with an HTTP-like status.
+timeline and an audit row, and flushes (the caller's unit of work commits); ``actor`` None is the system (the
+live evaluation, ``dispatch.emergency_live``). The writes that change the event's state (activate, level,
+under control, close, assign and release resources) compare-and-set its ``version``: a caller names the version
+it showed (None: the one just read) and a stale one is refused (409 ``stale_version``) with nothing changed;
+notes and links only append, so they take no version. Refusals are ``EmergencyError`` with an HTTP-like status.
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import Engine, and_, func, literal_column, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from data.audit import write_audit
 from data.emergency_models import EmergencyEvent, EventAlert, EventIncident, EventTimeline, ResourceAssignment
@@ -42,9 +47,18 @@ from data.models import (
     User,
     utcnow,
 )
+from data.spatial import switched_on as postgis_switched_on
 from dispatch import duty, joint, outbox, service
 from dispatch import emergency_plans as plans
-from dispatch.emergency_plans import LEVEL_COLOUR, LEVEL_RANK, AlertCondition, IncidentsCondition, LevelSpec, PlanSpec
+from dispatch.emergency_plans import (
+    LEVEL_COLOUR,
+    LEVEL_RANK,
+    AlertCondition,
+    AlertsClearCondition,
+    IncidentsCondition,
+    LevelSpec,
+    PlanSpec,
+)
 from i18n import t
 from settings import get_settings
 
@@ -60,6 +74,21 @@ RADIUS_MAX_M = 100_000.0
 ALERT_RANK = {"blue": 0, "yellow": 1, "orange": 2, "red": 3}
 SOURCE = "operator"
 NEAREST_MAX = 50
+
+
+@dataclass(frozen=True)
+class SystemActor:
+    """The system as the actor of an automatic write (the live evaluation): no user, the rights of an admin
+    for the incident actions it takes (dispatching the plan's tasks); its timeline and audit rows name no user."""
+
+    id: None = None
+    role: str = Role.ADMIN
+    grid_id: None = None
+    department_id: None = None
+    area_code: None = None
+
+
+SYSTEM = SystemActor()
 
 
 class EmergencyError(ValueError):
@@ -118,6 +147,30 @@ def _active(session: Session, event_id: int) -> EmergencyEvent:
     if event.state != ACTIVE:
         raise EmergencyError(409, "event_closed", f"event {event.code} is closed")
     return event
+
+
+def _stale(event: EmergencyEvent, seen: int) -> EmergencyError:
+    return EmergencyError(409, "stale_version", f"event {event.code} is at version {event.version}, not {seen}; "
+                                                "reload it")
+
+
+def _check_version(event: EmergencyEvent, version: int | None) -> None:
+    """Refuse at once a write that names a version older than the one just read (before any work is done)."""
+    if version is not None and version != event.version:
+        raise _stale(event, version)
+
+
+def _claim(session: Session, event: EmergencyEvent, version: int | None) -> None:
+    """Compare-and-set the event's version in the database (``version`` None: the one read in this unit of
+    work), so of two concurrent writes from the same version one wins and the other is refused (409)."""
+    seen = event.version if version is None else version
+    result = session.execute(update(EmergencyEvent).where(EmergencyEvent.id == event.id,
+                                                          EmergencyEvent.version == seen)
+                             .values(version=seen + 1).execution_options(synchronize_session=False))
+    if result.rowcount != 1:
+        session.expire(event, ["version"])
+        raise _stale(event, seen)
+    set_committed_value(event, "version", seen + 1)
 
 
 def _check_point(lon: Any, lat: Any) -> tuple[float, float]:
@@ -283,6 +336,7 @@ def _apply_level(session: Session, actor: Any, event: EmergencyEvent, spec: Plan
                  now: datetime) -> dict[str, list[str]]:
     """Make the event's tasks those of ``level``: create, re-assign, stand down. Returns the task keys of each."""
     lang = get_settings().lang
+    doer = actor if actor is not None else SYSTEM
     open_tasks = _task_incidents(session, event)
     created, reassigned, stood_down = [], [], []
     for task in level.tasks:
@@ -294,7 +348,7 @@ def _apply_level(session: Session, actor: Any, event: EmergencyEvent, spec: Plan
                 lon=event.lon, lat=event.lat, reported_at=now, actor=actor, auto_file=True,
                 exercise=event.exercise, check_duplicates=False,
                 description=t("emergency.task_description", lang, code=event.code, level=level.level))
-            service.apply_action(session, incident.id, "dispatch", version=incident.version, actor=actor,
+            service.apply_action(session, incident.id, "dispatch", version=incident.version, actor=doer,
                                  department_code=task.lead, note=event.code)
             _link_incident(session, event, incident, actor=actor, now=now, level=level.level, task_key=task.key)
             created.append(task.key)
@@ -308,7 +362,7 @@ def _apply_level(session: Session, actor: Any, event: EmergencyEvent, spec: Plan
     wanted = {task.key for task in level.tasks}
     for key, incident in open_tasks.items():
         if key not in wanted:
-            service.apply_action(session, incident.id, "comment", version=incident.version, actor=actor,
+            service.apply_action(session, incident.id, "comment", version=incident.version, actor=doer,
                                  note=t("emergency.stood_down", lang, code=event.code, level=level.level))
             stood_down.append(key)
     return {"created": created, "reassigned": reassigned, "stood_down": stood_down}
@@ -321,12 +375,13 @@ def _joint_refusal(exc: Exception) -> EmergencyError:
 
 
 def activate(session: Session, actor: Any, event_id: int, *, plan_id: str, level: str, reason: str | None = None,
-             now: datetime | None = None) -> EmergencyEvent:
+             now: datetime | None = None, version: int | None = None) -> EmergencyEvent:
     """Activate plan ``plan_id`` (its newest version, kept by the event) at ``level``: create the level's tasks,
     queue its notifications and start the clock."""
     _require(actor, WRITE_ROLES, "activate plans")
     now = now or utcnow()
     event = _active(session, event_id)
+    _check_version(event, version)
     if event.activated_at is not None:
         raise EmergencyError(409, "already_activated", f"event {event.code} already runs plan {event.plan_id}; "
                                                        "raise or lower its level instead")
@@ -338,7 +393,9 @@ def activate(session: Session, actor: Any, event_id: int, *, plan_id: str, level
     if level_spec is None:
         raise EmergencyError(422, "unknown_level", f"plan {plan_id} has no level {level!r}; it has "
                                                    f"{', '.join(lv.level for lv in spec.levels)}")
+    _claim(session, event, version)
     event.plan_id, event.plan_version, event.level, event.activated_at = spec.id, row.version, level, now
+    event.calm_since = None
     try:
         outcome = _apply_level(session, actor, event, spec, level_spec, now)
     except (joint.JointError, service.ServiceError, service.ActionNotAllowed) as exc:
@@ -350,11 +407,12 @@ def activate(session: Session, actor: Any, event_id: int, *, plan_id: str, level
 
 
 def change_level(session: Session, actor: Any, event_id: int, *, level: str, reason: str | None = None,
-                 now: datetime | None = None) -> EmergencyEvent:
+                 now: datetime | None = None, version: int | None = None) -> EmergencyEvent:
     """Raise or lower the response level (who, when, why); skipping a level needs a reason."""
     _require(actor, WRITE_ROLES, "change response levels")
     now = now or utcnow()
     event = _active(session, event_id)
+    _check_version(event, version)
     spec = event_plan(session, event)
     if spec is None or event.level is None:
         raise EmergencyError(409, "not_activated", f"event {event.code} has no plan activated yet")
@@ -368,7 +426,8 @@ def change_level(session: Session, actor: Any, event_id: int, *, level: str, rea
     note = _note(reason, required=abs(step) > 1)
     kind = "raise" if LEVEL_RANK[level] > LEVEL_RANK[event.level] else "lower"
     previous = event.level
-    event.level = level
+    _claim(session, event, version)
+    event.level, event.calm_since = level, None
     try:
         outcome = _apply_level(session, actor, event, spec, level_spec, now)
     except (joint.JointError, service.ServiceError, service.ActionNotAllowed) as exc:
@@ -380,15 +439,18 @@ def change_level(session: Session, actor: Any, event_id: int, *, level: str, rea
 
 
 def mark_controlled(session: Session, actor: Any, event_id: int, note: str | None = None,
-                    now: datetime | None = None) -> EmergencyEvent:
+                    now: datetime | None = None, version: int | None = None) -> EmergencyEvent:
     """Record that the situation is under control (得到控制): the end of the ``to_control`` KPI."""
     _require(actor, WRITE_ROLES, "change events")
     now = now or utcnow()
     event = _active(session, event_id)
+    _check_version(event, version)
     if event.controlled_at is not None:
         raise EmergencyError(409, "already_controlled", f"event {event.code} is already under control")
+    note = _note(note, what="note")
+    _claim(session, event, version)
     event.controlled_at = now
-    _timeline(session, event, "controlled", actor=actor, now=now, note=_note(note, what="note"))
+    _timeline(session, event, "controlled", actor=actor, now=now, note=note)
     return event
 
 
@@ -400,13 +462,23 @@ def add_note(session: Session, actor: Any, event_id: int, note: str, now: dateti
                                                                                           what="note"))
 
 
+def suggest_move(session: Session, event_id: int, *, move: str, level_to: str | None, note: str,
+                 now: datetime | None = None) -> EventTimeline:
+    """The system's suggestion to the commander (a move the plan wants confirmed): a timeline entry only."""
+    event = _active(session, event_id)
+    return _timeline(session, event, "suggest", actor=None, now=now or utcnow(), note=_note(note, what="note"),
+                     level_from=event.level, level_to=level_to, data={"move": move})
+
+
 def close_event(session: Session, actor: Any, event_id: int, *, reason: str,
-                now: datetime | None = None) -> EmergencyEvent:
+                now: datetime | None = None, version: int | None = None) -> EmergencyEvent:
     """End the response (终止响应): the event is closed and every resource still assigned is released."""
     _require(actor, WRITE_ROLES, "end events")
     now = now or utcnow()
     event = _active(session, event_id)
+    _check_version(event, version)
     note = _note(reason, required=True)
+    _claim(session, event, version)
     released = 0
     for assignment in _open_assignments(session, event.id):
         _release(session, assignment, actor=actor, now=now)
@@ -414,7 +486,7 @@ def close_event(session: Session, actor: Any, event_id: int, *, reason: str,
     if event.controlled_at is None:
         event.controlled_at = now
     previous = event.level
-    event.state, event.closed_at = CLOSED, now
+    event.state, event.closed_at, event.calm_since = CLOSED, now, None
     _timeline(session, event, "close", actor=actor, now=now, note=note, level_from=previous,
               data={"released": released})
     return event
@@ -435,17 +507,23 @@ def _within(lon: float | None, lat: float | None, event: EmergencyEvent, radius_
     return lon is not None and lat is not None and service.distance_m(event.lon, event.lat, lon, lat) <= radius_m
 
 
+def _firing_sensors(session: Session, event: EmergencyEvent, rule: str, level: str, radius_m: float) -> set[str]:
+    """The sensors within ``radius_m`` of the event with an alert of ``rule`` at ``level`` or above firing (real
+    alerts for a real event, exercise ones for an exercise)."""
+    x0, y0, x1, y1 = _box(event.lon, event.lat, radius_m)
+    rows = session.execute(select(Alert.sensor_id, Alert.level, Sensor.lon, Sensor.lat).join(
+        Sensor, Sensor.id == Alert.sensor_id).where(
+        Alert.rule_id == rule, Alert.state == "firing", Alert.exercise.is_(event.exercise),
+        Sensor.lon.between(x0, x1), Sensor.lat.between(y0, y1)))
+    return {sensor for sensor, found, lon, lat in rows
+            if ALERT_RANK.get(found, -1) >= ALERT_RANK[level] and _within(lon, lat, event, radius_m)}
+
+
 def _condition_holds(session: Session, event: EmergencyEvent, condition: Any, radius_m: float, now: datetime) -> bool:
     if isinstance(condition, AlertCondition):
-        x0, y0, x1, y1 = _box(event.lon, event.lat, radius_m)
-        rows = session.execute(select(Alert.sensor_id, Alert.level, Sensor.lon, Sensor.lat).join(
-            Sensor, Sensor.id == Alert.sensor_id).where(
-            Alert.rule_id == condition.rule, Alert.state == "firing", Alert.exercise.is_(event.exercise),
-            Sensor.lon.between(x0, x1),
-            Sensor.lat.between(y0, y1)))
-        sensors = {sensor for sensor, level, lon, lat in rows
-                   if ALERT_RANK.get(level, -1) >= ALERT_RANK[condition.level] and _within(lon, lat, event, radius_m)}
-        return len(sensors) >= condition.count
+        return len(_firing_sensors(session, event, condition.rule, condition.level, radius_m)) >= condition.count
+    if isinstance(condition, AlertsClearCondition):
+        return not _firing_sensors(session, event, condition.rule, condition.level, radius_m)
     if isinstance(condition, IncidentsCondition):
         x0, y0, x1, y1 = _box(event.lon, event.lat, condition.radius_m)
         query = select(Incident.lon, Incident.lat).where(
@@ -458,19 +536,32 @@ def _condition_holds(session: Session, event: EmergencyEvent, condition: Any, ra
     return False  # manual: the commander decides
 
 
-def suggested_level(session: Session, event: EmergencyEvent, spec: PlanSpec, now: datetime | None = None) -> str | None:
+def holding_condition(session: Session, event: EmergencyEvent, conditions: Sequence[Any], radius_m: float,
+                      now: datetime) -> Any | None:
+    """The first of ``conditions`` that holds for the event now (manual ones never do), None when none does."""
+    return next((c for c in conditions if _condition_holds(session, event, c, radius_m, now)), None)
+
+
+def suggested(session: Session, event: EmergencyEvent, spec: PlanSpec,
+              now: datetime | None = None) -> tuple[str, Any] | None:
     """The highest level of ``spec`` whose start conditions (any one, not manual) hold for the event now,
-    or whose lower level's raise condition holds; None when none does."""
+    or whose lower level's raise condition holds, with the condition that holds; None when none does."""
     now = now or utcnow()
     radius = event.radius_m or spec.radius_m
     best = None
     for index, level in enumerate(spec.levels):
-        starts = any(_condition_holds(session, event, c, radius, now) for c in level.conditions.start)
-        raised = index > 0 and any(_condition_holds(session, event, c, radius, now)
-                                   for c in spec.levels[index - 1].conditions.raise_)
-        if starts or raised:
-            best = level.level
+        held = holding_condition(session, event, level.conditions.start, radius, now)
+        if held is None and index > 0:
+            held = holding_condition(session, event, spec.levels[index - 1].conditions.raise_, radius, now)
+        if held is not None:
+            best = (level.level, held)
     return best
+
+
+def suggested_level(session: Session, event: EmergencyEvent, spec: PlanSpec, now: datetime | None = None) -> str | None:
+    """The level of ``suggested`` alone."""
+    found = suggested(session, event, spec, now)
+    return found[0] if found is not None else None
 
 
 # --- reads --------------------------------------------------------------------------------------
@@ -559,7 +650,7 @@ def event_to_dict(session: Session, event: EmergencyEvent, *, full: bool = True)
     iso = service.to_iso
     body: dict[str, Any] = {
         "id": event.id, "code": event.code, "title": event.title, "scenario": event.scenario, "level": event.level,
-        "state": event.state, "exercise": event.exercise, "plan_id": event.plan_id,
+        "state": event.state, "version": event.version, "exercise": event.exercise, "plan_id": event.plan_id,
         "plan_version": event.plan_version, "opened_at": iso(event.opened_at), "closed_at": iso(event.closed_at),
         "activated_at": iso(event.activated_at), "controlled_at": iso(event.controlled_at),
         "first_alert_at": iso(event.first_alert_at), "lon": event.lon, "lat": event.lat,
@@ -593,11 +684,74 @@ class Nearby:
     distance_m: float
 
 
+#: The resource's point as a geography: the expression migration 0026 indexes (GiST) on PostgreSQL with PostGIS.
+KNN_POINT = "(CAST(ST_SetSRID(ST_MakePoint(resources.lon, resources.lat), 4326) AS geography))"
+#: The reach of the KNN search is widened by this share (and a centimetre) over our exact great-circle distance,
+#: so PostGIS's sphere (radius 6,371,008.77 m, its own arithmetic) never leaves out a resource our distance keeps.
+KNN_SLACK = 1e-6
+_knn_ready: WeakKeyDictionary[Engine, bool] = WeakKeyDictionary()
+
+
+def knn_available(session: Session) -> bool:
+    """True on PostgreSQL whose search path names PostGIS's ``geography`` (looked for once per engine), unless
+    ``CITYOPS_POSTGIS=0`` switches PostGIS off."""
+    bind = session.get_bind()
+    engine = getattr(bind, "engine", bind)
+    if engine.dialect.name != "postgresql" or not postgis_switched_on():
+        return False
+    found = _knn_ready.get(engine)
+    if found is None:
+        found = _knn_ready[engine] = bool(session.scalar(text("SELECT to_regtype('geography') IS NOT NULL")))
+    return found
+
+
+def _ranked(rows: Sequence[Resource], lon: float, lat: float) -> list[Nearby]:
+    return sorted((Nearby(r, service.distance_m(lon, lat, r.lon, r.lat)) for r in rows),
+                  key=lambda near: (near.distance_m, near.resource.code))
+
+
+def _nearest_by_box(session: Session, base: Any, lon: float, lat: float, n: int) -> list[Nearby]:
+    """The portable search: a box around the point grows until it holds ``n`` candidates inside its inscribed
+    circle (the ``(lon, lat)`` index finds them); all of them when there are fewer (counted only then)."""
+    total: int | None = None
+    radius = 2000.0
+    while True:
+        x0, y0, x1, y1 = _box(lon, lat, radius)
+        found = _ranked(session.scalars(base.where(Resource.lon.between(x0, x1), Resource.lat.between(y0, y1))).all(),
+                        lon, lat)
+        inside = [near for near in found if near.distance_m <= radius]
+        if len(inside) < n and total is None:
+            total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+        wanted = n if total is None else min(n, total)
+        if len(inside) >= wanted or radius >= math.pi * service.EARTH_RADIUS_M:
+            return (inside if len(inside) >= wanted else found)[:n]
+        radius *= 4
+
+
+def _nearest_by_knn(session: Session, base: Any, lon: float, lat: float, n: int) -> list[Nearby]:
+    """PostGIS: rows in the GiST index's ``<->`` order (sphere distance), ``2n`` at first and twice as many until
+    the last is beyond the reach — the farthest of the first ``n`` by our exact distance, a hair wider — so every
+    resource our distance could rank among the ``n`` is in hand; they are ranked exactly as ``_nearest_by_box``
+    ranks, so ties and rounding come out the same on every database."""
+    origin = func.geography(func.ST_SetSRID(func.ST_MakePoint(lon, lat), 4326))
+    sphere = literal_column(KNN_POINT).op("<->")(origin)
+    base = base.add_columns(sphere.label("sphere_m")).where(Resource.lon.is_not(None), Resource.lat.is_not(None))
+    limit, reach = 2 * n, None
+    while True:
+        rows = session.execute(base.order_by(sphere).limit(limit)).all()
+        if reach is None:
+            nearest = _ranked([row[0] for row in rows[:n]], lon, lat)
+            reach = nearest[-1].distance_m * (1 + KNN_SLACK) + 0.01 if nearest else 0.0
+        if len(rows) < limit or rows[-1].sphere_m > reach:  # all there are, or all within the reach
+            return _ranked([row[0] for row in rows], lon, lat)[:n]
+        limit *= 2
+
+
 def nearest_resources(session: Session, *, kind: str | None, lon: float, lat: float, n: int = 5,
                       available_only: bool = True) -> list[Nearby]:
     """The ``n`` resources (of ``kind``) nearest to the point by great-circle (road-free) distance, nearest
-    first, ties by code. A box around the point grows until it holds ``n`` candidates inside its inscribed
-    circle (the ``(lon, lat)`` index finds them), so the answer is exact and the same on every database."""
+    first, ties by code: by KNN on PostgreSQL with PostGIS (``_nearest_by_knn``), by a growing box elsewhere
+    (``_nearest_by_box``); both exact, so the answer is the same on every database."""
     lon, lat = _check_point(lon, lat)
     if not 1 <= n <= NEAREST_MAX:
         raise EmergencyError(422, "invalid_parameter", f"n must be between 1 and {NEAREST_MAX}")
@@ -606,17 +760,8 @@ def nearest_resources(session: Session, *, kind: str | None, lon: float, lat: fl
         base = base.where(Resource.kind == kind)
     if available_only:
         base = base.where(Resource.status == "available")
-    total = session.scalar(select(func.count()).select_from(base.subquery())) or 0
-    radius = 2000.0
-    while True:
-        x0, y0, x1, y1 = _box(lon, lat, radius)
-        rows = session.scalars(base.where(Resource.lon.between(x0, x1), Resource.lat.between(y0, y1)))
-        found = sorted((Nearby(r, service.distance_m(lon, lat, r.lon, r.lat)) for r in rows),
-                       key=lambda near: (near.distance_m, near.resource.code))
-        inside = [near for near in found if near.distance_m <= radius]
-        if len(inside) >= min(n, total) or radius >= math.pi * service.EARTH_RADIUS_M:
-            return (inside if len(inside) >= min(n, total) else found)[:n]
-        radius *= 4
+    search = _nearest_by_knn if knn_available(session) else _nearest_by_box
+    return search(session, base, lon, lat, n)
 
 
 def _open_assignments(session: Session, event_id: int) -> list[ResourceAssignment]:
@@ -639,11 +784,12 @@ def assignment_to_dict(session: Session, row: ResourceAssignment) -> dict[str, A
 
 
 def assign_resource(session: Session, actor: Any, event_id: int, *, resource_code: str, task_id: int,
-                    now: datetime | None = None) -> ResourceAssignment:
+                    now: datetime | None = None, version: int | None = None) -> ResourceAssignment:
     """Assign a resource to one of the event's department tasks; a resource already assigned is refused (409)."""
     _require(actor, WRITE_ROLES, "assign resources")
     now = now or utcnow()
     event = _active(session, event_id)
+    _check_version(event, version)
     resource = session.scalar(select(Resource).where(Resource.code == resource_code))
     if resource is None:
         raise EmergencyError(404, "resource_not_found", f"no resource {resource_code!r}")
@@ -657,6 +803,7 @@ def assign_resource(session: Session, actor: Any, event_id: int, *, resource_cod
     if busy is not None:
         raise EmergencyError(409, "resource_busy", f"resource {resource.code} is already assigned "
                                                    f"(assignment {busy.id}); release it first")
+    _claim(session, event, version)
     row = ResourceAssignment(resource_id=resource.id, event_id=event.id, task_id=task.id, assigned_at=now,
                              assigned_by=_actor_id(actor))
     try:
@@ -683,14 +830,17 @@ def _release(session: Session, row: ResourceAssignment, *, actor: Any, now: date
 
 
 def release_resource(session: Session, actor: Any, event_id: int, assignment_id: int,
-                     now: datetime | None = None) -> ResourceAssignment:
+                     now: datetime | None = None, version: int | None = None) -> ResourceAssignment:
     """Release a resource from an event's task (it becomes available again)."""
     _require(actor, WRITE_ROLES, "release resources")
     row = session.get(ResourceAssignment, assignment_id)
     if row is None or row.event_id != event_id:
         raise EmergencyError(404, "assignment_not_found", f"event {event_id} has no assignment {assignment_id}")
+    event = get_event(session, event_id)
+    _check_version(event, version)
     if row.released_at is not None:
         raise EmergencyError(409, "already_released", f"assignment {assignment_id} was already released")
+    _claim(session, event, version)
     _release(session, row, actor=actor, now=now or utcnow())
     return row
 

@@ -5,7 +5,8 @@ against what the city knows (departments, alert rules, categories, resource kind
 A plan has a scenario and response levels I–IV (I the highest), listed from the mildest it uses to the
 highest; each level has the conditions that start, raise, lower and end it (alert rules and levels, a count of
 incidents in an area within a time, or manual), the departments' tasks (lead, assisting, deadline), the
-notifications, the resources to stage and the public message. A refusal names the field, as the alert rules'
+notifications, the resources to stage, the public message, and which automatic moves out of it wait for
+the commander (``confirm``). A refusal names the field, as the alert rules'
 (``alerts.rules_schema``) do. Every change of a plan is a new version; an event keeps the version it started
 under (``dispatch.emergency``).
 """
@@ -74,6 +75,15 @@ class IncidentsCondition(_Strict):
     category: str | None = Field(default=None, max_length=16)
 
 
+class AlertsClearCondition(_Strict):
+    """No alert of ``rule`` at ``level`` or above is firing in the event's area: the water has gone down (a
+    ``lower`` or ``end`` condition; the live evaluation wants it to hold for its hold time before acting)."""
+
+    type: Literal["alerts_clear"]
+    rule: str = Field(min_length=1, max_length=64)
+    level: Literal["blue", "yellow", "orange", "red"] = "blue"
+
+
 class ManualCondition(_Strict):
     """The commander decides (会商研判)."""
 
@@ -81,7 +91,10 @@ class ManualCondition(_Strict):
     note: Text | None = None
 
 
-Condition = Annotated[AlertCondition | IncidentsCondition | ManualCondition, Field(discriminator="type")]
+Condition = Annotated[AlertCondition | IncidentsCondition | AlertsClearCondition | ManualCondition,
+                      Field(discriminator="type")]
+#: The moves out of a level the live evaluation can make (``LevelSpec.confirm``).
+MOVES = ("raise", "lower", "end")
 
 
 class TaskSpec(_Strict):
@@ -139,6 +152,9 @@ class LevelSpec(_Strict):
     notify: tuple[NotifySpec, ...] = ()
     resources: tuple[StageSpec, ...] = ()
     public_message: Text
+    #: The moves out of this level that the live evaluation of a real event only suggests (one timeline entry,
+    #: for the commander to confirm: 会商研判); the moves not listed it makes itself (``dispatch.emergency_live``).
+    confirm: tuple[Literal["raise", "lower", "end"], ...] = ()
 
     @field_validator("tasks")
     @classmethod
@@ -217,7 +233,7 @@ def default_departments() -> frozenset[str]:
 
 
 def _path(loc: tuple[int | str, ...]) -> str:
-    parts = [str(part) for part in loc if part not in ("alert", "incidents", "manual")]
+    parts = [str(part) for part in loc if part not in ("alert", "incidents", "alerts_clear", "manual")]
     return ".".join("raise" if part == "raise_" else part for part in parts)
 
 
@@ -241,7 +257,7 @@ def _references(spec: PlanSpec, known: PlanCatalog) -> list[tuple[str, str]]:
         for phase in ("start", "raise_", "lower", "end"):
             for j, condition in enumerate(getattr(level.conditions, phase)):
                 where = f"{at}.conditions.{phase.rstrip('_')}.{j}"
-                if isinstance(condition, AlertCondition) and condition.rule not in known.rules:
+                if isinstance(condition, AlertCondition | AlertsClearCondition) and condition.rule not in known.rules:
                     errors.append((f"{where}.rule", f"unknown alert rule {condition.rule!r}"))
                 if isinstance(condition, IncidentsCondition) and condition.category is not None \
                         and condition.category not in known.categories:
