@@ -1,7 +1,9 @@
 """Callbacks of the emergency command board (``/command/<event>``, issue 18 §3): every tick reads the board
 through ``dispatch.emergency.board`` and sends only the sections whose digest changed — the map as a ``Patch``
 of the traces that changed (sensor values and colours alone when only they did), the other panels whole — so an
-unchanged board costs a few hundred bytes a tick. The map reuses the city map's basemap (``callbacks.mapkit``);
+unchanged board costs a few hundred bytes a tick. The map reuses the city map's basemap (``callbacks.mapkit``)
+and carries the area's firing alerts as their own layer (a halo at each alerting sensor, coloured by level); the
+sensors panel shows the last hour's trend of the few sensors worth watching (``dispatch.event_sensors``).
 ``/command`` without an event lists the events."""
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from callbacks.common import uow
 from callbacks.mapkit import basemap_layers
 from callbacks.pagekit import signed_in
 from data.layers import static_layers
-from dispatch import emergency
+from dispatch import emergency, event_sensors
 from geo.layers import offline_style
 from i18n import current_lang, t
 from layouts import command as view
@@ -26,12 +28,12 @@ from layouts import ids
 from layouts.components import LEVEL_COLOURS
 from layouts.mapstyle import BACKGROUND, CAMERA_COLOURS, KEY_PLACE_COLOURS
 
-#: The map's traces, in this order (patches address them by position).
-AREA, PLACES, RESOURCES, CAMERAS, SENSORS, INCIDENTS = range(6)
+#: The map's traces, in this order (patches address them by position); the alerts layer came last.
+AREA, PLACES, RESOURCES, CAMERAS, SENSORS, INCIDENTS, ALERTS = range(7)
 SENSOR_IDLE = "#8fd3ff"
 INCIDENT_COLOURS = {True: "#ff453a", False: "#ff9f0a"}  # the event's own, other open ones in the area
 RESOURCE_COLOURS = {"available": "#30d158", "deployed": "#bf5af2"}
-SECTIONS = ("header", "tasks", "timeline", "kpis", "duty", "resources", "cameras")
+SECTIONS = ("header", "tasks", "timeline", "kpis", "duty", "resources", "cameras", "sensors")
 
 
 def _digest(value: Any) -> str:
@@ -55,9 +57,16 @@ def _points(rows: list[dict[str, Any]]) -> dict[str, list[float]]:
     return {"lon": [r["lon"] for r in rows], "lat": [r["lat"] for r in rows]}
 
 
+def _alert_text(alert: dict[str, Any], lang: str) -> str:
+    rule = (alert["rule"] or {}).get(lang) or alert["rule_id"]
+    value = "" if alert["value"] is None else f" {round(alert['value'], 3)}"
+    return f"{t('level.' + alert['level'])} {rule}{value}"
+
+
 def _layers(data: dict[str, Any]) -> dict[int, dict[str, Any]]:
     """Each trace's positions and its look (text, colours), from the board's data."""
-    sensors = data["sensors"]
+    sensors, lang = data["sensors"], current_lang()
+    alerts = sorted(data["alerts"], key=lambda a: a["id"])  # a level change patches the look, not the positions
     return {
         PLACES: {**_points(data["key_places"]), "text": [p["name"] for p in data["key_places"]],
                  "color": [KEY_PLACE_COLOURS.get(p["kind"], "#ffffff") for p in data["key_places"]]},
@@ -71,17 +80,20 @@ def _layers(data: dict[str, Any]) -> dict[int, dict[str, Any]]:
                   "color": [LEVEL_COLOURS.get(s["level"] or "", SENSOR_IDLE) for s in sensors]},
         INCIDENTS: {**_points(data["incidents"]), "text": [i["code"] for i in data["incidents"]],
                     "color": [INCIDENT_COLOURS[i["own"]] for i in data["incidents"]]},
+        ALERTS: {**_points(alerts), "text": [_alert_text(a, lang) for a in alerts],
+                 "color": [LEVEL_COLOURS[a["level"]] for a in alerts]},
     }
 
 
-def _trace(layer: dict[str, Any], name: str, size: int, symbol: str = "circle") -> go.Scattermap:
+def _trace(layer: dict[str, Any], name: str, size: int, opacity: float = 1.0) -> go.Scattermap:
     return go.Scattermap(lon=layer["lon"], lat=layer["lat"], text=layer["text"], mode="markers", name=name,
-                         marker={"size": size, "color": layer["color"], "symbol": symbol},
+                         marker={"size": size, "color": layer["color"], "opacity": opacity},
                          hovertemplate="%{text}<extra></extra>")
 
 
 def map_figure(session: Any, event: dict[str, Any], layers: dict[int, dict[str, Any]]) -> go.Figure:
-    """The event's area on the city's basemap with its key places, resources, cameras, sensors and incidents."""
+    """The event's area on the city's basemap with its key places, resources, cameras, sensors, incidents and
+    firing alerts (a translucent halo over each alerting sensor, so the sensor's own dot stays visible)."""
     lon, lat = _circle(event["lon"], event["lat"], event["radius_m"])
     fig = go.Figure([
         go.Scattermap(lon=lon, lat=lat, mode="lines", fill="toself", name="area", hoverinfo="skip",
@@ -91,6 +103,7 @@ def map_figure(session: Any, event: dict[str, Any], layers: dict[int, dict[str, 
         _trace(layers[CAMERAS], t("layer.cameras"), 7),
         _trace(layers[SENSORS], t("layer.sensors"), 9),
         _trace(layers[INCIDENTS], t("layer.incidents"), 10),
+        _trace(layers[ALERTS], t("layer.alerts"), 24, opacity=0.45),
     ])
     map_layers, _ = basemap_layers(static_layers(session).basemap, ("basemap", "boundaries"))
     fig.update_layout(template=None, map={"style": offline_style(BACKGROUND), "layers": map_layers,
@@ -124,16 +137,19 @@ def map_update(session: Any, event: dict[str, Any], data: dict[str, Any], old: d
 
 
 def board_tick(event_id: int | None, digests: dict[str, str] | None) -> tuple[Any, ...]:
-    """The outputs of one refresh: header, map, tasks, timeline, KPIs, duty, resources, cameras, digests."""
+    """The outputs of one refresh: header, map, tasks, timeline, KPIs, duty, resources, cameras, sensors,
+    digests."""
     if event_id is None:
-        return (no_update,) * 9
+        return (no_update,) * 10
     old = dict(digests or {})
     with uow() as session:
         try:
             data = emergency.board(session, signed_in(), event_id)
         except emergency.EmergencyError:
-            return (t("emergency.board.not_found"), *(no_update,) * 8)
+            return (t("emergency.board.not_found"), *(no_update,) * 9)
         event = data["event"]
+        data["alerts"] = event_sensors.area_alerts(session, data["sensors"], exercise=event["exercise"])
+        trends = event_sensors.sensor_trends(session, data["sensors"], event["lon"], event["lat"])
         lang = current_lang()
         plan = emergency.event_plan(session, emergency.get_event(session, event_id))
         plan_name = getattr(plan.name, lang) if plan is not None else None
@@ -151,6 +167,7 @@ def board_tick(event_id: int | None, digests: dict[str, str] | None) -> tuple[An
         "duty": data["duty"],
         "resources": data["resources"],
         "cameras": data["cameras"],
+        "sensors": (trends, [(a["id"], a["level"]) for a in data["alerts"]]),
     }
     draw = {
         "header": lambda: view.header(event, plan_name),
@@ -160,14 +177,15 @@ def board_tick(event_id: int | None, digests: dict[str, str] | None) -> tuple[An
         "duty": lambda: view.duty_list(data["duty"]),
         "resources": lambda: view.resources_list(data["resources"]),
         "cameras": lambda: view.cameras_list(data["cameras"]),
+        "sensors": lambda: view.sensor_trends(trends, data["alerts"]),
     }
     out = []
     for name in SECTIONS:
         new[name] = _digest(sections[name])
         unchanged = old.get(name) == new[name] and old.get("lang") == lang
         out.append(no_update if unchanged else draw[name]())
-    header, tasks_out, timeline_out, kpis_out, duty_out, resources_out, cameras_out = out
-    return header, figure, tasks_out, timeline_out, kpis_out, duty_out, resources_out, cameras_out, new
+    header, *panels = out
+    return (header, figure, *panels, new)
 
 
 def _task_titles(plan: Any, lang: str) -> dict[tuple[str, str], str]:
@@ -185,6 +203,7 @@ def _task_titles(plan: Any, lang: str) -> dict[tuple[str, str], str]:
     Output(ids.COMMAND_DUTY, "children"),
     Output(ids.COMMAND_RESOURCES, "children"),
     Output(ids.COMMAND_CAMERAS, "children"),
+    Output(ids.COMMAND_SENSORS, "children"),
     Output(ids.COMMAND_DIGESTS, "data"),
     Input(ids.COMMAND_TICK, "n_intervals"),
     State(ids.COMMAND_EVENT, "data"),

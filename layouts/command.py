@@ -1,6 +1,7 @@
 """The emergency command board (应急指挥, ``/command/<event>``; issue 18 §3) as pure views, laid out for a
 1920×1080 wall: the header (event, level, plan, state), the event's area on the map, the task board per
-department, the timeline, the event's KPIs, the people on duty, the resources and cameras nearby with a link to
+department, the timeline, the event's KPIs, the sensors worth watching with their last hour's trend and the
+firing alerts of the area, the people on duty, the resources and cameras nearby with a link to
 the video wall, and the printable event report. The sections are drawn from plain data by the functions below
 (``callbacks/command.py`` reads it through ``dispatch.emergency.board`` and refreshes each section only when
 it changed); ``/command`` without an event lists the events."""
@@ -39,6 +40,7 @@ def layout(event: str | None = None, **_query: str) -> html.Div:
                          dcc.Interval(id=ids.COMMAND_LIST_TICK, interval=REFRESH_MS)], className="command-page")
     side = html.Div([
         panel(t("emergency.board.kpis"), html.Div(id=ids.COMMAND_KPIS), **{"data-testid": "command-kpis"}),
+        panel(t("command_board2.sensors"), html.Div(id=ids.COMMAND_SENSORS), **{"data-testid": "command-sensors"}),
         panel(t("emergency.board.duty"), html.Div(id=ids.COMMAND_DUTY), **{"data-testid": "command-duty"}),
         panel(t("emergency.board.resources"), html.Div(id=ids.COMMAND_RESOURCES),
               **{"data-testid": "command-resources"}),
@@ -158,3 +160,68 @@ def cameras_list(cameras: Sequence[dict[str, Any]]) -> html.Div:
                **{"data-testid": "command-open-video"}),
         html.Ul([html.Li(f"{c['code']} {c['name']}") for c in cameras[:VIDEO_MAX]]),
     ])
+
+
+SPARK_SIZE = (120, 26)  # px: a sparkline beside a sensor's value
+SPARK_COLOUR = "#8fd3ff"
+#: The few characters a data URI must not hold raw; the rest of the SVG (single-quoted) stays readable and short.
+_URI_ESCAPES = str.maketrans({"#": "%23", "<": "%3C", ">": "%3E", "%": "%25"})
+
+
+def sparkline_svg(points: Sequence[float | None], colour: str = SPARK_COLOUR) -> str:
+    """A sparkline of ``points`` (oldest first; None breaks the line) as an SVG data URI for an ``<img>``: a few
+    hundred bytes, no chart library on the client."""
+    width, height = SPARK_SIZE
+    known = [p for p in points if p is not None]
+    path: list[str] = []
+    if known:
+        low, high = min(known), max(known)
+        span = (high - low) or 1.0
+        step = width / max(len(points) - 1, 1)
+        pen_up = True
+        for index, point in enumerate(points):
+            if point is None:
+                pen_up = True
+                continue
+            x, y = index * step, height - 2 - (point - low) / span * (height - 4)
+            path.append(f"{'M' if pen_up else 'L'}{x:.0f} {y:.0f}")
+            pen_up = False
+    svg = (f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}'><path d='{''.join(path)}' "
+           f"fill='none' stroke='{colour}' stroke-width='1.6'/></svg>")
+    return "data:image/svg+xml;utf8," + svg.translate(_URI_ESCAPES)
+
+
+def _change(change: float | None, unit: str) -> str:
+    if change is None:
+        return ""
+    arrow = "↑" if change > 0 else "↓" if change < 0 else "→"
+    return f" {arrow}{change:+g}{unit}"
+
+
+def alert_counts(alerts: Sequence[dict[str, Any]]) -> html.Div:
+    """How many alerts fire in the area, by level (the most severe first)."""
+    counts: dict[str, int] = {}
+    for alert in alerts:
+        counts[alert["level"]] = counts.get(alert["level"], 0) + 1
+    badges = [badge(f"{t(f'level.{level}')} {counts[level]}", LEVEL_COLOURS[level])
+              for level in LEVEL_COLOURS if level in counts]  # red first
+    return html.Div([html.Span(t("command_board2.alerts_firing", n=len(alerts))), *badges],
+                    className="command-alert-counts", **{"data-testid": "command-alert-counts"})
+
+
+def sensor_trends(trends: Sequence[dict[str, Any]], alerts: Sequence[dict[str, Any]]) -> html.Div:
+    """The area's firing alerts by level, then a compact row per sensor worth watching (it is resent whenever a
+    value moves): its name (the alert level as the row's colour), the last hour as a sparkline, the value now and
+    the change over the hour."""
+    if not trends:
+        return html.Div([alert_counts(alerts), empty("command_board2.no_sensors")])
+    rows = []
+    for sensor in trends:
+        level = sensor["level"] or "none"
+        value = "—" if sensor["value"] is None else f"{sensor['value']:g}{sensor['unit']}"
+        rows.append(html.Div([
+            html.Span(sensor["name"], title=sensor["id"]),
+            html.Img(src=sparkline_svg(sensor["points"], LEVEL_COLOURS.get(level, SPARK_COLOUR))),
+            html.Span(value + _change(sensor["change"], sensor["unit"])),
+        ], className=f"command-sensor-row level-{level}", **{"data-testid": "command-sensor-row"}))
+    return html.Div([alert_counts(alerts), *rows], title=t("command_board2.last_hour"))

@@ -1,15 +1,18 @@
 """The emergency command board (issue 18 §3) at 1920×1080: a waterlogging event on the demo city activated at
 level IV and raised to III through the API, a rescue team imported and assigned; the operator's board shows the
 level, the department columns with their task cards (drainage company leading, traffic police and the street
-assisting), the timeline with the raise, the resources nearby and the map, fits the screen, and refreshes
-without a reload when the event is closed."""
+assisting), the timeline with the raise, the resources nearby and the map with its alerts layer (a red gas alert
+in the area), fits the screen, and refreshes without a reload when the event is closed."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from data.catalog import DEPARTMENT_BY_CODE
 from i18n import t
+from layouts.components import LEVEL_COLOURS
 from tests.e2e.conftest import login
 from tests.e2e.test_bigscreen import _api
 
@@ -34,6 +37,12 @@ def test_the_command_board_of_a_waterlogging_response(page, live_server, tmp_pat
     _api(live_server, token, "POST", f"/events/{event['id']}/resources",
          {"resource": "E2E-PUMP-1", "task_id": lead["id"]})
 
+    now = datetime.now(UTC)  # the gas main at the event's centre over its red limit for two minutes
+    readings = [{"sensor_id": "GAS-P-0001", "ts": (now - timedelta(seconds=117 - 10 * i)).isoformat(), "value": 0.47}
+                for i in range(11)]
+    _api(live_server, token, "POST", "/readings", {"readings": readings})
+    _api(live_server, token, "POST", "/evaluate", {})
+
     login(page, live_server, "operator", "operator123")
     page.goto(f"{live_server.url}/command/{event['id']}")
     page.get_by_test_id("command-level").filter(has_text=t("emergency.level.III", "zh")).wait_for(timeout=20_000)
@@ -45,6 +54,10 @@ def test_the_command_board_of_a_waterlogging_response(page, live_server, tmp_pat
     assert t("emergency.timeline.raise", "zh") in timeline.inner_text()
     assert "E2E-PUMP-1" in page.get_by_test_id("command-resources").inner_text()
     page.locator("[data-testid=command-map] .js-plotly-plot").wait_for(timeout=20_000)
+    alerts_layer = page.evaluate("name => document.querySelector('[data-testid=command-map] .js-plotly-plot').data"
+                                 ".find(trace => trace.name === name)", t("layer.alerts", "zh"))
+    assert alerts_layer["lon"] and LEVEL_COLOURS["red"] in alerts_layer["marker"]["color"], alerts_layer
+    assert t("level.red", "zh") in page.get_by_test_id("command-alert-counts").inner_text()
     fits = page.evaluate("() => [document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
     assert fits[0] <= 1920 and fits[1] <= 1080, fits
     assert page.get_by_test_id("command-print").get_attribute("href") == f"/api/v1/events/{event['id']}/report.pdf"

@@ -360,6 +360,7 @@ def test_api_plans_and_events(api):
 BOARD_OUTPUTS = [(ids.COMMAND_HEADER, "children"), (ids.COMMAND_MAP, "figure"), (ids.COMMAND_TASKS, "children"),
                  (ids.COMMAND_TIMELINE, "children"), (ids.COMMAND_KPIS, "children"), (ids.COMMAND_DUTY, "children"),
                  (ids.COMMAND_RESOURCES, "children"), (ids.COMMAND_CAMERAS, "children"),
+                 (ids.COMMAND_SENSORS, "children"),
                  (ids.COMMAND_DIGESTS, "data")]
 
 
@@ -406,7 +407,8 @@ def test_the_command_board_draws_once_then_sends_only_what_changed(db):
         sensor.last_value = 0.31
     third = browser.post("/_dash-update-component", json=board_request(event_id, digests, 3))
     changed = third.json["response"]
-    assert set(changed) == {ids.COMMAND_TIMELINE, ids.COMMAND_MAP, ids.COMMAND_DIGESTS}
+    # the sensor's new value: the map's sensors and the sensors panel (its live value) redraw
+    assert set(changed) == {ids.COMMAND_TIMELINE, ids.COMMAND_MAP, ids.COMMAND_SENSORS, ids.COMMAND_DIGESTS}
     assert "泵车到场" in json.dumps(changed[ids.COMMAND_TIMELINE], ensure_ascii=False)
     assert len(third.data) < 5000  # the map as a Patch of the sensors' look, the timeline whole
     handler = server.test_client()
