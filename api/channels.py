@@ -162,6 +162,8 @@ def post_detection() -> tuple[Response, int]:
             )
         except photos.PhotoRejected as exc:
             raise _photo_error(exc) from None
+        if incident is None:  # below its kind's minimum confidence: recorded, nothing filed (issue 19 §4)
+            return created({"filed": False, "kind": data.kind, "confidence": data.confidence})
         session.refresh(incident)
         return created(incident_to_dict(incident))
 

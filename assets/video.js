@@ -1,5 +1,6 @@
 /* The video wall (/video, issue 19): plays each cell's <video data-src data-kind="hls"> with the vendored
- * hls.js (loaded from /assets/vendor on the first wall seen, never on other pages), shows what failed in the
+ * hls.js (loaded from /assets/vendor on the first wall seen, never on other pages) and each <video
+ * data-kind="whep"> over WebRTC (assets/video_whep.js), shows what failed in the
  * cell (stream not found, gateway down, codec) from hls.js's error events, stops cells that are out of view
  * or in a hidden tab, and puts a cell in full screen from its button. Runs on every page; does nothing where
  * there is no wall. */
@@ -76,6 +77,7 @@
   function detach(video) {
     var state = video.__cityops;
     if (state && state.hls) { state.hls.destroy(); }
+    if (state && state.whep) { state.whep.close(); }
     if (state && state.timer) { clearTimeout(state.timer); }
     video.__cityops = null;
     players.delete(video);
@@ -86,12 +88,19 @@
     var src = video.getAttribute("data-src");
     if (video.__cityops && video.__cityops.src === src) { return; }
     detach(video);
-    var state = { src: src, hls: null, stopped: false, timer: null };
+    var state = { src: src, hls: null, whep: null, stopped: false, timer: null };
     video.__cityops = state;
     players.add(video);
     if (observer) { observer.observe(video); }
     video.muted = true;
     video.addEventListener("playing", function () { showError(video, ""); });
+    if (video.getAttribute("data-kind") === "whep") {
+      if (!window.RTCPeerConnection || !window.CityOpsWhep) { showError(video, "codec"); return; }
+      state.whep = window.CityOpsWhep.play(video, src, function (code) {
+        if (video.__cityops === state) { showError(video, code); }
+      });
+      return;
+    }
     loadHls().then(function (Hls) {
       if (video.__cityops !== state) { return; }
       if (!Hls.isSupported()) {

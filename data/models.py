@@ -824,3 +824,4 @@ class PublicChallenge(Base):
 from data import admin_models as _admin_models  # noqa: E402,F401  (issue 16: settings overrides join the metadata)
 from data import emergency_models as _emergency_models  # noqa: E402,F401  (issue 18: emergency response joins the metadata)
 from data import joint_models as _joint_models  # noqa: E402,F401  (issue 17 §2: joint tasks join the metadata)
+from data import video_models as _video_models  # noqa: E402,F401  (issue 19 §4: video detections and event snapshots)

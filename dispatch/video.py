@@ -1,7 +1,6 @@
-"""Video: where a browser plays a camera (``playback_url``: HLS through the vendored hls.js, MJPEG/JPEG as the
-fallback, RTSP through the media gateway of ``CITYOPS_VIDEO_GATEWAY``), and video AI detections (算法模型):
-a camera's detection of waterlogging, a construction-site safety hazard or river litter becomes an incident
-of source ``video`` at the camera's location, with its snapshot."""
+"""Video: where a browser plays a camera (``playback_url``: HLS through the vendored hls.js, WebRTC through a
+WHEP endpoint, MJPEG/JPEG as the fallback, RTSP through the media gateway of ``CITYOPS_VIDEO_GATEWAY``), patrol
+plans, and the entry of video AI detections (算法模型; the kinds are data, ``dispatch/video_ai``)."""
 
 from __future__ import annotations
 
@@ -15,17 +14,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from data.audit import write_audit
-from data.models import Camera, Category, Incident, PatrolPlan, utcnow
-from dispatch import photos
-from dispatch.service import Actor, InvalidInput, create_incident
+from data.models import Camera, Incident, PatrolPlan, utcnow
+from dispatch.service import Actor, InvalidInput
+from dispatch.video_ai.detections import record_detection
+from dispatch.video_ai.kinds import load_kinds
 
 #: Schemes a media gateway turns into browser-playable streams.
 GATEWAY_SCHEMES = ("rtsp", "rtsps", "rtmp")
 #: Path endings of an MJPEG stream and of a JPEG snapshot, played by an <img> (the fallback).
 MJPEG_SUFFIXES = (".mjpg", ".mjpeg", ".cgi")
 JPEG_SUFFIXES = (".jpg", ".jpeg")
+#: Path endings of a WHEP endpoint (WebRTC-HTTP egress, RFC 9725; MediaMTX serves ``/{path}/whep``).
+WHEP_SUFFIXES = ("/whep", ".whep")
 
-PlaybackKind = Literal["hls", "mjpeg", "jpeg"]
+PlaybackKind = Literal["hls", "whep", "mjpeg", "jpeg"]
 
 
 class StreamCamera(Protocol):
@@ -43,7 +45,8 @@ class GatewaySettings(Protocol):
 
 @dataclass(frozen=True)
 class Playback:
-    """How a browser plays a camera: ``kind`` ``hls`` (a <video> with hls.js), ``mjpeg`` or ``jpeg`` (an <img>)."""
+    """How a browser plays a camera: ``kind`` ``hls`` (a <video> with hls.js), ``whep`` (a <video> fed by WebRTC
+    after an SDP offer POSTed to the WHEP endpoint ``url``), ``mjpeg`` or ``jpeg`` (an <img>)."""
 
     kind: PlaybackKind
     url: str
@@ -62,6 +65,8 @@ def _kind_of(url: str) -> PlaybackKind | None:
     path = urlsplit(url).path.lower()
     if path.endswith(".m3u8"):
         return "hls"
+    if path.rstrip("/").endswith(WHEP_SUFFIXES):
+        return "whep"
     if path.endswith(MJPEG_SUFFIXES) or "mjpg" in path or "mjpeg" in path:
         return "mjpeg"
     if path.endswith(JPEG_SUFFIXES):
@@ -72,7 +77,8 @@ def _kind_of(url: str) -> PlaybackKind | None:
 def playback_url(camera: StreamCamera, settings: GatewaySettings) -> Playback:
     """Where and how a browser plays ``camera``: an http(s) ``.m3u8`` as HLS, an MJPEG stream or JPEG snapshot
     as an image; an RTSP/RTMP URL through the gateway template (``{code}``: the camera code, ``{path}``: the
-    stream URL's path without its leading slash). Raises ``UnplayableStream`` saying why not."""
+    stream URL's path without its leading slash), a WHEP endpoint (``…/whep``) as WebRTC. Raises
+    ``UnplayableStream`` saying why not."""
     raw = (camera.stream_url or "").strip()
     if not raw:
         raise UnplayableStream("no_stream", f"camera {camera.code} has no stream URL")
@@ -90,7 +96,8 @@ def playback_url(camera: StreamCamera, settings: GatewaySettings) -> Playback:
                                f"stream URL scheme {scheme or '(none)'!r} is not playable (http, https, rtsp)")
     kind = _kind_of(raw)
     if kind is None:
-        raise UnplayableStream("unsupported_format", "an http(s) stream must be HLS (.m3u8), MJPEG or a JPEG snapshot")
+        raise UnplayableStream("unsupported_format",
+                               "an http(s) stream must be HLS (.m3u8), WHEP (/whep), MJPEG or a JPEG snapshot")
     return Playback(kind, raw)
 
 
@@ -145,8 +152,8 @@ def patrol_page(plan_codes: list[str], cells: int, step: int) -> list[str]:
     return plan_codes[start:start + cells]
 
 
-#: Detection kind → incident category (data/catalog.py ``V`` codes).
-DETECTION_CATEGORIES: dict[str, str] = {"waterlogging": "V01", "construction_safety": "V02", "river_litter": "V03"}
+#: Detection kind → incident category (the kinds of ``dispatch/video_ai/kinds.yaml``).
+DETECTION_CATEGORIES: dict[str, str] = {code: spec.category for code, spec in load_kinds().items()}
 
 
 def report_detection(
@@ -159,32 +166,8 @@ def report_detection(
     snapshot: bytes | None = None,
     actor: Actor | None = None,
     folder: Path | None = None,
-) -> Incident:
-    """Create the incident of one detection; the snapshot (JPEG/PNG/WebP) is checked and stored with it.
-
-    A camera that lists its algorithms must list ``kind``; a camera that lists none accepts any.
-    """
-    category_code = DETECTION_CATEGORIES.get(kind)
-    if category_code is None:
-        raise InvalidInput("unknown_detection", f"kind must be one of {', '.join(DETECTION_CATEGORIES)}")
-    camera = session.scalar(select(Camera).where(Camera.code == camera_code))
-    if camera is None:
-        raise InvalidInput("unknown_camera", f"no camera {camera_code!r}")
-    if camera.algorithms and kind not in camera.algorithms:
-        raise InvalidInput("algorithm_not_enabled", f"camera {camera_code} does not run {kind}")
-    if confidence is not None and not 0 <= confidence <= 1:
-        raise InvalidInput("invalid_confidence", "confidence must lie between 0 and 1")
-    if snapshot is not None:
-        photos.clean_photo(snapshot)  # refuse a bad snapshot before anything is written
-    category = session.get(Category, category_code)
-    name = category.name_zh if category is not None else kind
-    score = f" {confidence:.0%}" if confidence is not None else ""
-    incident = create_incident(
-        session, category_code=category_code, source="video", title=f"{name}（{camera.name}）",
-        description=f"{camera.code} {kind}{score}", lon=camera.lon, lat=camera.lat, reported_at=detected_at,
-        actor=actor,
-    )
-    if snapshot is not None:
-        photos.store_photo(session, snapshot, incident_id=incident.id, uploaded_by=actor.id if actor else None,
-                           kind="snapshot", folder=folder)
-    return incident
+) -> Incident | None:
+    """The incident a detection filed or joined (None when it lay below its kind's minimum confidence and
+    was only recorded): ``dispatch.video_ai.detections.record_detection``, for the callers of one answer."""
+    return record_detection(session, camera_code=camera_code, kind=kind, detected_at=detected_at,
+                            confidence=confidence, snapshot=snapshot, actor=actor, folder=folder).incident

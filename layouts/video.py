@@ -1,7 +1,10 @@
 """The video wall (视频墙, /video; issue 19): layouts of 1, 4, 9 or 16 cells, each (``data-testid="video-cell"``)
-holding a muted ``<video>`` that assets/video.js plays with the vendored hls.js, or an image for MJPEG/JPEG
-cameras; ``/video?cameras=A,B`` opens those cameras; a picker (search by code or name) puts a camera in a cell.
-The messages a cell shows when a stream fails are carried as ``data-msg-*`` attributes of the wall."""
+holding a muted ``<video>`` that assets/video.js plays with the vendored hls.js or over WebRTC from a WHEP
+endpoint (assets/video_whep.js), or an image for MJPEG/JPEG cameras; ``/video?cameras=A,B`` opens those cameras;
+a picker (search by code or name) puts a camera in a cell, or its results are dragged onto a cell; each cell's
+snapshot button sends the frame to an incident or an emergency event (assets/video_tools.js); the map beside
+the wall shows where each playing camera is. The messages the browser shows are carried as ``data-msg-*``
+attributes (of the wall, and of the snapshot message)."""
 
 from __future__ import annotations
 
@@ -17,7 +20,11 @@ from layouts.components import dropdown
 #: The wall layouts: cells per wall (a square grid).
 LAYOUTS = (1, 4, 9, 16)
 #: What video.js can tell apart from hls.js's error events (``video.error.<code>``).
-PLAYER_ERRORS = ("not_found", "gateway_down", "codec", "network", "media")
+PLAYER_ERRORS = ("not_found", "gateway_down", "codec", "network", "media", "whep")
+#: The kinds of playback a ``<video>`` of a cell plays (the others are images).
+VIDEO_KINDS = ("hls", "whep")
+#: The snapshot messages assets/video_tools.js shows (``data-msg-<key>``, i18n ``video2.snap_<key>``).
+SNAP_MESSAGES = ("saved", "no_target", "blank", "failed")
 
 
 @dataclass(frozen=True)
@@ -46,7 +53,7 @@ def fitting_layout(count: int) -> int:
 def video_cell(index: int, camera: CellCamera | None) -> html.Div:
     """Cell ``index`` (from 0): a title bar with a full-screen button, the ``<video>`` (or the image of an
     MJPEG/JPEG camera) and the line saying what failed."""
-    video_attrs = {"data-src": camera.url, "data-kind": camera.kind} if camera and camera.kind == "hls" else {}
+    video_attrs = {"data-src": camera.url, "data-kind": camera.kind} if camera and camera.kind in VIDEO_KINDS else {}
     player = html.Video(className="video-player", muted=True, autoPlay=True, controls=False,
                         **{"data-testid": "video-player", **video_attrs})
     body: list = [player]
@@ -59,6 +66,9 @@ def video_cell(index: int, camera: CellCamera | None) -> html.Div:
                  html.Span(camera.code, className="video-cell-code")]
         if camera.status:
             title.append(html.Span(t(f"map.camera.{camera.status}"), className=f"video-status {camera.status}"))
+        if camera.kind:
+            title.append(html.Button(t("video2.snapshot"), title=t("video2.snapshot"), className="video-snapshot",
+                                     **{"data-testid": "video-snapshot"}))
     title.append(html.Button("⛶", title=t("video.fullscreen"), className="video-fullscreen", n_clicks=0))
     error = t(f"video.error.{camera.error}") if camera and camera.error else ""
     return html.Div(
@@ -107,8 +117,50 @@ def layout(cameras: str | None = None, **_query: str) -> html.Div:
         [
             head,
             patrol,
+            snapshot_bar(),
             dcc.Store(id=ids.VIDEO_CAMERAS, data=codes + [None] * (LAYOUTS[-1] - len(codes))),
-            html.Div(id=ids.VIDEO_WALL, className=f"video-wall wall-{size}", **messages),
+            dcc.Store(id=ids.VIDEO_DROP, data=None),
+            html.Div([html.Div(id=ids.VIDEO_WALL, className=f"video-wall wall-{size}", **messages), side_panel()],
+                     className="video-body"),
         ],
         className="video-page",
     )
+
+
+def snapshot_bar() -> html.Div:
+    """Where the cells' snapshots go: an incident (by code) or an emergency event (by id), and the line that
+    says what became of the last one."""
+    return html.Div(
+        [
+            html.Span(t("video2.snap_to"), className="video-snap-label"),
+            dcc.RadioItems(id=ids.VIDEO_SNAP_KIND, value="incident", inline=True, className="video-snap-kind",
+                           options=[{"label": t(f"video2.snap_to.{kind}"), "value": kind}
+                                    for kind in ("incident", "event")]),
+            dcc.Input(id=ids.VIDEO_SNAP_TARGET, type="text", maxLength=40, placeholder=t("video2.snap_target")),
+            html.Div(id=ids.VIDEO_SNAP_MESSAGE, className="video-message", **{"data-testid": "video-snap-message"},
+                     **{f"data-msg-{key}": t(f"video2.snap_{key}") for key in SNAP_MESSAGES}),
+        ],
+        className="video-head video-snap",
+    )
+
+
+def side_panel() -> html.Div:
+    """Beside the wall: the cameras the picker found (drag one onto a cell) and the map of the playing ones."""
+    return html.Div(
+        [
+            html.Div(t("video2.list_title"), className="video-side-title"),
+            html.Div(html.Div(t("video2.list_empty"), className="video-list-empty"), id=ids.VIDEO_LIST,
+                     className="video-list", **{"data-testid": "video-list"}),
+            html.Div(t("video2.map_title"), className="video-side-title"),
+            dcc.Graph(id=ids.VIDEO_MAP, className="video-map", config={"displayModeBar": False},
+                      figure={"data": [], "layout": {"paper_bgcolor": "rgba(0,0,0,0)"}}, responsive=True),
+        ],
+        className="video-side",
+    )
+
+
+def camera_item(code: str, label: str) -> html.Div:
+    """One camera of the list beside the wall (``label``: its name and code), draggable onto a cell
+    (assets/video_tools.js)."""
+    return html.Div(label, className="video-list-item", draggable="true", title=label,
+                    **{"data-camera": code, "data-testid": "video-list-item"})

@@ -40,8 +40,11 @@ NO_GATEWAY = Settings(video_gateway="")
     ("http://cam/video.mjpg", Playback("mjpeg", "http://cam/video.mjpg")),
     ("http://cam/axis-cgi/mjpg/video.cgi", Playback("mjpeg", "http://cam/axis-cgi/mjpg/video.cgi")),
     ("http://cam/snapshot.jpg", Playback("jpeg", "http://cam/snapshot.jpg")),
+    ("http://gw:8889/cam7/whep", Playback("whep", "http://gw:8889/cam7/whep")),
+    ("https://gw/live/cam7/whep/?token=x", Playback("whep", "https://gw/live/cam7/whep/?token=x")),
+    ("https://gw/cam7.whep", Playback("whep", "https://gw/cam7.whep")),
 ])
-def test_http_urls_play_as_hls_or_as_images(url, expected):
+def test_http_urls_play_as_hls_whep_or_as_images(url, expected):
     assert playback_url(Cam("C1", url), NO_GATEWAY) == expected
 
 
@@ -51,6 +54,8 @@ def test_rtsp_goes_through_the_gateway_template():
     by_path = Settings(video_gateway="http://gw:8888/{path}/index.m3u8")
     assert playback_url(camera, by_path).url == "http://gw:8888/live/ch7/index.m3u8"
     assert playback_url(Cam("C", "rtsp://x/y"), Settings(video_gateway="http://gw/{code}.mjpg")).kind == "mjpeg"
+    assert playback_url(Cam("C", "rtsp://x/y"), Settings(video_gateway="http://gw:8889/{code}/whep")) == \
+        Playback("whep", "http://gw:8889/C/whep")
 
 
 @pytest.mark.parametrize(("url", "settings", "code"), [
@@ -61,6 +66,7 @@ def test_rtsp_goes_through_the_gateway_template():
     ("javascript:alert(1)", GATEWAY, "unsupported_scheme"),
     ("/relative/1.m3u8", GATEWAY, "unsupported_scheme"),
     ("http://platform/live/c1.flv", GATEWAY, "unsupported_format"),
+    ("http://platform/live/whepx", GATEWAY, "unsupported_format"),
 ])
 def test_unplayable_streams_say_why(url, settings, code):
     with pytest.raises(UnplayableStream) as raised:
@@ -79,6 +85,17 @@ def test_the_csp_allows_the_gateway_and_video_origins(monkeypatch):
         assert "https://platform.city" in directives[name].split()
     assert "gw.city" not in directives["script-src"] and "gw.city" not in directives["default-src"]
     assert gateway_origin("rtsp://x/y") is None
+
+
+def test_the_wall_page_has_the_snapshot_bar_the_camera_list_and_the_map():
+    from layouts import ids
+    from layouts.video import layout
+
+    page = str(layout(cameras="A,B").to_plotly_json())
+    for component in (ids.VIDEO_SNAP_KIND, ids.VIDEO_SNAP_TARGET, ids.VIDEO_SNAP_MESSAGE, ids.VIDEO_LIST,
+                      ids.VIDEO_DROP, ids.VIDEO_MAP, ids.VIDEO_WALL):
+        assert f"'{component}'" in page, component
+    assert "data-msg-whep" in page and "data-msg-no_target" in page
 
 
 def test_the_wall_is_a_page_for_operators_admins_and_leaders():
@@ -213,7 +230,7 @@ def test_a_long_outage_files_one_incident_and_a_new_outage_another(city):
 
 def test_cells_carry_the_playback_url_or_say_why_not(city, monkeypatch):
     from callbacks.video import cell_cameras
-    from layouts.video import video_cell
+    from layouts.video import CellCamera, video_cell
 
     monkeypatch.setenv("CITYOPS_VIDEO_GATEWAY", "http://gw:8888/{code}/index.m3u8")
     get_settings.cache_clear()
@@ -231,6 +248,10 @@ def test_cells_carry_the_playback_url_or_say_why_not(city, monkeypatch):
     assert "data-src" not in empty.children[1].children[0].to_plotly_json()["props"]  # nothing to play
     failed = video_cell(2, cells[3])
     assert "has-error" in failed.className and failed.children[2].children  # the reason, in words
+    assert "video-snapshot" in str(playing.to_plotly_json()) and "video-snapshot" not in str(failed.to_plotly_json())
+    whep = video_cell(3, CellCamera("W", "东门", "online", "whep", "http://gw:8889/W/whep"))
+    props = whep.children[1].children[0].to_plotly_json()["props"]
+    assert (props["data-kind"], props["data-src"]) == ("whep", "http://gw:8889/W/whep")  # a <video> over WebRTC
 
 
 def test_hls_js_is_served_but_not_put_on_every_page(db):

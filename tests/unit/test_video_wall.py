@@ -85,3 +85,37 @@ def test_a_wrong_plan_is_refused_with_a_clear_message(server, city, cameras, nam
     with signed_in(server, city.operator, lang="en"):
         options, said = video.save_plan(1, name, dwell, wall + [None] * 4, 4)
     assert said == message and options == []
+
+
+def test_found_cameras_are_listed_for_dragging_and_a_drop_puts_one_in_its_cell(server, city, cameras):  # noqa: F811
+    with signed_in(server, city.operator, lang="en"):
+        items = video.list_cameras(video.search_cameras("东门", None))
+        assert [item.to_plotly_json()["props"]["data-camera"] for item in items] == CODES
+        assert all(item.draggable == "true" for item in items)
+        wall = [CODES[0]] + [None] * 15
+        placed, message = video.drop_camera({"code": "CAM-4", "cell": 3, "at": 1}, wall)
+        assert placed[:4] == [CODES[0], None, None, "CAM-4"] and message == "CAM-4 is in cell 4"
+        for bad in (None, {"code": "CAM-4", "cell": 16}, {"code": "", "cell": 0}, {"code": "CAM-4", "cell": "1"}):
+            assert video.drop_camera(bad, wall) == (video.no_update, video.no_update)
+
+
+def test_the_map_beside_the_wall_shows_the_playing_cameras_on_the_offline_basemap(server, db, city, cameras):  # noqa: F811
+    with db.uow() as s:
+        camera = s.scalar(select(Camera).where(Camera.code == "CAM-2"))
+        camera.lon, camera.lat, camera.status = 117.01, 36.61, "offline"
+    with signed_in(server, city.operator):
+        context_value.set(AttributeDict(triggered_inputs=[{"prop_id": ".", "value": None}]))  # the first draw
+        fig = video.wall_map(["CAM-1", None, "CAM-2", "NOPE", "CAM-5"], 4)  # CAM-5 is in a cell the wall hides
+        trigger(ids.VIDEO_CAMERAS, "data")  # then a change of the wall: the points and the view only
+        patch = video.wall_map(["CAM-3"], 4).to_plotly_json()
+    assert isinstance(patch, dict) and "layers" not in str(patch) and "'CAM-3'" in str(patch)
+    trace = fig.data[0]
+    assert list(trace.customdata) == ["CAM-1", "CAM-2"] and list(trace.text) == ["1", "3"]
+    assert list(trace.lon) == [117.0, 117.01] and trace.marker.color[1] == "#5e6b7a"  # offline grey
+    style = fig.layout.map.style
+    assert all(source.get("type") != "raster" and "tiles" not in source for source in style["sources"].values())
+    assert 117.0 <= fig.layout.map.center.lon <= 117.01
+    # the zoom fits the cameras into the 300-px panel: 0.14° of longitude needs zoom ~10.5 (the big screen's
+    # fit would be ~12.5, and the cameras would lie outside the panel); one spot is shown closer
+    assert 10 < video.panel_zoom((116.95, 36.66, 117.09, 36.68)) < 11
+    assert 14 < video.panel_zoom((117.0, 36.6, 117.0, 36.6)) <= video.MAX_ZOOM
