@@ -7,7 +7,11 @@ page, the PDF and the XLSX all render this one structure.
 Every figure comes from the KPI engine (``dispatch.kpi``), on its cohort and formulas: the KPIs from
 ``kpi_snapshot``, both rankings from ``kpi_by`` graded by one ``grade``, the top categories from
 ``top_categories`` and the trend from ``daily_trend`` (the big screen's too). The periods and the period
-before each are ``dispatch.kpi``'s calendar periods."""
+before each are ``dispatch.kpi``'s calendar periods.
+
+Issue 20 adds the hotline section (``HOTLINE_KEYS`` of the snapshots' ``hotline``), the monthly report (月报,
+``build_monthly``: the month's snapshots with the out-of-hours figure and ``dispatch.trends``) and the urgent
+report of one incident (快报, ``urgent_report``); ``reports.monthly`` lays them out."""
 
 from __future__ import annotations
 
@@ -34,6 +38,7 @@ from dispatch.kpi import (
     top_categories,
 )
 from dispatch.ports import warning_stats
+from dispatch.trends import Trends, trends
 from dispatch.workflow import OPEN_STATES
 from settings import get_settings
 
@@ -220,3 +225,59 @@ def build_briefing(session: Session, period: Period, previous: Period, now: date
         overdue=_overdue(session, now, 50),
         warnings=warning_stats(session, period.start, period.end, "family"),
     )
+
+
+# --- the hotline section, the monthly report (月报) and the urgent report (快报), issue 20 ------------------
+
+#: The hotline figures (DESIGN §7 ``hotline``) in the order the briefing and the reports list them.
+HOTLINE_KEYS = ("orders", "direct", "transferred", "direct_rate", "satisfaction_rate", "mean_handle_workdays",
+                "on_time_reply_rate", "repeat_calls")
+
+
+@dataclass(frozen=True)
+class MonthlyReport:
+    """The month's KPIs against the month before (with the out-of-hours figure), its hotline figures and the
+    trend findings at its end: one structure for the PDF and the XLSX."""
+
+    period: Period
+    previous: Period
+    as_of: datetime
+    current: dict[str, Any]
+    before: dict[str, Any]
+    trends: Trends
+
+
+def build_monthly(session: Session, day: date, now: datetime) -> MonthlyReport:
+    """The monthly report (月报) of the calendar month containing ``day``, as of ``now``."""
+    period, previous = period_of("month", day)
+    return MonthlyReport(
+        period, previous, min(period.end, now),
+        kpi_snapshot(session, period.start, period.end, now=now, out_of_hours=True),
+        kpi_snapshot(session, previous.start, previous.end, now=now, out_of_hours=True),
+        trends(session, min(period.end, now)),
+    )
+
+
+def urgent_report(session: Session, code: str) -> dict[str, Any]:
+    """The urgent report (快报) of one incident: its facts, its timeline (every history row) and its status.
+    NotFound for an unknown code (``dispatch.hotline.order_by_code``)."""
+    from dispatch.hotline import order_by_code
+
+    incident = order_by_code(session, code)
+    category = session.get(Category, incident.category_code)
+    department = session.get(Department, incident.department_id) if incident.department_id else None
+    grid = session.get(Grid, incident.grid_id) if incident.grid_id else None
+    return {
+        "code": incident.code, "title": incident.title, "description": incident.description,
+        "category": {"code": incident.category_code, "zh": category.name_zh if category else None,
+                     "en": category.name_en if category else None},
+        "source": incident.source, "severity": incident.severity, "state": incident.state,
+        "card": incident.card, "escalated": incident.escalated, "address": incident.address,
+        "lon": incident.lon, "lat": incident.lat, "grid": grid.code if grid else None,
+        "department": {"zh": department.name_zh, "en": department.name_en} if department else None,
+        "reported_at": incident.reported_at, "handle_deadline": incident.handle_deadline,
+        "close_deadline": incident.close_deadline, "closed_at": incident.closed_at,
+        "timeline": [{"at": h.at, "action": h.action, "from_state": h.from_state, "to_state": h.to_state,
+                      "actor": h.actor.display_name if h.actor else None, "note": h.note}
+                     for h in incident.history],
+    }

@@ -2,7 +2,8 @@
 answered directly (直办: filed and closed at once) or transferred (转办: filed and dispatched to the
 category's department). Once closed, the caller gets a reply (统一回复) and a follow-up call (回访:
 reached or not, 满意/基本满意/不满意, a dissatisfied caller's order reopened for rework); transferred orders
-near or past their deadline make the chase ledger (催办台账) by department."""
+near or past their deadline make the chase ledger (催办台账) by department. ``screen_hotline`` gives the big
+screen's hotline panel its figures."""
 
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from data.layers import per_minute
 from data.models import Department, Doorplate, HotlineFollowup, Incident, IncidentHistory, utcnow
 from dispatch import sla
+from dispatch.kpi import counted_incidents
+from dispatch.out_of_hours import out_of_hours_figures
 from dispatch.service import (
     FOLLOWUP_STATES,
     REPLY_SOURCES,
@@ -33,7 +37,8 @@ from dispatch.service import (
     settle_followup,
     to_iso,
 )
-from dispatch.workflow import OPEN_STATES, Action
+from dispatch.workflow import OPEN_STATES, SOURCES, Action
+from dispatch.working_hours import load_calendar
 
 PHONE = re.compile(r"^\+?[0-9][0-9 -]{2,19}$")
 TITLE_CHARS = 60
@@ -229,3 +234,26 @@ def chase_ledger(session: Session, *, now: datetime | None = None,
     for group in groups.values():
         group["orders"].sort(key=lambda o: (o["status"] != "overdue", o["deadline"] or ""))
     return sorted(groups.values(), key=lambda g: (-g["overdue"], -g["near"], g["department"] or "\uffff"))
+
+
+def screen_hotline(session: Session, snapshot: dict[str, Any], start: datetime, end: datetime, now: datetime, *,
+                   grid_ids: list[int] | None = None) -> dict[str, Any]:
+    """The big screen's hotline panel (issue 20): the ``hotline`` figures of the tiles' KPI snapshot of
+    [start, end) — the one formula — with the transferred rate beside the direct rate, and the cohort's
+    hotline orders and citizen reports made outside working hours (``dispatch.out_of_hours``, on the KPI
+    cohort: no drills, duplicates once), read at most once a minute (``data.layers.per_minute``)."""
+    figures = dict(snapshot.get("hotline") or {})
+    orders = figures.get("orders") or 0
+    figures["transferred_rate"] = round(figures.get("transferred", 0) / orders, 4) if orders else None
+
+    def outside() -> dict[str, Any]:
+        cohort = [Incident.reported_at >= start, Incident.reported_at < end, *counted_incidents()]
+        if grid_ids is not None:
+            cohort.append(Incident.grid_id.in_(grid_ids))
+        return out_of_hours_figures(session, load_calendar(session), cohort, start, end, SOURCES)
+
+    key = ("hotline-out-of-hours", start, tuple(grid_ids) if grid_ids is not None else None)
+    by_source = per_minute(session, key, now, outside)["out_of_hours_by_source"]
+    figures["out_of_hours"] = by_source.get("hotline", 0)
+    figures["citizen_out_of_hours"] = by_source.get("citizen", 0)
+    return figures

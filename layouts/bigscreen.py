@@ -289,6 +289,8 @@ def layout(**_query: str) -> html.Div:
                           class_name="panel-detail", **{"data-testid": "map-detail"}),
                     _lifeline_panel(),
                     _rankings_panel(),
+                    panel(t("screen.hotline"), html.Div(id=ids.BIGSCREEN_HOTLINE, className="hotline-grid"),
+                          class_name="panel-hotline", **{"data-testid": "hotline-panel"}),  # issue 20
                     html.Div(id=ids.BIGSCREEN_DUTY, className="updated duty-now", **{"data-testid": "duty-now"}),
                     html.Div(id=ids.BIGSCREEN_UPDATED, className="updated"),
                 ],

@@ -1,6 +1,6 @@
 """The big screen's lists and panels as views of plain data: the alert ticker and the incident list, the
-rankings, the AQI with its stations, the sensor families in alarm and the on-duty line. The callbacks read
-the data and format times; these functions only draw."""
+rankings, the AQI with its stations, the sensor families in alarm, the 12345 hotline panel and the on-duty
+line. The callbacks read the data and format times; these functions only draw."""
 
 from __future__ import annotations
 
@@ -99,3 +99,16 @@ def duty_line(now: Mapping[str, Any]) -> str:
     """``dispatch.duty.on_duty_now`` as one line: the shift, then each post and its holder (or vacant)."""
     posts = " · ".join(f"{t('duty.post.' + p['post'])} {p['name'] or t('duty.vacant')}" for p in now["on_duty"])
     return f"{t('duty.now')} ({t('duty.shift.' + now['shift']['shift'])}): {posts}"
+
+
+#: The hotline panel's figures, in display order (``dispatch.hotline.screen_hotline``).
+HOTLINE_PANEL_KEYS = ("orders", "direct_rate", "transferred_rate", "satisfaction_rate", "mean_handle_workdays",
+                      "on_time_reply_rate", "repeat_calls", "out_of_hours")
+
+
+def hotline_cells(values: Mapping[str, str]) -> list[html.Div]:
+    """The hotline panel: one cell per figure of HOTLINE_PANEL_KEYS, its value already formatted."""
+    return [html.Div([html.Div(values.get(key, "—"), className="hotline-value"),
+                      html.Div(t(f"screen.hotline.{key}"), className="hotline-label")],
+                     className="hotline-cell", **{"data-testid": f"hotline-{key}"})
+            for key in HOTLINE_PANEL_KEYS]

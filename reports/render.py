@@ -13,7 +13,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
-from dispatch.briefing import KPI_KEYS, Briefing, RankRow
+from dispatch.briefing import HOTLINE_KEYS, KPI_KEYS, Briefing, RankRow
 from i18n import t
 from i18n.format import DASH, format_change, format_value
 from reports.charts import bars_svg, trend_svg
@@ -57,6 +57,13 @@ def kpi_rows(current: dict[str, Any], previous: dict[str, Any], lang: str | None
     return rows
 
 
+def hotline_rows(current: dict[str, Any], previous: dict[str, Any], lang: str | None = None) -> list[list[str]]:
+    """The 12345 hotline figures (``hotline`` of the two snapshots): label, value, previous value, change."""
+    now, before = current.get("hotline") or {}, previous.get("hotline") or {}
+    return [[t(f"kpi.hotline.{key}", lang), format_value(key, now.get(key)), format_value(key, before.get(key)),
+             format_change(key, now.get(key), before.get(key))] for key in HOTLINE_KEYS]
+
+
 def rank_cells(row: RankRow, lang: str | None) -> list[str]:
     """A ranking row as shown: name, filed, closed, closure rate, on-time closure rate, grade."""
     name = row.name_en if lang == "en" else row.name_zh
@@ -97,6 +104,7 @@ def render_html(briefing: Briefing, lang: str | None = None) -> str:
                                 [n for *_, n in categories]) if categories else "",
         overdue=overdue_cells(briefing, lang),
         warnings=briefing.warnings,
+        hotline=hotline_rows(briefing.current, briefing.before, lang),
     )
 
 
@@ -137,7 +145,9 @@ def render_xlsx(briefing: Briefing, lang: str | None = None) -> bytes:
     _sheet(workbook, t("report.sheet.kpis", lang),
            [col["briefing.col.kpi"], col["briefing.col.current"], col["briefing.col.previous"],
             col["briefing.col.change"]],
-           [[span_text(briefing, lang), "", "", ""], *kpi_rows(briefing.current, briefing.before, lang)])
+           [[span_text(briefing, lang), "", "", ""], *kpi_rows(briefing.current, briefing.before, lang),
+            *([f"{t('hotline_reports.hotline', lang)} · {label}", *rest]
+              for label, *rest in hotline_rows(briefing.current, briefing.before, lang))])
     rank_headers = [t("kpi.filed", lang), t("kpi.closed", lang), t("kpi.closure_rate", lang),
                     t("kpi.on_time_closure_rate", lang), t("report.grade", lang)]
     _sheet(workbook, t("report.sheet.departments", lang), [col["briefing.col.department"], *rank_headers],

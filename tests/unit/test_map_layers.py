@@ -142,7 +142,7 @@ def test_a_new_incident_recolours_only_the_grids_and_reaches_the_live_layer(ctx)
     with ctx.uow() as s:
         new = add_incident(s, s.scalars(select(Grid)).first(), "NEW", card="yellow")
     tiles = [{"type": "bigscreen-kpi-value", "key": "open"}]
-    patch, values, *_, digest = live_refresh.refresh(3, [1], tiles, [], before)
+    patch, values, *_, digest, _hotline = live_refresh.refresh(3, [1], tiles, [], before)
     assert isinstance(patch, Patch) and len(values) == 1
     touched = {tuple(op["location"][:2]) for op in patch.to_plotly_json()["operations"]}
     assert touched == {("data", mapkit.GRIDS)}  # the incident layer is not re-sent with the figure
