@@ -270,3 +270,24 @@ def test_sync_rule_files_loads_good_rules_despite_a_bad_file(db, tmp_path, caplo
         assert sync_rule_files(s, tmp_path) == ["noise-night"]
         assert s.get(Rule, "noise-night").source == "file"
     assert "bad.yaml" in caplog.text
+
+
+def test_a_run_judges_the_readings_stored_when_it_started_and_leaves_later_ones_to_the_next(city, monkeypatch):
+    """Under a steady stream a run must end and commit (issue 21): readings stored while it runs wait."""
+    from alerts import engine
+
+    feed(city, [0.30, 0.31, 0.32])
+    judge = engine.EngineRun.judge
+    arrived = []
+
+    def judge_while_a_reading_arrives(run, batch, cursor):
+        if not arrived:  # a reading stored during the run (in its own transaction here: SQLite has one writer)
+            arrived.append(ingest_readings(run.session, [{"sensor_id": GAS, "ts": (T0 + timedelta(minutes=1))
+                                                          .isoformat(), "value": 0.33}], now=LATER).accepted)
+        return judge(run, batch, cursor)
+
+    monkeypatch.setattr(engine.EngineRun, "judge", judge_while_a_reading_arrives)
+    assert evaluate(city, batch_size=1)["readings"] == 3 and arrived == [1]
+    monkeypatch.setattr(engine.EngineRun, "judge", judge)
+    assert evaluate(city)["readings"] == 1
+    assert evaluate(city)["readings"] == 0
