@@ -56,7 +56,7 @@ def parse_bbox(raw: str | None) -> layers.Bbox | None:
 def _collection(reader: Reader, **filters: Any) -> Response:
     bbox = parse_bbox(request.args.get("bbox"))
     limit = int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    with current_db().uow() as session:
+    with current_db().read_uow() as session:
         features = reader(session, bbox, limit + 1, **filters)
     truncated = len(features) > limit
     features = features[:limit]

@@ -268,7 +268,7 @@ def _describe(session: Session, collection: Collection) -> dict[str, Any]:
 
 @ogc_bp.get("/collections")
 def collections() -> Response:
-    with current_db().uow() as session:
+    with current_db().read_uow() as session:
         described = [_describe(session, c) for c in COLLECTIONS.values()]
     return _answer({"links": [_link(_url("ogc.collections"), "self")], "collections": described})
 
@@ -276,7 +276,7 @@ def collections() -> Response:
 @ogc_bp.get("/collections/<collection_id>")
 def collection(collection_id: str) -> Response:
     found = _collection(collection_id)
-    with current_db().uow() as session:
+    with current_db().read_uow() as session:
         return _answer(_describe(session, found))
 
 
@@ -289,7 +289,7 @@ def items(collection_id: str) -> Response:
     """A page of features: ``limit``, ``bbox``, ``offset`` (and ``after`` from a ``next`` link)."""
     found = _collection(collection_id)
     limit, offset, bbox, after = _limit(), _offset(), _bbox(), _after(found)
-    with current_db().uow() as session:
+    with current_db().read_uow() as session:
         matched, features = found.page(session, actor(), bbox, limit=limit, offset=offset, after=after)
     raw_bbox = request.args.get("bbox")
     links = [_link(_page_url(found, limit=limit, offset=offset or None, bbox=raw_bbox, after=after), "self",
@@ -310,7 +310,7 @@ def items(collection_id: str) -> Response:
 def item(collection_id: str, fid: str) -> Response:
     found = _collection(collection_id)
     key: Any = natural(fid) if found.integer_keys else fid
-    with current_db().uow() as session:
+    with current_db().read_uow() as session:
         feature = found.feature(session, actor(), key)
     if feature is None:
         raise OgcError(404, "NotFound", f"no feature {fid!r} in {found.id!r}")

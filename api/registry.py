@@ -60,6 +60,9 @@ class HealthOut(BaseModel):
     status: Literal["ok", "error"]
     db: Literal["ok", "error"]
     scheduler: Literal["running", "absent", "stale"]
+    #: Only with a read replica (``CITYOPS_DATABASE_READ_URL``, issue 21): "lagging" when more than 10 s behind.
+    replica: Literal["ok", "lagging", "error"] | None = None
+    replica_lag_s: float | None = None
 
 
 class Names(BaseModel):

@@ -121,7 +121,8 @@ def call_refresh(app: Callbacks, digest: dict) -> tuple[int, int, dict]:
            for prop in ("children", "className")),
          [_prop(part, "children") for part in TILE_PARTS],
          _prop(ids.BIGSCREEN_ALERT_LIST, "children"), _prop(ids.BIGSCREEN_INCIDENT_LIST, "children"),
-         _prop(ids.BIGSCREEN_UPDATED, "children"), _prop(ids.BIGSCREEN_LIVE_DIGEST, "data")],
+         _prop(ids.BIGSCREEN_UPDATED, "children"), _prop(ids.BIGSCREEN_LIVE_DIGEST, "data"),
+         _prop(ids.BIGSCREEN_HOTLINE, "children")],  # issue 20's hotline panel, the refresh's last output
         [_prop(ids.BIGSCREEN_TICK, "n_intervals", 3)],
         [_prop(ids.BIGSCREEN_MAP_VERSION, "data", [1]), [_prop(tile, "id", tile) for tile in TILES],
          [_prop(part, "id", part) for part in TILE_PARTS],

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 import plotly.graph_objects as go
 from dash import Input, Output, callback, html
 
-from callbacks.common import uow
+from callbacks.common import read_uow
 from callbacks.pagekit import local_time
 from data.layers import static_layers
 from data.models import utcnow
@@ -172,7 +172,7 @@ def show_briefing(kind: str | None, day: str | None, start: str | None, end: str
     now = utcnow()
     kind, first, last = choose_period(kind, day, start, end, now)
     period, previous = period_of(kind, first, until=last)
-    with uow() as session:
+    with read_uow() as session:
         briefing = build_briefing(session, period, previous, now)
         hotspots = _hotspot_figure(session, briefing)
     day_fmt = "%Y-%m-%d"

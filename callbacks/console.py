@@ -14,7 +14,7 @@ from dash.exceptions import PreventUpdate
 from sqlalchemy.orm import Session
 
 from callbacks import joint_tasks  # issue 17 §2: lead and assisting departments' tasks
-from callbacks.common import uow
+from callbacks.common import replica_notice, uow
 from callbacks.dispatchkit import act_on_shown, run_work, small_map, zoom_for
 from callbacks.pagekit import DASH, Outcome, clicked_id, fingerprint, local_time, name_of, outcome_view, signed_in
 from data.models import Incident, IncidentHistory, IncidentState, Role
@@ -598,6 +598,13 @@ def take_bulk_action(_clicks: list[int | None], _ticks: list[list[int] | None], 
             codes = visible_codes(session, [int(i) for i, _ in refused], user=signed_in())
         refused = [(codes.get(int(i), i), reason) for i, reason in refused]
     return outcome_view(bulk_outcome(action, done, refused)), (result or 0) + 1
+
+
+@callback(Output(ids.CONSOLE_REPLICA_LAG, "children"), Input(ids.CONSOLE_TICK, "n_intervals"))
+def show_replica_lag(_tick: Any) -> Any:
+    """While the read replica lags more than 10 s: that the big screen, reports and map layers (read from it)
+    may be behind. The console itself reads the primary."""
+    return replica_notice("replica.behind_console")
 
 
 # --- notifications ------------------------------------------------------------------------------

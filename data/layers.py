@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Row, case, func, select
 from sqlalchemy.orm import Session, load_only
 
 from data import spatial
+from data.db import database_key
 from data.models import (
     Alert,
     Area,
@@ -138,7 +139,7 @@ def per_minute(session: Session, key: tuple[Any, ...], now: datetime, compute: C
     if _this_minute.get("minute") != minute:
         _this_minute.clear()
         _this_minute["minute"] = minute
-    full_key = (str(session.get_bind().url), *key)
+    full_key = (database_key(session), *key)
     if full_key not in _this_minute:
         _this_minute[full_key] = compute()
     return _this_minute[full_key]
@@ -148,7 +149,7 @@ def static_layers(session: Session) -> StaticLayers:
     """The static layers, cached per (database, data version). The version itself is read at most once a
     minute: static data change only by an import, and every screen asks every few seconds."""
     version = per_minute(session, ("data_version",), utcnow(), lambda: data_version(session))
-    key = (str(session.get_bind().url), version)
+    key = (database_key(session), version)  # the primary and its replica share one entry
     cached = _cache.get(key)
     if cached is None:
         _cache.clear()

@@ -101,6 +101,7 @@ def layout(incident: str | None = None, **_query: str) -> html.Div:
     return html.Div(
         [
             panel(t("console.queue"), [filters, notices, _bulk_bar(),
+                                       html.Div(id=ids.CONSOLE_REPLICA_LAG, className="updated"),
                                        html.Div(id=ids.CONSOLE_QUEUE, className="console-queue")],
                   class_name="console-queue-panel"),
             alert_inbox(),

@@ -22,7 +22,7 @@ from dash import (
 
 from callbacks import mapkit
 from callbacks.bigscreen.scope import drill_state, keep_to_area, own_area, own_node, scope_bounds
-from callbacks.common import uow
+from callbacks.common import read_uow
 from data.layers import static_layers
 from layouts import ids
 from layouts.mapstyle import LAYERS
@@ -39,7 +39,7 @@ from layouts.mapviews import AREA_LEVELS
 )
 def load_map(_: str, visible: list[str] | None = None, metric: str | None = None) -> tuple[Any, ...]:
     """Send the whole map once when the page opens, with the digests of its live parts."""
-    with uow() as session:
+    with read_uow() as session:
         fig, version, digests = mapkit.build_map_figure(session, visible=LAYERS if visible is None else visible,
                                                         metric=metric or "open")
     return fig, list(version), digests
@@ -52,7 +52,7 @@ def load_map(_: str, visible: list[str] | None = None, metric: str | None = None
 )
 def load_dense(_version: list[int] | None) -> dict[str, Any]:
     """After the map: the dense layers' arrays, once (``assets/map.js`` draws what the view needs)."""
-    with uow() as session:
+    with read_uow() as session:
         return mapkit.dense_payload(static_layers(session))
 
 
@@ -76,7 +76,7 @@ clientside_callback(
 )
 def recolour_grids(metric: str, digest: dict[str, str] | None) -> tuple[Any, Any]:
     """Colour the grids by another metric (open incidents, cards, workload)."""
-    with uow() as session:
+    with read_uow() as session:
         layers = static_layers(session)
         live = mapkit.live_map(session, layers, metric)
     return mapkit.live_patch(live, ["grids"]), {**(digest or {}), "grids": live.digests()["grids"]}
@@ -120,7 +120,7 @@ clientside_callback(
 def drill_down(district: int | None, street: int | None, community: int | None, grid: int | None) -> tuple[Any, ...]:
     """Choosing an area fills the pickers below it, scopes the panels and zooms the map to it."""
     trigger = next((level for cid, level in AREA_LEVELS if cid == ctx.triggered_id), None)
-    with uow() as session:
+    with read_uow() as session:
         layers = static_layers(session)
     state = drill_state(layers, {"district": district, "street": street, "community": community, "grid": grid},
                         trigger)

@@ -17,7 +17,7 @@ from alerts.aqi import category_of
 from callbacks.bigscreen.changes import if_changed
 from callbacks.bigscreen.periods import day_buckets, hour_buckets, hour_key, rank_since, utc_offset_minutes
 from callbacks.bigscreen.scope import scope_grid_ids
-from callbacks.common import uow
+from callbacks.common import read_uow
 from callbacks.pagekit import name_of
 from data.effective_settings import effective_settings
 from data.layers import static_layers
@@ -112,7 +112,7 @@ def refresh_panels(_n: int | None, period: str | None = "month", scope: dict[str
     since what the browser holds."""
     now = utcnow()
     size = _chart_scale(scale)
-    with uow() as session:
+    with read_uow() as session:
         panels = read_panels(session, now, period or "month", scope_grid_ids(static_layers(session), scope))
         targets = effective_settings(session).kpi_targets  # /admin/settings over CITYOPS_KPI_TARGETS
     held = dict(digest or {})
@@ -144,6 +144,6 @@ def refresh_panels(_n: int | None, period: str | None = "month", scope: dict[str
 @callback(Output(ids.BIGSCREEN_DUTY, "children"), Input(ids.BIGSCREEN_SLOW_TICK, "n_intervals"))
 def show_duty(_n: int | None) -> str:
     """Who is on duty now (issue 17 §4): the shift, then each duty post and its holder."""
-    with uow() as session:
+    with read_uow() as session:
         now = duty.on_duty_now(session)
     return duty_line(now)
