@@ -50,11 +50,13 @@ POLICY = {
 
 
 def video_sources() -> list[str]:
-    """The origins the video wall plays from (issue 19): the media gateway's (CITYOPS_VIDEO_GATEWAY) and
+    """The origins the video wall plays from (issue 19): the media gateway's (CITYOPS_VIDEO_GATEWAY and its
+    sub-stream template CITYOPS_VIDEO_GATEWAY_SUB) and
     CITYOPS_VIDEO_ORIGINS; hls.js fetches playlists and segments (connect-src), <video> plays them
     (media-src), MJPEG and snapshots are images (img-src)."""
     settings = get_settings()
-    origins = [gateway_origin(url) for url in [settings.video_gateway, *settings.video_origins]]
+    templates = [settings.video_gateway, settings.video_gateway_sub, *settings.video_origins]
+    origins = [gateway_origin(url) for url in templates]
     return list(dict.fromkeys(origin for origin in origins if origin))
 
 

@@ -17,7 +17,7 @@ from callbacks.mapkit import basemap_layers
 from data.layers import static_layers
 from dispatch.queries import camera_name, cameras_by_code, cameras_matching, patrol_plan_by_name, patrol_plans
 from dispatch.service import InvalidInput
-from dispatch.video import UnplayableStream, patrol_page, playback_url, save_patrol_plan
+from dispatch.video import SUB_STREAM_CELLS, UnplayableStream, patrol_page, playback_url, save_patrol_plan
 from geo.layers import offline_style
 from i18n import t
 from layouts import ids
@@ -29,8 +29,9 @@ from settings import get_settings
 PICK_LIMIT = 20
 
 
-def cell_cameras(session: Any, codes: list[str | None]) -> list[CellCamera | None]:
-    """What each cell shows for ``codes`` (None = an empty cell): playback, or why the camera cannot play."""
+def cell_cameras(session: Any, codes: list[str | None], *, sub_stream: bool = False) -> list[CellCamera | None]:
+    """What each cell shows for ``codes`` (None = an empty cell): playback (the sub-stream with
+    ``sub_stream`` where the gateway offers one), or why the camera cannot play."""
     wanted = [code for code in codes if code]
     found = cameras_by_code(session, wanted)
     settings = get_settings()
@@ -43,7 +44,7 @@ def cell_cameras(session: Any, codes: list[str | None]) -> list[CellCamera | Non
             cells.append(CellCamera(code, error="unknown_camera"))
         else:
             try:
-                playback = playback_url(camera, settings)
+                playback = playback_url(camera, settings, sub_stream=sub_stream)
             except UnplayableStream as exc:
                 cells.append(CellCamera(code, camera.name, camera.status, error=exc.code))
             else:
@@ -64,7 +65,7 @@ def draw_wall(size: int | None, codes: list[str | None] | None) -> tuple[list, s
     codes = list(codes or [])[:size]
     codes += [None] * (size - len(codes))
     with uow() as session:
-        cells = cell_cameras(session, codes)
+        cells = cell_cameras(session, codes, sub_stream=size >= SUB_STREAM_CELLS)
     options = [{"label": t("video.cell_n", n=i + 1), "value": i} for i in range(size)]
     return [video_cell(i, cell) for i, cell in enumerate(cells)], f"video-wall wall-{size}", options
 

@@ -38,9 +38,14 @@ class StreamCamera(Protocol):
 
 
 class GatewaySettings(Protocol):
-    """The setting ``playback_url`` reads (``settings.Settings``)."""
+    """The settings ``playback_url`` reads (``settings.Settings``)."""
 
     video_gateway: str
+    video_gateway_sub: str
+
+
+#: Walls of this many cells or more play sub-streams where the gateway offers them (bandwidth discipline).
+SUB_STREAM_CELLS = 9
 
 
 @dataclass(frozen=True)
@@ -74,18 +79,18 @@ def _kind_of(url: str) -> PlaybackKind | None:
     return None
 
 
-def playback_url(camera: StreamCamera, settings: GatewaySettings) -> Playback:
+def playback_url(camera: StreamCamera, settings: GatewaySettings, *, sub_stream: bool = False) -> Playback:
     """Where and how a browser plays ``camera``: an http(s) ``.m3u8`` as HLS, an MJPEG stream or JPEG snapshot
     as an image; an RTSP/RTMP URL through the gateway template (``{code}``: the camera code, ``{path}``: the
-    stream URL's path without its leading slash), a WHEP endpoint (``…/whep``) as WebRTC. Raises
-    ``UnplayableStream`` saying why not."""
+    stream URL's path without its leading slash) — with ``sub_stream``, the gateway's sub-stream template
+    when one is set —, a WHEP endpoint (``…/whep``) as WebRTC. Raises ``UnplayableStream`` saying why not."""
     raw = (camera.stream_url or "").strip()
     if not raw:
         raise UnplayableStream("no_stream", f"camera {camera.code} has no stream URL")
     parts = urlsplit(raw)
     scheme = parts.scheme.lower()
     if scheme in GATEWAY_SCHEMES:
-        template = settings.video_gateway.strip()
+        template = (sub_stream and settings.video_gateway_sub.strip()) or settings.video_gateway.strip()
         if not template:
             raise UnplayableStream("no_gateway", f"{scheme}:// needs a media gateway (CITYOPS_VIDEO_GATEWAY)")
         url = template.replace("{code}", quote(camera.code, safe="")).replace(

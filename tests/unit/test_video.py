@@ -58,6 +58,17 @@ def test_rtsp_goes_through_the_gateway_template():
         Playback("whep", "http://gw:8889/C/whep")
 
 
+def test_a_wall_of_many_cells_plays_the_gateways_sub_stream_where_there_is_one():
+    both = Settings(video_gateway="http://gw:8888/{code}/index.m3u8",
+                    video_gateway_sub="http://gw:8888/{code}_sub/index.m3u8")
+    rtsp, own_hls = Cam("C7", "rtsp://video.city/live/ch7"), Cam("C8", "http://platform/live/c8.m3u8")
+    assert playback_url(rtsp, both).url == "http://gw:8888/C7/index.m3u8"
+    assert playback_url(rtsp, both, sub_stream=True).url == "http://gw:8888/C7_sub/index.m3u8"
+    # without a sub-stream template, and for a platform's own URL, the main stream plays
+    assert playback_url(rtsp, GATEWAY, sub_stream=True).url == "http://gw:8888/C7/index.m3u8"
+    assert playback_url(own_hls, both, sub_stream=True).url == "http://platform/live/c8.m3u8"
+
+
 @pytest.mark.parametrize(("url", "settings", "code"), [
     (None, GATEWAY, "no_stream"),
     ("  ", GATEWAY, "no_stream"),
@@ -84,6 +95,9 @@ def test_the_csp_allows_the_gateway_and_video_origins(monkeypatch):
         assert "http://gw.city:8888" in directives[name].split()
         assert "https://platform.city" in directives[name].split()
     assert "gw.city" not in directives["script-src"] and "gw.city" not in directives["default-src"]
+    monkeypatch.setenv("CITYOPS_VIDEO_GATEWAY_SUB", "http://sub.city:8888/{code}/index.m3u8")
+    get_settings.cache_clear()
+    assert "http://sub.city:8888" in content_security_policy([]).split("media-src ", 1)[1].split(";")[0].split()
     assert gateway_origin("rtsp://x/y") is None
 
 

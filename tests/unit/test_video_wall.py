@@ -12,6 +12,7 @@ from sqlalchemy import select
 from callbacks import video
 from data.models import AuditLog, Camera, VideoPlatform
 from layouts import ids
+from settings import get_settings
 from tests.unit.test_pages import callback_context, city, server, signed_in  # noqa: F401
 
 CODES = [f"CAM-{i}" for i in range(6)]
@@ -44,6 +45,27 @@ def test_the_wall_draws_its_cells_and_the_picker_finds_cameras(server, city, cam
         trigger(ids.VIDEO_PUT)
         placed, _message = video.put_camera(1, 0, "CAM-3", 2, [None] * 16)
         assert placed[2] == "CAM-3" and placed.count(None) == 15
+
+
+def test_walls_of_nine_and_sixteen_cells_play_sub_streams(server, db, city, monkeypatch):  # noqa: F811
+    with db.uow() as s:
+        platform = VideoPlatform(code="RT", name="RTSP platform")
+        s.add(platform)
+        s.flush()
+        s.add(Camera(code="RT-1", name="南门", platform_id=platform.id, type="dome", status="online",
+                     stream_url="rtsp://video.city/live/1", lon=117.0, lat=36.6))
+    monkeypatch.setenv("CITYOPS_VIDEO_GATEWAY", "http://gw:8888/{code}/index.m3u8")
+    monkeypatch.setenv("CITYOPS_VIDEO_GATEWAY_SUB", "http://gw:8888/{code}_sub/index.m3u8")
+    get_settings.cache_clear()
+    try:
+        with signed_in(server, city.operator):
+            sources = {size: [c.to_plotly_json()["props"] for c in video.draw_wall(size, ["RT-1"])[0]]
+                       for size in (1, 4, 9, 16)}
+    finally:
+        get_settings.cache_clear()
+    played = {size: str(cells[0]) for size, cells in sources.items()}
+    assert all("http://gw:8888/RT-1/index.m3u8" in played[size] for size in (1, 4))
+    assert all("http://gw:8888/RT-1_sub/index.m3u8" in played[size] for size in (9, 16))
 
 
 def test_the_wall_is_saved_as_a_plan_and_runs_a_page_per_dwell_time(server, db, city, cameras):  # noqa: F811
