@@ -226,9 +226,10 @@ def _fold(target: dict[Any, dict[str, float]], key: Any, row: Mapping[str, Any])
 
 
 def warning_stats(session: Session, start: datetime, end: datetime, group: str | None = None, *,
-                  area_code: str | None = None) -> dict[str, Any]:
+                  area_code: str | None = None, grid_ids: Iterable[int] | None = None) -> dict[str, Any]:
     """The warning figures of the alerts fired in [start, end) — of the area ``area_code`` (a district or street;
-    None = the city) — in one grouped query: ``{"from", "to", "group", "total": figures, "groups": [{"key",
+    None = the city), or of the sensors in the unit grids ``grid_ids`` (the big screen's scope) — in one grouped
+    query: ``{"from", "to", "group", "total": figures, "groups": [{"key",
     "name", **figures}]}``; groups are listed when ``group`` is one of GROUPS (largest ``raised`` first; alerts
     without a group — a sensor outside every district — under key None, last).
 
@@ -249,6 +250,8 @@ def warning_stats(session: Session, start: datetime, end: datetime, group: str |
              .where(Alert.fired_at >= start, Alert.fired_at < end))
     if area_code is not None:
         query = query.where(Sensor.grid_id.in_(grids_of_area(area_code)))
+    if grid_ids is not None:
+        query = query.where(Sensor.grid_id.in_(list(grid_ids)))
     if key is not None:
         query = query.group_by(key)
     rows = [row._mapping for row in session.execute(query)]

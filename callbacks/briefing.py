@@ -15,7 +15,16 @@ from callbacks.pagekit import local_time
 from data.layers import static_layers
 from data.models import utcnow
 from data.report_files import list_reports
-from dispatch.briefing import KPI_KEYS, Briefing, RankRow, build_briefing, period_of
+from dispatch.briefing import (
+    KPI_KEYS,
+    Briefing,
+    RankRow,
+    build_briefing,
+    hotline_rows,
+    period_of,
+    warning_headers,
+    warning_rows,
+)
 from dispatch.kpi import cohort_points
 from geo.layers import offline_style
 from i18n import current_lang, t
@@ -120,6 +129,13 @@ def _overdue(briefing: Briefing) -> Any:
     return table(headers, rows, row_testid="briefing-overdue-row", class_name="data-table briefing-table")
 
 
+def _warnings(briefing: Briefing) -> Any:
+    rows = warning_rows(briefing.warnings)
+    if not rows:
+        return empty()
+    return table(warning_headers(), rows, row_testid="briefing-warning-row", class_name="data-table briefing-table")
+
+
 def _archive() -> Any:
     reports = list_reports()
     if not reports:
@@ -157,6 +173,8 @@ def choose_period(kind: str | None, day: str | None, start: str | None, end: str
     Output(ids.BRIEFING_GRIDS, "children"),
     Output(ids.BRIEFING_CATEGORIES, "figure"),
     Output(ids.BRIEFING_OVERDUE, "children"),
+    Output(ids.BRIEFING_HOTLINE, "children"),
+    Output(ids.BRIEFING_WARNINGS, "children"),
     Output(ids.BRIEFING_ARCHIVE, "children"),
     Output(ids.BRIEFING_PDF, "href"),
     Output(ids.BRIEFING_XLSX, "href"),
@@ -182,14 +200,17 @@ def show_briefing(kind: str | None, day: str | None, start: str | None, end: str
     if last is not None:
         query["until"] = last.isoformat()
     hidden, shown = {"display": "none"}, {}
-    kpis = table([t("briefing.col.kpi"), t("briefing.col.current"), t("briefing.col.previous"),
-                  t("briefing.col.change")], kpi_rows(briefing), row_testid="briefing-kpi-row",
-                 class_name="data-table briefing-table")
+    columns = [t("briefing.col.kpi"), t("briefing.col.current"), t("briefing.col.previous"), t("briefing.col.change")]
+    kpis = table(columns, kpi_rows(briefing), row_testid="briefing-kpi-row", class_name="data-table briefing-table")
     return (
         span, _tiles(briefing), kpis, _trend_figure(briefing), hotspots,
         _ranking(briefing.departments, t("briefing.col.department"), "briefing-department-row"),
         _ranking(briefing.grids, t("report.grid"), "briefing-grid-row"),
-        _categories_figure(briefing), _overdue(briefing), _archive(),
+        _categories_figure(briefing), _overdue(briefing),
+        table(columns, hotline_rows(briefing.current, briefing.before), row_testid="briefing-hotline-row",
+              class_name="data-table briefing-table"),
+        _warnings(briefing),
+        _archive(),
         "/api/v1/briefing?" + urlencode({**query, "format": "pdf"}),
         "/api/v1/briefing?" + urlencode({**query, "format": "xlsx"}),
         hidden if kind == "custom" else shown,

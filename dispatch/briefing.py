@@ -40,6 +40,8 @@ from dispatch.kpi import (
 from dispatch.ports import warning_stats
 from dispatch.trends import Trends, trends
 from dispatch.workflow import OPEN_STATES
+from i18n import t
+from i18n.format import format_change, format_value
 from settings import get_settings
 
 #: The KPI keys of DESIGN §7, in its order.
@@ -232,6 +234,43 @@ def build_briefing(session: Session, period: Period, previous: Period, now: date
 #: The hotline figures (DESIGN §7 ``hotline``) in the order the briefing and the reports list them.
 HOTLINE_KEYS = ("orders", "direct", "transferred", "direct_rate", "satisfaction_rate", "mean_handle_workdays",
                 "on_time_reply_rate", "repeat_calls")
+
+
+#: The warning statistics' columns (``alerts.review.warning_stats`` figures) as the briefing lists them.
+WARNING_COLUMNS = ("raised", "reviewed", "confirmed", "false_alarm", "mean_ack_minutes", "mean_review_minutes")
+
+
+def warning_headers(lang: str | None = None) -> list[str]:
+    """The header of the warning statistics table: the sensor family, then each of ``WARNING_COLUMNS``."""
+    return [t("review.col.family", lang), *(t(f"review.col.{key}", lang) for key in WARNING_COLUMNS)]
+
+
+def warning_rows(warnings: Mapping[str, Any], lang: str | None = None) -> list[list[str]]:
+    """The warning statistics (issue 17 §5) per sensor family, then the total, as the page, the PDF and the XLSX
+    list them; no rows when nothing was raised."""
+    if not warnings or not warnings.get("total", {}).get("raised"):
+        return []
+
+    def cell(key: str, value: Any) -> str:
+        if key.startswith("mean_"):
+            return "—" if value is None else f"{value:.1f}"
+        return str(int(value or 0))
+
+    def label(key: Any) -> str:
+        text = t(f"family.{key}", lang)
+        return str(key) if text == f"family.{key}" else text
+
+    listed = [(label(group["key"]), group) for group in warnings.get("groups", [])]
+    return [[name, *(cell(key, row.get(key)) for key in WARNING_COLUMNS)]
+            for name, row in [*listed, (t("review.total", lang), warnings["total"])]]
+
+
+def hotline_rows(current: Mapping[str, Any], previous: Mapping[str, Any], lang: str | None = None) -> list[list[str]]:
+    """The 12345 hotline figures (``hotline`` of the two snapshots) as the page, the PDF and the XLSX list them:
+    label, value, previous value, change."""
+    now, before = current.get("hotline") or {}, previous.get("hotline") or {}
+    return [[t(f"kpi.hotline.{key}", lang), format_value(key, now.get(key)), format_value(key, before.get(key)),
+             format_change(key, now.get(key), before.get(key))] for key in HOTLINE_KEYS]
 
 
 @dataclass(frozen=True)

@@ -221,6 +221,7 @@ def _lifeline_panel() -> html.Section:
                       _chart(ids.BIGSCREEN_AQI_TREND, "aqi-trend")], className="aqi-row"),
             html.Div(t("screen.families"), className="sub-title"),
             html.Div(id=ids.BIGSCREEN_FAMILIES, className="family-grid"),
+            html.Div(id=ids.BIGSCREEN_WARNINGS, className="updated warning-stats", **{"data-testid": "warning-stats"}),
         ],
         class_name="panel-lifeline",
     )

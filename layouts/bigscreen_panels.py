@@ -77,6 +77,15 @@ def family_cells(rows: Sequence[tuple[str, int, int, str | None]]) -> list[Any] 
             for family, in_alarm, total, worst in ranked] or empty()
 
 
+def warning_line(period: str, figures: Mapping[str, Any]) -> str:
+    """The warning statistics of the ranking period (``alerts.review.warning_stats`` totals) in one line:
+    raised, reviewed, confirmed, false alarms, mean minutes to acknowledge."""
+    ack = figures.get("mean_ack_minutes")
+    return t("screen.warnings.line", period=t(f"screen.warnings.{period}"), raised=figures.get("raised", 0),
+             reviewed=figures.get("reviewed", 0), confirmed=figures.get("confirmed", 0),
+             false_alarm=figures.get("false_alarm", 0), ack="—" if ack is None else f"{ack:.1f}")
+
+
 def station_rows(rows: Sequence[tuple[str, int, Sequence[str]]]) -> html.Div:
     """Each station's newest hourly AQI as (name, AQI, primary pollutants), worst first."""
     top = max((value for _, value, _ in rows), default=1) or 1

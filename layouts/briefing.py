@@ -77,6 +77,13 @@ def layout(**_query: str) -> html.Div:
                 ],
                 className="briefing-row",
             ),
+            html.Div(
+                [
+                    panel(t("hotline_reports.hotline"), html.Div(id=ids.BRIEFING_HOTLINE), class_name="briefing-panel"),
+                    panel(t("review.briefing.title"), html.Div(id=ids.BRIEFING_WARNINGS), class_name="briefing-panel"),
+                ],
+                className="briefing-row",
+            ),
             panel(t("briefing.archive"), html.Div(id=ids.BRIEFING_ARCHIVE), class_name="briefing-panel"),
         ],
         className="briefing-page",

@@ -20,7 +20,7 @@ from dispatch.trends import Trends
 from dispatch.workflow import SOURCES
 from i18n import t
 from i18n.format import DASH, format_change, format_value
-from reports.render import _env, _local, _sheet, hotline_rows, kpi_rows
+from reports.render import add_sheet, hotline_rows, kpi_rows, local_text, template_env
 from settings import get_settings
 
 
@@ -43,19 +43,19 @@ def trend_rows(found: Trends, lang: str) -> dict[str, list[list[str]]]:
         "rising": [[r.name_en if lang == "en" else r.name_zh, str(r.this_week), str(r.last_week), f"+{r.change}"]
                    for r in found.rising],
         "hot": [[h.name, str(h.this_week), f"{h.baseline_mean:.1f}", f"{h.baseline_sd:.1f}"] for h in found.hot_spots],
-        "repeated": [[r.address, str(r.count), _local(r.first, "%Y-%m-%d"), _local(r.last, "%Y-%m-%d")]
+        "repeated": [[r.address, str(r.count), local_text(r.first, "%Y-%m-%d"), local_text(r.last, "%Y-%m-%d")]
                      for r in found.repeated],
     }
 
 
 def monthly_title(report: MonthlyReport, lang: str) -> str:
-    return t("hotline_reports.monthly.title", lang, month=_local(report.period.start, "%Y-%m"))
+    return t("hotline_reports.monthly.title", lang, month=local_text(report.period.start, "%Y-%m"))
 
 
 def render_monthly_html(report: MonthlyReport, lang: str | None = None) -> str:
     lang = lang or get_settings().lang
-    return _env.get_template("monthly.html").render(
-        lang=lang, t=_tr(lang), title=monthly_title(report, lang), as_of=_local(report.as_of, "%Y-%m-%d %H:%M"),
+    return template_env.get_template("monthly.html").render(
+        lang=lang, t=_tr(lang), title=monthly_title(report, lang), as_of=local_text(report.as_of, "%Y-%m-%d %H:%M"),
         out_of_hours=format_value("reported", report.current["out_of_hours"]),
         out_of_hours_change=format_change("reported", report.current["out_of_hours"], report.before["out_of_hours"]),
         kpi_rows=kpi_rows(report.current, report.before, lang),
@@ -74,22 +74,23 @@ def render_monthly(report: MonthlyReport, fmt: str, lang: str | None = None) -> 
                                 "briefing.col.change")]
     workbook = Workbook()
     workbook.remove(workbook.active)
-    _sheet(workbook, t("report.sheet.kpis", lang), col,
+    add_sheet(workbook, t("report.sheet.kpis", lang), col,
            [[monthly_title(report, lang), "", "", ""],
             [t("hotline_reports.out_of_hours", lang), report.current["out_of_hours"], report.before["out_of_hours"],
              ""], *kpi_rows(report.current, report.before, lang)])
-    _sheet(workbook, t("hotline_reports.sheet.hotline", lang), col, hotline_rows(report.current, report.before, lang))
-    _sheet(workbook, t("hotline_reports.sheet.sources", lang),
+    add_sheet(workbook, t("hotline_reports.sheet.hotline", lang), col,
+              hotline_rows(report.current, report.before, lang))
+    add_sheet(workbook, t("hotline_reports.sheet.sources", lang),
            [t("hotline_reports.col.source", lang), *col[1:], t("hotline_reports.out_of_hours", lang)],
            source_rows(report, lang))
     rows = trend_rows(report.trends, lang)
-    _sheet(workbook, t("hotline_reports.sheet.rising", lang),
+    add_sheet(workbook, t("hotline_reports.sheet.rising", lang),
            [t("report.category", lang), t("hotline_reports.col.this_week", lang),
             t("hotline_reports.col.last_week", lang), t("briefing.col.change", lang)], rows["rising"])
-    _sheet(workbook, t("hotline_reports.sheet.hot", lang),
+    add_sheet(workbook, t("hotline_reports.sheet.hot", lang),
            [t("hotline_reports.col.community", lang), t("hotline_reports.col.this_week", lang),
             t("hotline_reports.col.mean", lang), t("hotline_reports.col.sd", lang)], rows["hot"])
-    _sheet(workbook, t("hotline_reports.sheet.repeated", lang),
+    add_sheet(workbook, t("hotline_reports.sheet.repeated", lang),
            [t("hotline_reports.col.address", lang), t("report.count", lang), t("hotline_reports.col.first", lang),
             t("hotline_reports.col.last", lang)], rows["repeated"])
     return _xlsx(workbook)
@@ -105,13 +106,13 @@ def urgent_rows(report: dict[str, Any], lang: str) -> list[list[str]]:
         ("source", t(f"source.{report['source']}", lang)), ("state", t(f"state.{report['state']}", lang)),
         ("card", t(f"card.{report['card']}", lang)), ("address", report["address"]), ("grid", report["grid"]),
         ("department", (department["en" if en else "zh"]) if department else None),
-        ("reported_at", _local(report["reported_at"], "%Y-%m-%d %H:%M")),
-        ("close_deadline", _local(report["close_deadline"], "%Y-%m-%d %H:%M")),
-        ("closed_at", _local(report["closed_at"], "%Y-%m-%d %H:%M") if report["closed_at"] else None))]
+        ("reported_at", local_text(report["reported_at"], "%Y-%m-%d %H:%M")),
+        ("close_deadline", local_text(report["close_deadline"], "%Y-%m-%d %H:%M")),
+        ("closed_at", local_text(report["closed_at"], "%Y-%m-%d %H:%M") if report["closed_at"] else None))]
 
 
 def timeline_rows(report: dict[str, Any], lang: str) -> list[list[str]]:
-    return [[_local(h["at"], "%Y-%m-%d %H:%M"), t(f"action.{h['action']}", lang),
+    return [[local_text(h["at"], "%Y-%m-%d %H:%M"), t(f"action.{h['action']}", lang),
              t(f"state.{h['to_state']}", lang), h["actor"] or DASH, h["note"] or ""] for h in report["timeline"]]
 
 
@@ -121,15 +122,15 @@ def render_urgent(report: dict[str, Any], fmt: str, lang: str | None = None) -> 
     title = t("hotline_reports.urgent.title", lang, code=report["code"])
     headers = [t(f"hotline_reports.timeline.{k}", lang) for k in ("at", "action", "state", "actor", "note")]
     if fmt == "pdf":
-        return _pdf(_env.get_template("urgent.html").render(
+        return _pdf(template_env.get_template("urgent.html").render(
             lang=lang, t=_tr(lang), title=title, facts=urgent_rows(report, lang), headers=headers,
             timeline=timeline_rows(report, lang)))
     if fmt != "xlsx":
         raise ValueError(f"unknown report format {fmt!r}")
     workbook = Workbook()
     workbook.remove(workbook.active)
-    _sheet(workbook, t("hotline_reports.sheet.facts", lang), [title, ""], urgent_rows(report, lang))
-    _sheet(workbook, t("hotline_reports.sheet.timeline", lang), headers, timeline_rows(report, lang))
+    add_sheet(workbook, t("hotline_reports.sheet.facts", lang), [title, ""], urgent_rows(report, lang))
+    add_sheet(workbook, t("hotline_reports.sheet.timeline", lang), headers, timeline_rows(report, lang))
     return _xlsx(workbook)
 
 

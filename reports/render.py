@@ -13,7 +13,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
-from dispatch.briefing import HOTLINE_KEYS, KPI_KEYS, Briefing, RankRow
+from dispatch.briefing import KPI_KEYS, Briefing, RankRow, hotline_rows, warning_headers, warning_rows
 from i18n import t
 from i18n.format import DASH, format_change, format_value
 from reports.charts import bars_svg, trend_svg
@@ -26,18 +26,18 @@ TILE_KEYS = ("reported", "closure_rate", "on_time_closure_rate", "open", "red_ca
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 FORMATS = ("pdf", "xlsx")
 
-_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+template_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
 
 
-def _local(moment: Any, fmt: str = "%Y-%m-%d") -> str:
+def local_text(moment: Any, fmt: str = "%Y-%m-%d") -> str:
     return DASH if moment is None else moment.astimezone(get_settings().zone).strftime(fmt)
 
 
 def span_text(briefing: Briefing, lang: str | None = None) -> str:
     """'this period … to …, previous … to …' in days."""
     p, q = briefing.period, briefing.previous
-    return t("report.span", lang, start=_local(p.start), end=_local(p.end - timedelta(seconds=1)),
-             before_start=_local(q.start), before_end=_local(q.end - timedelta(seconds=1)))
+    return t("report.span", lang, start=local_text(p.start), end=local_text(p.end - timedelta(seconds=1)),
+             before_start=local_text(q.start), before_end=local_text(q.end - timedelta(seconds=1)))
 
 
 def kpi_rows(current: dict[str, Any], previous: dict[str, Any], lang: str | None = None) -> list[list[str]]:
@@ -57,13 +57,6 @@ def kpi_rows(current: dict[str, Any], previous: dict[str, Any], lang: str | None
     return rows
 
 
-def hotline_rows(current: dict[str, Any], previous: dict[str, Any], lang: str | None = None) -> list[list[str]]:
-    """The 12345 hotline figures (``hotline`` of the two snapshots): label, value, previous value, change."""
-    now, before = current.get("hotline") or {}, previous.get("hotline") or {}
-    return [[t(f"kpi.hotline.{key}", lang), format_value(key, now.get(key)), format_value(key, before.get(key)),
-             format_change(key, now.get(key), before.get(key))] for key in HOTLINE_KEYS]
-
-
 def rank_cells(row: RankRow, lang: str | None) -> list[str]:
     """A ranking row as shown: name, filed, closed, closure rate, on-time closure rate, grade."""
     name = row.name_en if lang == "en" else row.name_zh
@@ -74,7 +67,7 @@ def rank_cells(row: RankRow, lang: str | None) -> list[str]:
 def overdue_cells(briefing: Briefing, lang: str | None) -> list[list[str]]:
     en = lang == "en"
     return [[o.code, o.title, o.category_en if en else o.category_zh,
-             (o.department_en if en else o.department_zh) or DASH, _local(o.close_deadline, "%Y-%m-%d %H:%M"),
+             (o.department_en if en else o.department_zh) or DASH, local_text(o.close_deadline, "%Y-%m-%d %H:%M"),
              f"{o.overdue_hours:.1f}"] for o in briefing.overdue]
 
 
@@ -87,12 +80,12 @@ def render_html(briefing: Briefing, lang: str | None = None) -> str:
     lang = lang or get_settings().lang
     days = [d for d, _, _ in briefing.trend]
     categories = briefing.categories
-    return _env.get_template("briefing.html").render(
+    return template_env.get_template("briefing.html").render(
         lang=lang,
         t=lambda key, **kw: t(key, lang, **kw),
         title=title_of(briefing.period.kind, lang),
         span=span_text(briefing, lang),
-        as_of=_local(briefing.as_of, "%Y-%m-%d %H:%M"),
+        as_of=local_text(briefing.as_of, "%Y-%m-%d %H:%M"),
         tiles=[(k, format_value(k, briefing.current.get(k)),
                 format_change(k, briefing.current.get(k), briefing.before.get(k))) for k in TILE_KEYS],
         kpi_rows=kpi_rows(briefing.current, briefing.before, lang),
@@ -103,7 +96,8 @@ def render_html(briefing: Briefing, lang: str | None = None) -> str:
         categories_svg=bars_svg([en if lang == "en" else zh for _, zh, en, _ in categories],
                                 [n for *_, n in categories]) if categories else "",
         overdue=overdue_cells(briefing, lang),
-        warnings=briefing.warnings,
+        warning_headers=warning_headers(lang),
+        warning_rows=warning_rows(briefing.warnings, lang),
         hotline=hotline_rows(briefing.current, briefing.before, lang),
     )
 
@@ -122,7 +116,7 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
-def _sheet(workbook: Workbook, title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+def add_sheet(workbook: Workbook, title: str, headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     sheet = workbook.create_sheet(title[:31])
     sheet.append([safe_cell(h) for h in headers])
     for cell in sheet[1]:
@@ -142,7 +136,7 @@ def render_xlsx(briefing: Briefing, lang: str | None = None) -> bytes:
     workbook.remove(workbook.active)
     col = {k: t(k, lang) for k in ("briefing.col.kpi", "briefing.col.current", "briefing.col.previous",
                                    "briefing.col.change", "briefing.col.department", "report.grid")}
-    _sheet(workbook, t("report.sheet.kpis", lang),
+    add_sheet(workbook, t("report.sheet.kpis", lang),
            [col["briefing.col.kpi"], col["briefing.col.current"], col["briefing.col.previous"],
             col["briefing.col.change"]],
            [[span_text(briefing, lang), "", "", ""], *kpi_rows(briefing.current, briefing.before, lang),
@@ -150,17 +144,18 @@ def render_xlsx(briefing: Briefing, lang: str | None = None) -> bytes:
               for label, *rest in hotline_rows(briefing.current, briefing.before, lang))])
     rank_headers = [t("kpi.filed", lang), t("kpi.closed", lang), t("kpi.closure_rate", lang),
                     t("kpi.on_time_closure_rate", lang), t("report.grade", lang)]
-    _sheet(workbook, t("report.sheet.departments", lang), [col["briefing.col.department"], *rank_headers],
+    add_sheet(workbook, t("report.sheet.departments", lang), [col["briefing.col.department"], *rank_headers],
            [rank_cells(r, lang) for r in briefing.departments])
-    _sheet(workbook, t("report.sheet.grids", lang), [col["report.grid"], *rank_headers],
+    add_sheet(workbook, t("report.sheet.grids", lang), [col["report.grid"], *rank_headers],
            [rank_cells(r, lang) for r in briefing.grids])
-    _sheet(workbook, t("report.sheet.categories", lang), [t("report.code", lang), t("report.category", lang),
+    add_sheet(workbook, t("report.sheet.categories", lang), [t("report.code", lang), t("report.category", lang),
                                                           t("report.count", lang)],
            [[code, en if lang == "en" else zh, n] for code, zh, en, n in briefing.categories])
-    _sheet(workbook, t("report.sheet.trend", lang), [t("report.day", lang), t("report.reported", lang),
+    add_sheet(workbook, t("report.sheet.trend", lang), [t("report.day", lang), t("report.reported", lang),
                                                      t("report.closed", lang)],
            [[d.isoformat(), r, c] for d, r, c in briefing.trend])
-    _sheet(workbook, t("report.sheet.overdue", lang),
+    add_sheet(workbook, t("report.sheet.warnings", lang), warning_headers(lang), warning_rows(briefing.warnings, lang))
+    add_sheet(workbook, t("report.sheet.overdue", lang),
            [t("report.code", lang), t("report.title", lang), t("report.category", lang),
             col["briefing.col.department"], t("report.deadline", lang), t("report.overdue_hours", lang)],
            overdue_cells(briefing, lang))

@@ -14,6 +14,7 @@ from dash import ClientsideFunction, Input, Output, State, callback, clientside_
 
 from alerts.air import AirNow, air_now
 from alerts.aqi import category_of
+from alerts.review import warning_stats
 from callbacks.bigscreen.changes import if_changed
 from callbacks.bigscreen.periods import day_buckets, hour_buckets, hour_key, rank_since, utc_offset_minutes
 from callbacks.bigscreen.scope import scope_grid_ids
@@ -26,7 +27,7 @@ from dispatch import duty, screen
 from dispatch.screen_tiles import tile_state
 from layouts import ids
 from layouts.bigscreen_charts import aqi_figure, trend_figure
-from layouts.bigscreen_panels import aqi_block, category_rows, department_rows, duty_line, family_cells
+from layouts.bigscreen_panels import aqi_block, category_rows, department_rows, duty_line, family_cells, warning_line
 from layouts.bigscreen_tiles import format_kpi
 
 RANK_SIZE = 5
@@ -139,6 +140,23 @@ def refresh_panels(_n: int | None, period: str | None = "month", scope: dict[str
         if_changed(digests, "families", families, lambda: family_cells(families)),
     )
     return (*outputs, digests if digests != held else no_update)
+
+
+@callback(
+    Output(ids.BIGSCREEN_WARNINGS, "children"),
+    Input(ids.BIGSCREEN_SLOW_TICK, "n_intervals"),
+    Input(ids.BIGSCREEN_RANK_PERIOD, "value"),
+    Input(ids.BIGSCREEN_SCOPE, "data"),
+)
+def show_warnings(_n: int | None, period: str | None = "month", scope: dict[str, Any] | None = None) -> str:
+    """The warning statistics (issue 17 §5) of the ranking period in the area drilled into: raised, reviewed,
+    confirmed, false alarms, mean minutes to acknowledge — the same figures as the API and the briefing."""
+    now = utcnow()
+    period = "today" if period == "today" else "month"
+    with read_uow() as session:
+        stats = warning_stats(session, rank_since(now, period), now,
+                              grid_ids=scope_grid_ids(static_layers(session), scope))
+    return warning_line(period, stats["total"])
 
 
 @callback(Output(ids.BIGSCREEN_DUTY, "children"), Input(ids.BIGSCREEN_SLOW_TICK, "n_intervals"))

@@ -17,8 +17,9 @@ from sqlalchemy import func, select
 from alerts.review import ReviewCommand, ReviewError, false_alarm_flags, review_alert, warning_stats
 from callbacks import admin_rules, alert_inbox
 from data.accounts import create_user
+from data.areas import grids_of_area
 from data.models import Alert, AuditLog, Grid, Sensor, User
-from dispatch.briefing import build_briefing, period_of
+from dispatch.briefing import build_briefing, period_of, warning_rows
 from layouts import ids
 from reports.render import render_html
 from tests.unit import test_pages as pages
@@ -235,7 +236,11 @@ def test_a_district_operator_reads_the_figures_of_their_district_only(db, world)
     stats_world(db, world)
     with db.uow() as s:
         total = warning_stats(s, *DAY, area_code="D2")["total"]
+        # the big screen's scope gives the unit grids: the same figures
+        by_grids = warning_stats(s, *DAY, grid_ids=s.scalars(grids_of_area("D2")).all())["total"]
+        nowhere = warning_stats(s, *DAY, grid_ids=[])["total"]
     assert (total["raised"], total["false_alarm"], total["exercises"]) == (1, 1, 2)
+    assert by_grids == total and nowhere["raised"] == 0
 
 
 def test_false_alarms_count_against_the_sensor_and_the_rule(db, world):
@@ -430,3 +435,8 @@ def test_the_printed_briefing_has_the_warning_table(db, world):
     table = table[:table.index("</table>")]
     assert "<td>gas</td>" not in table and "<td>Total</td>" in table
     assert '<td class="num">6</td>' in table
+    # the page and the workbook list the same rows (dispatch.briefing.warning_rows)
+    rows = warning_rows(briefing.warnings, "en")
+    assert rows[-1][:5] == ["Total", "6", "5", "2", "3"] and [r[1] for r in rows[:-1]] == ["5", "1"]
+    assert all(f"<td>{row[0]}</td>" in table for row in rows)
+    assert warning_rows({"total": {"raised": 0}}) == []

@@ -325,6 +325,19 @@ def test_the_ticker_marks_drills_and_the_families_count_real_alarms_only(app_con
     assert gas_cell.style["--family"] == LEVEL_COLOURS["red"]
 
 
+def test_the_warning_line_counts_the_periods_real_alarms_in_the_scope(app_context):
+    now = utcnow()
+    with app_context.uow() as s:
+        gas = s.scalars(select(Sensor.id).where(Sensor.family == "gas").order_by(Sensor.id)).all()
+        _alert(s, gas[0], "red", now - timedelta(minutes=3))
+        _alert(s, gas[1], "yellow", now - timedelta(minutes=2))
+        _alert(s, gas[1], "orange", now - timedelta(minutes=1), exercise=True)  # a drill is not counted
+        _alert(s, gas[0], "red", now - timedelta(days=40))  # before this month
+    line = panels.show_warnings(1, "month", None)
+    assert line == t("screen.warnings.line", period=t("screen.warnings.month"), raised=2, reviewed=0, confirmed=0,
+                     false_alarm=0, ack="—")
+
+
 def test_the_city_aqi_comes_from_the_latest_air_readings_through_hj633(app_context):
     now = utcnow().replace(microsecond=0)
     concentrations = {"air_pm25": 80.0, "air_pm10": 100.0, "air_so2": 10.0, "air_no2": 40.0, "air_co": 0.8,

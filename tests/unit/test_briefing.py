@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy import insert
 
 from data.models import Incident
-from dispatch.briefing import build_briefing, grade, period_of
+from dispatch.briefing import HOTLINE_KEYS, build_briefing, grade, period_of
 from i18n import t
 from reports.render import render_pdf, render_xlsx, safe_cell
 from settings import get_settings
@@ -131,7 +131,7 @@ def test_the_pdf_is_a_cjk_document_with_the_departments(session, history):
 
 def test_the_workbook_has_every_sheet_and_escapes_formulas(session, history):
     book = load_workbook(io.BytesIO(render_xlsx(_briefing(session), "en")))
-    assert book.sheetnames == ["KPIs", "Departments", "Grids", "Categories", "Daily trend", "Overdue"]
+    assert book.sheetnames == ["KPIs", "Departments", "Grids", "Categories", "Daily trend", "Warnings", "Overdue"]
     overdue = [row for row in book["Overdue"].iter_rows(values_only=True)]
     assert overdue[1][1] == "'=HYPERLINK(\"x\")"
     kpis = {row[0]: row[1] for row in book["KPIs"].iter_rows(values_only=True)}
@@ -207,3 +207,7 @@ def test_the_page_callback_draws_the_chosen_period(db, history, session):
     assert "kind=custom" in pdf and "until=2026-11-07" in pdf and xlsx.endswith("format=xlsx")
     assert day_style == {"display": "none"} and range_style == {}
     assert len(tiles) == len(page.TILE_KEYS)
+    hotline = out[9]  # the hotline section (issue 20): one row per DESIGN §7 hotline figure, with its label
+    rows = hotline.children[1].children
+    assert len(rows) == len(HOTLINE_KEYS)
+    assert rows[0].to_plotly_json()["props"]["data-testid"] == "briefing-hotline-row"
