@@ -14,7 +14,7 @@ from layouts.components import dropdown
 #: /admin and its sub-pages: (path, i18n key), in the order of the navigation.
 ADMIN_PAGES = (("/admin", "nav.admin"), ("/admin/people", "nav.admin_people"), ("/admin/city", "nav.admin_city"),
                ("/admin/settings", "nav.admin_settings"), ("/admin/import", "nav.admin_import"),
-               ("/admin/plans", "nav.admin_plans"))
+               ("/admin/plans", "nav.admin_plans"), ("/admin/channels", "nav.admin_channels"))
 
 
 def admin_nav(current: str) -> html.Nav:
