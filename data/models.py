@@ -645,6 +645,8 @@ class OutboxMessage(Base):
     alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), index=True)
     title: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
+    #: The caller's phone a reply SMS goes to (0028): put for ``{phone}`` in the callers' channel URL when sent.
+    recipient: Mapped[str | None] = mapped_column(String(32))
     state: Mapped[str] = mapped_column(String(12), default="pending")  # pending | sent | cancelled | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

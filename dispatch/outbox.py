@@ -16,18 +16,24 @@ of the incident's assignee, and every duty-post channel but the leaders' posts o
 cards (yellow, red); dispatches, escalations and postponement requests reach every matching channel.
 A duty-post channel reaches the person the rota (``dispatch.duty``) has on that post when the event is
 queued, through their own user channels where they have any, else the post's own URL.
+
+The reply to a caller (issue 20 §2) goes by SMS through the channel of the pseudo post ``callers``: its URL
+holds ``{phone}``, each reply message carries the caller's phone as ``recipient``, put there (URL-quoted)
+when it is sent; the phone is shown masked in the delivery status.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import apprise
 from cryptography.fernet import Fernet, InvalidToken
@@ -54,6 +60,7 @@ from data.models import (
 from data.sql import dialect_insert
 from dispatch.duty import DUTY_LEADER, DUTY_OFFICER, on_duty
 from domain.durations import parse_duration
+from domain.permissions import Permission, require
 from domain.states import ALERT_LEVEL_RANK as LEVEL_RANK
 from domain.states import ALERT_LEVELS as LEVELS
 from domain.states import ESCALATING_LEVELS
@@ -78,6 +85,14 @@ _HKDF_SALT = b"cityops-notification-channels"
 #: hears every event anyway; the posts after it hear only these escalations.
 ESCALATION_CHAIN = (DUTY_OFFICER, DUTY_LEADER, "department_head")
 ESCALATE_LABEL = "escalate_after"
+#: The callers' SMS channel (issue 20 §2) is the channel of this pseudo duty post (the oldest, if several): it
+#: hears no event, only the replies to callers, its URL holding ``PHONE`` where each message's phone goes.
+CALLERS = "callers"
+PHONE = "{phone}"
+_PHONE_FORMS = (PHONE, quote(PHONE, safe=""))
+_SMS_NUMBER = re.compile(r"^\+?\d{5,20}$")
+#: What looks like a phone number in Apprise's own log lines (plain or with a URL-quoted ``+``).
+_PHONE_RUN = re.compile(r"(?:\+|%2B)?\d{7,20}")
 
 
 class ChannelError(ValueError):
@@ -139,7 +154,9 @@ class ChannelSpec:
 
 
 def create_channel(session: Session, spec: ChannelSpec, *, actor_id: int | None) -> NotificationChannel:
-    """Validate and store a channel (URL encrypted) with its audit row; raises ChannelError."""
+    """Validate and store a channel (URL encrypted) with its audit row; raises ChannelError, or Forbidden when
+    ``actor_id`` is a user without ``channel.write``."""
+    _require_writer(session, actor_id)
     targets = [name for name in ("department", "user", "duty_post") if getattr(spec, name)]
     if len(targets) != 1:
         raise ChannelError("invalid_target", "department, user, duty_post: give exactly one of them", "department")
@@ -147,6 +164,9 @@ def create_channel(session: Session, spec: ChannelSpec, *, actor_id: int | None)
         raise ChannelError("invalid_name", f"name: 1 to {NAME_MAX} characters", "name")
     if spec.min_level not in LEVEL_RANK:
         raise ChannelError("invalid_level", f"min_level: one of {', '.join(LEVELS)}", "min_level")
+    if (spec.duty_post == CALLERS) != any(form in spec.url for form in _PHONE_FORMS):
+        raise ChannelError("phone_placeholder", f"url: {PHONE} belongs in the URL of the {CALLERS!r} channel alone",
+                           "url")
     row = NotificationChannel(name=spec.name.strip(), url_masked=masked_url(spec.url),
                               url_encrypted=encrypt_url(spec.url), min_level=spec.min_level,
                               duty_post=spec.duty_post, created_by=actor_id)
@@ -179,7 +199,8 @@ def has_channels(session: Session) -> bool:
 
 def delete_channel(session: Session, channel_id: int, *, actor_id: int | None) -> NotificationChannel | None:
     """Delete a channel (None if there is none): it queues nothing more and what it has not sent is cancelled;
-    its row stays for the delivery record."""
+    its row stays for the delivery record. Forbidden when ``actor_id`` is a user without ``channel.write``."""
+    _require_writer(session, actor_id)
     row = session.get(NotificationChannel, channel_id)
     if row is None or row.deleted_at is not None:
         return None
@@ -188,6 +209,14 @@ def delete_channel(session: Session, channel_id: int, *, actor_id: int | None) -
                     .values(state=CANCELLED, last_error="channel deleted"))
     _audit(session, actor_id, "channel.delete", row)
     return row
+
+
+def _require_writer(session: Session, actor_id: int | None) -> None:
+    """Nothing for the system (``actor_id`` None: seeds, benches, the CLI) or a user holding ``channel.write``
+    (admins); ``domain.errors.Forbidden`` for any other user, or an id that is nobody's."""
+    if actor_id is not None:
+        actor = session.get(User, actor_id)
+        require(actor.role if actor is not None else None, Permission.CHANNEL_WRITE)
 
 
 def _audit(session: Session, actor_id: int | None, action: str, row: NotificationChannel) -> None:
@@ -236,7 +265,7 @@ def _recipients(session: Session, event: Event, now: datetime) -> list[Notificat
             NotificationChannel.deleted_at.is_(None), NotificationChannel.duty_post == event.duty_post)
             .order_by(NotificationChannel.id)), now)
     audience = [NotificationChannel.duty_post.is_not(None)
-                & NotificationChannel.duty_post.not_in(ESCALATION_CHAIN[1:])]
+                & NotificationChannel.duty_post.not_in((*ESCALATION_CHAIN[1:], CALLERS))]
     if event.department_id is not None:
         audience.append(NotificationChannel.department_id == event.department_id)
         audience.append(NotificationChannel.user_id.in_(
@@ -287,11 +316,91 @@ def enqueue(session: Session, event: Event, now: datetime | None = None) -> int:
             "alert_id": event.alert_id, "title": event.title, "body": f"{event.body}\n\nref: {key}",
             "state": PENDING, "attempts": 0, "created_at": now, "next_attempt_at": now,
         })
+    return _insert(session, values)
+
+
+def _insert(session: Session, values: list[dict[str, Any]]) -> int:
+    """Insert outbox rows, skipping those whose idempotency key is queued already; how many were new."""
     result = session.execute(
         dialect_insert(session, OutboxMessage.__table__).values(values)
         .on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(OutboxMessage.__table__.c.id)
     )
     return len(result.all())
+
+
+# --- replies to callers (issue 20 §2) ------------------------------------------------------------
+
+
+def sms_number(phone: str | None) -> str | None:
+    """``phone`` as an SMS gateway takes it — digits with an optional leading ``+``, spaces, dots, dashes and
+    brackets dropped — or None when it is none (empty, letters, an extension...)."""
+    number = re.sub(r"[\s.()\-]", "", phone or "")
+    return number if _SMS_NUMBER.match(number) else None
+
+
+def address(url: str, recipient: str | None) -> str:
+    """``url`` with its ``{phone}`` replaced by ``recipient`` URL-quoted (before Apprise parses it); the URL
+    itself for a message without one. ChannelError when the two do not match (a placeholder without a number,
+    a number without a placeholder, a recipient that is no SMS number)."""
+    form = next((form for form in _PHONE_FORMS if form in url), None)
+    if recipient is None and form is None:
+        return url
+    if recipient is None or form is None or sms_number(recipient) != recipient:
+        raise ChannelError("no_recipient", "the channel URL and the message do not agree on a phone number")
+    return url.replace(form, quote(recipient, safe=""))
+
+
+def masked_phone(text: str, recipient: str | None) -> str:
+    """``text`` (an error) with ``recipient`` masked wherever it appears, plain or URL-quoted."""
+    if not recipient:
+        return text
+    from dispatch.service import mask_phone
+
+    for form in sorted({recipient, quote(recipient, safe=""), recipient.lstrip("+")}, key=len, reverse=True):
+        text = text.replace(form, mask_phone(recipient) or "")
+    return text
+
+
+class _MaskPhones(logging.Filter):
+    """Masks what looks like a phone number in Apprise's log records before any handler sees them: a reply's
+    URL names the caller's phone, and neither the server log nor the error recorded for a message (captured
+    from the same logger, by every send thread at once) may show it in full."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from dispatch.service import mask_phone
+
+        text = record.getMessage()
+        masked = _PHONE_RUN.sub(lambda found: mask_phone(found.group()) or "", text)
+        if masked != text:
+            record.msg, record.args = masked, ()
+        return True
+
+
+apprise.logger.addFilter(_MaskPhones())  # the "apprise" logger, which every plugin logs through
+
+
+def on_reply(session: Session, incident: Incident) -> int:
+    """Queue the reply just recorded on ``incident`` (its ``public_reply`` at ``replied_at``) as an SMS to the
+    caller's phone through the callers' channel, in the caller's transaction: one message per reply (the key
+    is the incident and the reply time), none when the caller left no SMS number or no callers' channel is
+    configured. The text is the reply and the case code, nothing internal. Returns how many were queued."""
+    phone = sms_number(incident.caller_phone)
+    if phone is None or incident.replied_at is None or not incident.public_reply:
+        return 0
+    channel_id = session.scalar(select(NotificationChannel.id).where(
+        NotificationChannel.deleted_at.is_(None), NotificationChannel.duty_post == CALLERS)
+        .order_by(NotificationChannel.id).limit(1))
+    if channel_id is None:
+        return 0
+    lang, now = _lang(), utcnow()
+    fields = {"code": incident.code, "reply": incident.public_reply}
+    stamp = int(incident.replied_at.timestamp() * 1_000_000)
+    return _insert(session, [{
+        "idempotency_key": f"incident:{incident.id}:reply:{stamp}/channel:{channel_id}", "kind": "reply",
+        "channel_id": channel_id, "incident_id": incident.id, "alert_id": None, "recipient": phone,
+        "title": t("notify.reply.title", lang, **fields), "body": t("notify.reply.body", lang, **fields),
+        "state": PENDING, "attempts": 0, "created_at": now, "next_attempt_at": now,
+    }])
 
 
 def _lang() -> str:
@@ -471,18 +580,23 @@ class _Outcome:
     tried: bool = True
 
 
-def _send_channel(url: str | None, problem: str | None, messages: Sequence[tuple[int, str, str]]) -> list[_Outcome]:
-    """Send one channel's messages in order; after its first failure the rest wait untried (the channel is down)."""
+def _send_channel(
+    url: str | None, problem: str | None, messages: Sequence[tuple[int, str, str, str | None]]
+) -> list[_Outcome]:
+    """Send one channel's messages in order, each to its recipient if it has one (its phone masked in any
+    error); after the channel's first failure the rest wait untried (the channel is down)."""
     outcomes: list[_Outcome] = []
-    for message_id, title, body in messages:
+    for message_id, title, body, recipient in messages:
         if outcomes and outcomes[-1].error is not None:
             outcomes.append(_Outcome(message_id, None, tried=False))
             continue
         try:
-            error = problem if url is None else send(url, title, body)
+            error = problem if url is None else send(address(url, recipient), title, body)
+        except ChannelError as exc:
+            error = exc.message
         except Exception as exc:  # a plugin bug must cost one attempt, not the whole batch
             error = f"{type(exc).__name__}: {exc}"
-        outcomes.append(_Outcome(message_id, error))
+        outcomes.append(_Outcome(message_id, error if error is None else masked_phone(error, recipient)))
     return outcomes
 
 
@@ -519,7 +633,7 @@ def deliver_due(session: Session, now: datetime, *, limit: int = BATCH) -> dict[
             url, problem = decrypt_url(queued[0].channel.url_encrypted), None
         except ChannelError as exc:
             url, problem = None, exc.message
-        jobs.append((url, problem, [(m.id, m.title, m.body) for m in queued]))
+        jobs.append((url, problem, [(m.id, m.title, m.body, m.recipient) for m in queued]))
     outcomes: list[_Outcome] = []
     if jobs:
         with ThreadPoolExecutor(max_workers=min(SEND_THREADS, len(jobs))) as pool:
@@ -568,6 +682,9 @@ def deliveries(
         query = query.where(OutboxMessage.incident_id == incident_id)
     if alert_id is not None:
         query = query.where(OutboxMessage.alert_id == alert_id)
+    from dispatch.service import mask_phone
+
     return [{"channel": m.channel.name, "channel_id": m.channel_id, "kind": m.kind, "state": m.state,
-             "attempts": m.attempts, "sent_at": to_iso(m.sent_at), "last_error": m.last_error}
+             "attempts": m.attempts, "sent_at": to_iso(m.sent_at), "last_error": m.last_error,
+             "recipient": mask_phone(m.recipient)}
             for m in session.scalars(query)]

@@ -833,6 +833,7 @@ def answer_directly(session: Session, incident: Incident, *, actor: Actor, answe
             incident.public_reply, incident.replied_at = reply, now
         _record(session, incident, actor=actor, action=action, from_state=from_state, now=now, note=note, data=data)
     open_followup(session, incident, now)
+    outbox.on_reply(session, incident)  # the caller's SMS, where a callers' channel is configured
     session.flush()
     return incident
 
@@ -918,8 +919,9 @@ REPLY_SOURCES = ("hotline", "citizen")
 
 def reply_to_caller(session: Session, incident_id: int, text: str, *, actor: Actor) -> Incident:
     """Record the reply (统一回复) given to the caller of a closed hotline order or citizen report: its
-    text becomes ``public_reply`` (what a citizen's tracking page shows), with ``replied_at``. Once per
-    closing: a case reopened and closed again is replied to again. Staff only; audited as ``reply``."""
+    text becomes ``public_reply`` (what a citizen's tracking page shows), with ``replied_at``, and goes to the
+    caller's phone by SMS where a callers' channel is configured (``outbox.on_reply``). Once per closing: a
+    case reopened and closed again is replied to again. Staff only; audited as ``reply``."""
     if actor.role not in (Role.ADMIN, Role.OPERATOR):
         raise ActionNotAllowed("forbidden_action", f"role {actor.role!r} may not reply to callers")
     text = (text or "").strip()
@@ -934,6 +936,7 @@ def reply_to_caller(session: Session, incident_id: int, text: str, *, actor: Act
     now = utcnow()
     incident.public_reply, incident.replied_at, incident.updated_at = text, now, now
     _record(session, incident, actor=actor, action="reply", from_state=incident.state, now=now, note=text)
+    outbox.on_reply(session, incident)  # the caller's SMS, where a callers' channel is configured
     session.flush()
     return incident
 
