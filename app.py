@@ -85,15 +85,19 @@ def wire() -> None:
 
 def scheduled_jobs(settings: Settings | None = None) -> dict[str, tuple[float, Job]]:
     """The periodic scheduler jobs of dispatch and data (name → (seconds, job)) that ``alerts.scheduler`` runs
-    beside its own: the overdue-card sweep, the notification outbox, the readings' partitions (PostgreSQL)."""
+    beside its own: the overdue-card sweep, the notification outbox, the readings' partitions (PostgreSQL), the
+    live evaluation of real emergency events' plans (issue 18)."""
+    from dispatch.emergency_live import evaluate_events
     from dispatch.outbox import outbox_job
     from dispatch.service import sweep_cards
 
-    keep = timedelta(days=(settings or get_settings()).retention_days)
+    settings = settings or get_settings()
+    keep = timedelta(days=settings.retention_days)
     return {
         "sweep": (SWEEP_S, sweep_cards),
         "outbox": (OUTBOX_S, outbox_job),
         "partitions": (PARTITIONS_S, lambda session, now: maintain_partitions(session, now, keep=keep)),
+        "emergency_live": (settings.emergency_live_interval_s, evaluate_events),
     }
 
 
@@ -101,7 +105,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     """Build the Flask server with the API and the Dash app on it."""
     settings = settings or get_settings()
     wire()
-    db = db or Database(settings.database_url)
+    db = db or Database(settings.database_url, settings.database_read_url)
     server = Flask(__name__)
     server.secret_key = _secret_key(settings)
     server.config["MAX_CONTENT_LENGTH"] = 8 * 1024 * 1024
@@ -213,7 +217,7 @@ def _city_name() -> str | None:
 
 def _database(settings: Settings) -> Database:
     try:
-        db = Database(settings.database_url)
+        db = Database(settings.database_url, settings.database_read_url)
         check_connection(db.engine)
     except DatabaseConfigError as exc:
         raise StartupError(str(exc)) from None
@@ -433,6 +437,44 @@ def report(kind: str, day: str | None, fmt: str, out: Path | None) -> None:
     except OSError as exc:
         raise StartupError(f"cannot write the report: {exc.strerror}: {exc.filename}") from None
     click.echo(str(path))
+
+
+@cli.command("report-monthly")
+@click.option("--month", help="YYYY-MM (default: last month).")
+@click.option("--format", "fmt", type=click.Choice(["pdf", "xlsx"]), default="pdf", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Where to write it.")
+def report_monthly(month: str | None, fmt: str, out: Path | None) -> None:
+    """The monthly report (月报, issue 20): KPIs, hotline, sources and out-of-hours, trends; prints the file."""
+    from datetime import date, datetime, timedelta
+
+    from reports.monthly import write_monthly
+
+    settings = _settings()
+    today = datetime.now(settings.zone).date()  # the display zone's (CITYOPS_TZ) today
+    try:
+        day = date.fromisoformat(f"{month}-01") if month else today.replace(day=1) - timedelta(days=1)
+    except ValueError:
+        raise click.BadParameter(f"not a month YYYY-MM: {month!r}", param_hint="--month") from None
+    db = _database(settings)
+    db.migrate()
+    click.echo(str(write_monthly(db, day, fmt, out=out)))
+
+
+@cli.command("report-urgent")
+@click.argument("code")
+@click.option("--format", "fmt", type=click.Choice(["pdf", "xlsx"]), default="pdf", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Where to write it.")
+def report_urgent(code: str, fmt: str, out: Path | None) -> None:
+    """The urgent report (快报, issue 20) of one incident: facts, timeline, status; prints the file."""
+    from domain.errors import DomainError
+    from reports.monthly import write_urgent
+
+    db = _database(_settings())
+    db.migrate()
+    try:
+        click.echo(str(write_urgent(db, code, fmt, out=out)))
+    except DomainError as exc:
+        raise StartupError(str(exc)) from None
 
 
 @cli.command("import")

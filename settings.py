@@ -15,6 +15,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CITYOPS_", extra="ignore")
 
     database_url: str = "sqlite:///var/cityops.db"
+    #: A PostgreSQL streaming replica for the reads that may lag a few seconds (issue 21: the big screen,
+    #: KPI and map-layer APIs, briefings; README "Read replica"); unset = every read on ``database_url``.
+    database_read_url: str | None = None
     secret_key: str | None = None
     #: The key notification-channel URLs are encrypted with (issue 17); unset = derived from ``secret_key``.
     channel_key: str | None = None
@@ -27,6 +30,11 @@ class Settings(BaseSettings):
     demo: bool = False
     simulator_interval_s: float = 5.0
     evaluate_interval_s: float = 10.0
+    #: Live evaluation of real emergency events (issue 18, ``dispatch.emergency_live``): every this many seconds
+    #: each active event's plan conditions are checked against the live alerts and incidents of its area; a
+    #: lower or end condition must hold this many minutes without a break before the level goes down.
+    emergency_live_interval_s: float = Field(default=30.0, gt=0)
+    emergency_hold_minutes: float = Field(default=30.0, ge=0)
     reports_dir: str = "var/reports"
     uploads_dir: str = "var/uploads"
     #: The city's own basemaps (issue 16, ``import basemap``): tile sets, styles, sprites, rendered glyphs,
@@ -74,6 +82,9 @@ class Settings(BaseSettings):
     #: empty = RTSP cameras cannot be played. Its origin, and each of ``video_origins`` (the platforms'
     #: own HLS/MJPEG hosts), is allowed by the pages' Content Security Policy.
     video_gateway: str = ""
+    #: The gateway's sub-stream (子码流) template, same placeholders: walls of 9 and 16 cells play it for
+    #: gateway cameras (a lower resolution and bit rate); empty = every wall plays the main stream.
+    video_gateway_sub: str = ""
     video_origins: list[str] = Field(default_factory=list)
     #: Camera health: every this many seconds each camera's playback URL is probed (``timeout`` seconds
     #: each, ``parallel`` at a time); a camera offline this many minutes files one incident of

@@ -57,8 +57,11 @@ PAGE_ROLES: dict[str, frozenset[str]] = {
     "admin_city": frozenset({"admin"}),
     "admin_settings": frozenset({"admin"}),
     "admin_import": frozenset({"admin"}),
+    "admin_plans": frozenset({"admin"}),  # the emergency plans' editor (issue 18 §1)
+    "admin_channels": frozenset({"admin"}),  # the notification channels (issue 17 §3)
     # the emergency command board /command/<event> (issue 18); its component ids carry ``command-``
     "command": frozenset({"admin", "operator", "leader"}),
+    "trends": frozenset({"admin", "operator", "leader"}),  # issue 20: trend analysis
     "shell": ALL_ROLES,
 }
 PAGE_PATHS: dict[str, str] = {
@@ -73,7 +76,10 @@ PAGE_PATHS: dict[str, str] = {
     "/admin/city": "admin_city",
     "/admin/settings": "admin_settings",
     "/admin/import": "admin_import",
+    "/admin/plans": "admin_plans",
+    "/admin/channels": "admin_channels",
     "/command": "command",
+    "/trends": "trends",
 }
 #: Pages with a path variable (``dash.register_page(path_template=...)``): ``/command/<event>`` is ``command``.
 PAGE_TEMPLATES: dict[str, str] = {"command": "/command/<event>"}

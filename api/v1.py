@@ -265,6 +265,10 @@ class KpiSnapshotOut(BaseModel):
     alerts_firing: AlertCounts = Field(description="firing alerts; narrowed by the area scopes only")
     by_source: SourceCounts
     hotline: HotlineFigures = Field(description="the cohort's 12345 hotline orders (issue 20)")
+    out_of_hours: int | None = Field(default=None, description="with out_of_hours=1: the cohort reported "
+                                     "outside working hours (issue 20)")
+    out_of_hours_by_source: SourceCounts | None = Field(default=None, description="with out_of_hours=1: "
+                                                        "the same, per source")
 
 
 class KpiOut(KpiSnapshotOut):
@@ -446,7 +450,7 @@ def kpi_period(raw_from: str | None, raw_to: str | None) -> tuple[datetime, date
 
 def kpi_answer(session: Session, args: Mapping[str, str | None]) -> dict[str, Any]:
     """The answer to a KPI request given as its query arguments (``from``, ``to``, the scopes of
-    dispatch.kpi.SCOPES, ``previous``); the API and ``python app.py kpi`` both answer with it.
+    dispatch.kpi.SCOPES, ``previous``, ``out_of_hours``); the API and ``python app.py kpi`` both answer with it.
 
     Raises ApiError (a bad time, period or flag) or UnknownFilter (a scope naming nothing): both 422.
     """
@@ -454,10 +458,13 @@ def kpi_answer(session: Session, args: Mapping[str, str | None]) -> dict[str, An
     previous = FLAG_VALUES.get((args.get("previous") or "").strip().lower())
     if previous is None:
         raise ApiError(422, "invalid_parameter", "previous must be 1 or 0")
+    out_of_hours = FLAG_VALUES.get((args.get("out_of_hours") or "").strip().lower())
+    if out_of_hours is None:
+        raise ApiError(422, "invalid_parameter", "out_of_hours must be 1 or 0")
     scope = {key: args.get(key) or None for key in SCOPES}
     if not previous:
-        return kpi_snapshot(session, start, end, **scope)
-    both = kpi_compare(session, start, end, **scope)
+        return kpi_snapshot(session, start, end, out_of_hours=out_of_hours, **scope)
+    both = kpi_compare(session, start, end, out_of_hours=out_of_hours, **scope)
     return {**both["current"], "previous": both["previous"]}
 
 
@@ -466,9 +473,11 @@ def kpi_answer(session: Session, args: Mapping[str, str | None]) -> dict[str, An
            params=(Param("from", "ISO date or time; default today 00:00 in CITYOPS_TZ"),
                    Param("to", "ISO date or time, exclusive; default tomorrow 00:00"),
                    *(Param(key, f"only incidents of this {text} (unknown: 422)") for key, text in SCOPE_HELP.items()),
-                   Param("previous", "1 = add `previous`: the snapshot of the equally long period just before")),
+                   Param("previous", "1 = add `previous`: the snapshot of the equally long period just before"),
+                   Param("out_of_hours", "1 = add `out_of_hours` and `out_of_hours_by_source`: the cohort reported "
+                         "outside working hours (holidays and make-up days of the working calendar)")),
            errors=(401, 422))
 def get_kpi() -> Response:
-    with current_db().uow() as session:
+    with current_db().read_uow() as session:
         # A command tier's user reads their area only: their area replaces that level's scope, the others narrow it.
         return jsonify(kpi_answer(session, {**request.args, **kpi_area(session, current_actor())}))

@@ -4,10 +4,12 @@ the one app of the process takes them at its first request)."""
 from callbacks import (  # noqa: F401
     admin,
     admin_categories,
+    admin_channels,
     admin_city,
     admin_duty,
     admin_import,
     admin_people,
+    admin_plans,
     admin_rules,
     admin_sessions,
     admin_settings,
@@ -19,6 +21,7 @@ from callbacks import (  # noqa: F401
     hotline,
     maplive,
     shell,
+    trends,
     video,
     worker,
 )

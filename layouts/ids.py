@@ -63,11 +63,13 @@ BIGSCREEN_RANK_DEPARTMENTS = "bigscreen-rank-departments"
 BIGSCREEN_AQI = "bigscreen-aqi"
 BIGSCREEN_AQI_TREND = "bigscreen-aqi-trend"
 BIGSCREEN_FAMILIES = "bigscreen-families"
+BIGSCREEN_WARNINGS = "bigscreen-warnings"  # warning statistics of the ranking period (issue 17 §5)
 
 # --- console, worker, briefing, admin pages (added below by their authors) ---
 
 # console (/console): the operator desk
 CONSOLE_TICK = "console-tick"
+CONSOLE_REPLICA_LAG = "console-replica-lag"  # issue 21: the read replica lags
 CONSOLE_BOOT = "console-boot"  # a Store whose initial load fills the filter and department options
 CONSOLE_FILTER_STATE = "console-filter-state"
 CONSOLE_FILTER_CARD = "console-filter-card"
@@ -186,6 +188,8 @@ BRIEFING_GRIDS = "briefing-grids"
 BRIEFING_CATEGORIES = "briefing-categories"
 BRIEFING_HOTSPOTS = "briefing-hotspots"
 BRIEFING_OVERDUE = "briefing-overdue"
+BRIEFING_HOTLINE = "briefing-hotline"
+BRIEFING_WARNINGS = "briefing-warnings"
 BRIEFING_PDF = "briefing-pdf"
 BRIEFING_XLSX = "briefing-xlsx"
 BRIEFING_DOWNLOAD = "briefing-download"
@@ -208,6 +212,12 @@ VIDEO_PLAN_NAME = "video-plan-name"  # save the wall's cameras as a plan: name a
 VIDEO_PLAN_DWELL = "video-plan-dwell"
 VIDEO_PLAN_SAVE = "video-plan-save"
 VIDEO_PLAN_MESSAGE = "video-plan-message"
+VIDEO_SNAP_KIND = "video-snap-kind"  # RadioItems: snapshots go to an incident or an emergency event
+VIDEO_SNAP_TARGET = "video-snap-target"  # Input: the incident code or event id (read by assets/video_tools.js)
+VIDEO_SNAP_MESSAGE = "video-snap-message"  # written by assets/video_tools.js
+VIDEO_LIST = "video-list"  # the cameras found by the picker, draggable into a cell
+VIDEO_DROP = "video-drop"  # Store: {"code", "cell", "at"} of a camera dropped on a cell (set by video_tools.js)
+VIDEO_MAP = "video-map"  # Graph: where each playing camera is
 
 # admin (/admin): users, departments, categories, rules, audit log (read-only)
 ADMIN_REFRESH = "admin-refresh"
@@ -305,6 +315,30 @@ ADMIN_IMPORT_LAYER = "admin_import-layer"
 ADMIN_IMPORT_DRY_RUN = "admin_import-dry-run"
 ADMIN_IMPORT_RUN = "admin_import-run"
 ADMIN_IMPORT_REPORT = "admin_import-report"
+# /admin/plans (issue 18 §1): the emergency plans' editor, admin-only like the other sub-pages
+ADMIN_PLANS_LIST = "admin_plans-list"  # every plan with its versions
+ADMIN_PLANS_PICK = "admin_plans-pick"  # the plan to open
+ADMIN_PLANS_VERSION = "admin_plans-version"  # its version to open (the newest by default)
+ADMIN_PLANS_TEXT = "admin_plans-text"  # the YAML document being edited
+ADMIN_PLANS_CHECK = "admin_plans-check"
+ADMIN_PLANS_SAVE = "admin_plans-save"
+ADMIN_PLANS_DOWNLOAD = "admin_plans-download"  # the button
+ADMIN_PLANS_FILE = "admin_plans-file"  # dcc.Download: the opened version's YAML
+ADMIN_PLANS_MESSAGE = "admin_plans-message"
+ADMIN_PLANS_CHANGED = "admin_plans-changed"  # Store: bumped after every save so the list and versions reload
+# /admin/channels (issue 17 §3): the notification channels (Apprise URLs), admin-only like the other sub-pages
+ADMIN_CHANNELS_LIST = "admin_channels-list"  # every channel, its URL masked, a delete button each
+ADMIN_CHANNELS_DELETE = "admin_channels-delete"  # pattern type: {"type": ..., "id": channel id}
+ADMIN_CHANNELS_CONFIRM = "admin_channels-confirm"  # ConfirmDialog: delete the channel asked for?
+ADMIN_CHANNELS_PENDING = "admin_channels-pending"  # Store: the id of the channel the dialog asks about
+ADMIN_CHANNELS_NAME = "admin_channels-name"
+ADMIN_CHANNELS_KIND = "admin_channels-kind"  # department, user or duty_post
+ADMIN_CHANNELS_TARGET = "admin_channels-target"  # its code, user name or post (options follow the kind)
+ADMIN_CHANNELS_URL = "admin_channels-url"  # a password input: the secret is never sent back
+ADMIN_CHANNELS_LEVEL = "admin_channels-level"
+ADMIN_CHANNELS_ADD = "admin_channels-add"
+ADMIN_CHANNELS_MESSAGE = "admin_channels-message"
+ADMIN_CHANNELS_CHANGED = "admin_channels-changed"  # Store: bumped after every change so the list reloads
 # the emergency command board /command/<event> (issue 18): every id starts with ``command-``
 COMMAND_EVENT = "command-event"  # Store: the event id of the board
 COMMAND_TICK = "command-tick"  # Interval: the board's refresh
@@ -317,5 +351,13 @@ COMMAND_DUTY = "command-duty"
 COMMAND_KPIS = "command-kpis"
 COMMAND_RESOURCES = "command-resources"
 COMMAND_CAMERAS = "command-cameras"
+COMMAND_SENSORS = "command-sensors"  # the sensors worth watching with their last hour, and the area's alert counts
 COMMAND_EVENTS = "command-events"  # the list of events on /command without one
 COMMAND_LIST_TICK = "command-list-tick"  # Interval: the refresh of the list of events
+
+# /trends (issue 20): the trend analysis — rising categories, hot spots, repeated addresses
+TRENDS_END = "trends-end"
+TRENDS_BODY = "trends-body"
+TRENDS_MONTHLY_PDF = "trends-monthly-pdf"
+TRENDS_MONTHLY_XLSX = "trends-monthly-xlsx"
+BIGSCREEN_HOTLINE = "bigscreen-hotline"  # the big screen's hotline panel (issue 20), drawn by the live refresh

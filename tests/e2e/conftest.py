@@ -18,8 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from tests import stack
+from tests.e2e.accounts import cheap_demo_passwords
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_ARGS = [
@@ -32,6 +36,9 @@ CHROMIUM_ARGS = [
 #: a fresh PostgreSQL database, gunicorn web workers, one scheduler worker, Mosquitto. Otherwise the
 #: embedded ``python app.py serve`` on SQLite.
 STACK = os.environ.get("CITYOPS_TEST_STACK", "embedded")
+#: With ``production``: a streaming replica of ``CITYOPS_TEST_PG``'s cluster (``scripts/replica``) the stack
+#: reads from (``CITYOPS_DATABASE_READ_URL``, issue 21); unset = every read on the primary.
+REPLICA = os.environ.get("CITYOPS_TEST_REPLICA", "")
 
 
 @dataclass
@@ -60,6 +67,7 @@ def _embedded_server(folder: Path, **extra_env: str) -> Iterator[LiveServer]:
            "CITYOPS_SECRET_KEY": "e2e-secret", "CITYOPS_LANG": "zh", "CITYOPS_UPLOADS_DIR": str(folder / "uploads"),
            **extra_env}
     _seed(env)
+    cheap_demo_passwords(LiveServer("", env))  # the sign-ins at the test cost (tests/e2e/accounts.py)
     port = stack.free_port()
     with stack.Processes(folder, env) as procs:
         procs.start("server", "app.py", "serve", "--port", str(port), "--no-simulator")
@@ -83,11 +91,39 @@ def _production_stack(folder: Path) -> Iterator[LiveServer]:
                "CITYOPS_MQTT_CLIENT_ID": client_id}
         env.pop("CITYOPS_DEMO", None)
         _seed(env)
+        if REPLICA:  # reads on the streaming replica of the cluster, once it holds the seeded city (issue 21)
+            env["CITYOPS_DATABASE_READ_URL"] = _replica_of(url)
         try:
             with stack.production_stack(folder, env, web_workers=2, tls=True) as (base, _procs):
                 yield LiveServer(base, env)
         finally:
             stack.discard_mqtt_session(stack.MQTT_URL, client_id)
+
+
+def _replica_of(url: str) -> str:
+    """``url`` (a database on the primary) on the replica at ``REPLICA``, after the replica has replayed
+    what the seed wrote (it replicates the whole cluster, new databases included)."""
+    replica = make_url(REPLICA)
+    read_url = make_url(url).set(host=replica.host, port=replica.port).render_as_string(hide_password=False)
+    primary, standby = (create_engine(make_url(u).set(drivername="postgresql+psycopg")) for u in (url, read_url))
+    try:
+        with primary.connect() as conn:
+            written = conn.execute(text("SELECT pg_current_wal_lsn()")).scalar_one()
+
+        def replayed() -> bool:
+            try:
+                with standby.connect() as conn:
+                    return bool(conn.execute(text("SELECT pg_last_wal_replay_lsn() >= CAST(:lsn AS pg_lsn)"),
+                                             {"lsn": written}).scalar_one())
+            except DBAPIError:  # the new database not replayed yet
+                return False
+
+        if not stack.wait_for(replayed, timeout=60):
+            raise RuntimeError(f"the replica at {REPLICA} does not catch up with the primary")
+    finally:
+        primary.dispose()
+        standby.dispose()
+    return read_url
 
 
 @pytest.fixture(scope="session")

@@ -118,6 +118,8 @@ OBJECT_SCOPES: dict[str, str | None] = {
     "channel_id": None,
     # emergency events and their resource assignments are the command centre's, city-wide (issue 18)
     "event_id": None, "assignment_id": None,
+    # video-AI detections and the events' camera snapshots are the command centre's, city-wide (issue 19)
+    "detection_id": None, "snapshot_id": None,
 }
 
 

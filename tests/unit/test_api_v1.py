@@ -292,6 +292,18 @@ def test_kpi_defaults_to_today_and_has_the_contract_keys(call):
     assert body["filing_rate"] == 0.0 and body["closure_rate"] is None
 
 
+def test_kpi_adds_the_out_of_hours_figure_when_asked(call):
+    _report(call)
+    plain = call("GET", "/api/v1/kpi", "boss").get_json()
+    assert "out_of_hours" not in plain
+    body = call("GET", "/api/v1/kpi?out_of_hours=1&previous=1", "boss").get_json()
+    # the one incident was reported just now: out of hours or not, it is counted once, by its source
+    assert body["out_of_hours"] == sum(body["out_of_hours_by_source"].values()) in (0, 1)
+    assert set(body["out_of_hours_by_source"]) <= set(body["by_source"]) | {"operator"}
+    assert "out_of_hours" in body["previous"] and body["previous"]["out_of_hours"] == 0
+    _error(call("GET", "/api/v1/kpi?out_of_hours=maybe", "op"), 422, "invalid_parameter")
+
+
 def test_kpi_accepts_dates_and_times_and_refuses_bad_periods(call):
     _report(call)
     assert call("GET", "/api/v1/kpi?from=2020-01-01&to=2020-02-01", "op").get_json()["reported"] == 0
@@ -341,8 +353,9 @@ def test_kpi_bad_input_is_a_422_with_the_reason(call, query, code):
 def test_kpi_openapi_declares_every_scope_and_previous(call):
     document = call("GET", "/api/v1/openapi.json", "op").get_json()
     params = {p["name"] for p in document["paths"]["/api/v1/kpi"]["get"]["parameters"]}
-    assert params == {"from", "to", *SCOPES, "previous"}
+    assert params == {"from", "to", *SCOPES, "previous", "out_of_hours"}
     assert "previous" in document["components"]["schemas"]["KpiOut"]["properties"]
+    assert "out_of_hours" in document["components"]["schemas"]["KpiOut"]["properties"]
 
 
 def test_the_kpi_command_answers_exactly_like_the_api(db, call):

@@ -231,6 +231,22 @@ def _detection(w: Walk) -> None:
                "snapshot": base64.b64encode(jpeg()).decode()})
 
 
+def _camera_snapshot(w: Walk) -> None:
+    _, _, code = w.incident()
+    w.audited("POST", "/api/v1/cameras/CAM-7/snapshots", "op", "photo.snapshot", f"incident:{code}",
+              {"incident": code, "image": base64.b64encode(jpeg()).decode()})
+
+
+def _false_detection(w: Walk) -> None:
+    from data.video_models import VideoDetection
+
+    w.request("POST", "/api/v1/detections", "op", {"camera": "CAM-7", "kind": "river_litter", "confidence": 0.1})
+    with w.db.uow() as s:
+        detection_id = s.scalar(select(func.max(VideoDetection.id)))
+    w.audited("POST", f"/api/v1/detections/{detection_id}/false", "op", "detection.false",
+              f"detection:{detection_id}", {"reason": "walk"})
+
+
 def _notifications_read(w: Walk) -> None:
     incident_id, version, _ = w.incident(to="filed")
     w.request("POST", f"/api/v1/incidents/{incident_id}/actions", "boss",
@@ -468,6 +484,8 @@ API_WALK: dict[tuple[str, str], Callable[[Walk], None]] = {
     ("PUT", "/api/v1/incidents/<int:incident_id>/public-description"): _public_description,
     ("POST", "/api/v1/incidents/<int:incident_id>/rating"): _rating,
     ("POST", "/api/v1/detections"): _detection,
+    ("POST", "/api/v1/cameras/<code>/snapshots"): _camera_snapshot,
+    ("POST", "/api/v1/detections/<int:detection_id>/false"): _false_detection,
     ("POST", "/api/v1/notifications/read"): _notifications_read,
     ("POST", "/api/v1/followups/<code>"): _followup,
     ("POST", "/api/v1/hotline/replies/<code>"): _reply,
@@ -786,6 +804,37 @@ def _admin_setting_calendar(w: Walk) -> None:
         admin_settings.change_calendar(1, "1-5 08:30-12:00", "2026-10-02 国庆节", 0)
 
 
+def _admin_plan(w: Walk) -> None:
+    from callbacks import admin_plans
+
+    doc = _plan_doc()
+    doc["levels"][0]["tasks"][0]["deadline_hours"] = 2  # an edited plan: a new version
+    with on_page(w, "admin"), w.expect_audit("admin", "plan.save", "plan:gas_leak"):
+        press(ids.ADMIN_PLANS_SAVE)
+        admin_plans.check_or_save(None, 1, yaml.safe_dump(doc, allow_unicode=True), 0)
+
+
+def _admin_channel_add(w: Walk) -> None:
+    from callbacks import admin_channels
+
+    with on_page(w, "admin"), w.expect_audit("admin", "channel.create", "channel:"):
+        press(ids.ADMIN_CHANNELS_ADD)
+        admin_channels.change(1, None, "walk page", "department", "gas", "json://127.0.0.1:9/page", "blue", None, 0)
+
+
+def _admin_channel_delete(w: Walk) -> None:
+    from callbacks import admin_channels
+    from dispatch import outbox
+
+    with w.db.uow() as s:
+        made = outbox.create_channel(s, outbox.ChannelSpec(url="json://127.0.0.1:9/gone", name="gone",
+                                                           duty_post="duty_officer"), actor_id=w.ids["admin"])
+        made_id = made.id
+    with on_page(w, "admin"), w.expect_audit("admin", "channel.delete", f"channel:{made_id}"):
+        press(ids.ADMIN_CHANNELS_CONFIRM, prop="submit_n_clicks")
+        admin_channels.change(None, 1, None, None, None, None, None, made_id, 0)
+
+
 def _admin_import(w: Walk) -> None:
     from callbacks import admin_import
 
@@ -841,6 +890,9 @@ PAGE_WALK: dict[str, Callable[[Walk], None]] = {
     "callbacks.admin_settings.change": _admin_setting,
     "callbacks.admin_settings.change_calendar": _admin_setting_calendar,
     "callbacks.admin_import.run": _admin_import,
+    "callbacks.admin_plans.check_or_save": _admin_plan,
+    "callbacks.admin_channels.change": _admin_channel_add,
+    "callbacks.admin_channels.change#delete": _admin_channel_delete,
     "callbacks.joint_tasks.return_task": _joint_return,
 }
 
@@ -850,6 +902,9 @@ READ_CALLBACKS = frozenset({
     "callbacks.admin.show_users", "callbacks.admin_categories.fill", "callbacks.admin_categories.load",
     "callbacks.admin_city.fill", "callbacks.admin_city.load", "callbacks.admin_duty.show_rota",
     "callbacks.admin_import.show_file", "callbacks.admin_people.fill", "callbacks.admin_people.load",
+    "callbacks.admin_plans.download", "callbacks.admin_plans.list_plans", "callbacks.admin_plans.list_versions",
+    "callbacks.admin_plans.open_version", "callbacks.admin_channels.ask_delete",
+    "callbacks.admin_channels.list_channels", "callbacks.admin_channels.list_targets",
     "callbacks.admin_rules.list_rules", "callbacks.admin_rules.load_rule", "callbacks.admin_settings.fill",
     "callbacks.alert_inbox.fill_filters", "callbacks.alert_inbox.show_inbox",
     "callbacks.bigscreen.citymap.drill_down", "callbacks.bigscreen.citymap.load_dense",
@@ -863,8 +918,12 @@ READ_CALLBACKS = frozenset({
     "callbacks.hotline.fill_categories", "callbacks.hotline.search_address", "callbacks.hotline.show_aftercare",
     "callbacks.hotline.show_figures", "callbacks.hotline.show_recent", "callbacks.joint_tasks.fill_assisting",
     "callbacks.maplive.refresh_live", "callbacks.video.draw_wall", "callbacks.video.put_camera",
+    "callbacks.video.drop_camera", "callbacks.video.list_cameras", "callbacks.video.wall_map",
     "callbacks.video.run_plan", "callbacks.video.search_cameras", "callbacks.worker.show_point",
     "callbacks.worker.show_tasks", "callbacks.worker.tap_map", "callbacks.worker.toggle_patrol",
+    "callbacks.trends.show_trends",  # issue 20: the trend analysis page reads only
+    "callbacks.bigscreen.panels.show_warnings",  # issue 17 §5: the big screen's warning statistics read only
+    "callbacks.console.show_replica_lag",  # issue 21: the console's replica-lag notice reads only
 })
 
 
