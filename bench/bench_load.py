@@ -9,7 +9,17 @@ scale-1.0 SQLite city and, for ``--duration`` seconds (default 600), drives at t
   once a minute) through ``POST /api/v1/readings`` with a bearer token, from 10 gateways posting every
   second;
 - an alert probe: every ``--probe-every`` seconds a breaching reading for a probe sensor, then
-  ``GET /api/v1/alerts?state=firing`` until its alert shows (the alert lag), then a clearing reading.
+  ``GET /api/v1/alerts?state=firing`` until its alert shows (the alert lag), then a clearing reading;
+- ``--citizen-reports`` citizen reports a minute (default 0; issue 20), started at a steady rate once the
+  pages are open (open loop: a slow answer does not slow the rate), each as a phone on the open side files
+  one: ``GET /api/v1/public/challenge``, the proof of work solved in a separate process (as the phone
+  would, off the bench's own threads), ``POST /api/v1/public/reports`` with a ~1 MB 1600×1200 JPEG and a
+  doorplate (bench_public_reports' helpers), then a ``GET`` of its tracking page ``/report/<code>``.
+  Each report comes from its own address: the embedded default trusts no proxy header, and the per-address
+  limits on challenges (60 an hour) and look-ups are constants of ``dispatch.citizen``, not settings, so
+  no setting lets one address file 200 a minute; the server is therefore started as the public side is
+  deployed behind the DMZ proxy (README), ``CITYOPS_PUBLIC_CLIENT_IP_HEADER=X-Real-IP``, and each report
+  carries its own ``X-Real-IP`` (the rate limits are not raised: every address files one report).
 
 Each page is driven as the browser drives it: the bench reads ``/_dash-layout``, ``/_dash-dependencies``
 and the page's layout (the ``_pages_content`` callback), fires the callbacks a page fires when it opens,
@@ -23,14 +33,17 @@ Prints p50/p95/p99 latency per callback and client kind, the ingest rate achieve
 error (any non-2xx answer or exception), plus the server's CPU and memory.
 
     .venv/bin/python bench/bench_load.py [--duration 600] [--screens 20] [--phones 200] [--db URL]
+                                         [--citizen-reports 0]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -39,6 +52,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,12 +61,16 @@ from typing import Any
 import requests
 from sqlalchemy import func, select, update
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench_public_reports import citizen_address, doorplate_codes, photo_jpeg, report_fields
 
 from alerts.simulator import PROFILES
 from data.accounts import hash_password
 from data.db import Database
 from data.models import Grid, Incident, Sensor, User
+from dispatch import citizen
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREEN_LOGIN = ("operator", "operator123")
@@ -67,6 +85,11 @@ PROBE_RULE = {
 GATEWAYS = 10
 TIMEOUT_S = 60.0
 OPEN_STATES = ("reported", "filed", "dispatched", "in_progress", "resolved")
+#: The header the DMZ proxy puts a citizen's address in (README "Deployment through the DMZ").
+CITIZEN_ADDRESS_HEADER = "X-Real-IP"
+#: Reports in flight at most (each a thread); beyond, a report waits for a free one (and starts late).
+CITIZEN_THREADS = 32
+CITIZEN_PLATES = 2000
 
 
 # --- measurements -------------------------------------------------------------------------------
@@ -466,6 +489,64 @@ def run_probe(base: str, token: str, every_s: float, stats: Stats, stop: threadi
         post(0.0)
 
 
+# --- citizens on the public side (issue 20) ------------------------------------------------------
+
+
+def solve_timed(nonce: str, difficulty: int) -> tuple[str, float]:
+    """Solve a challenge (in the proof-of-work process); the counter and the seconds it took."""
+    started = time.perf_counter()
+    return citizen.solve(nonce, difficulty), time.perf_counter() - started
+
+
+def file_report(base: str, i: int, plate: str, photo: bytes, solver: Executor, stats: Stats,
+                local: threading.local) -> None:
+    """The ``i``-th citizen files a report from its own address and opens its tracking page."""
+    http = getattr(local, "http", None)
+    if http is None:
+        http = local.http = requests.Session()
+    headers = {CITIZEN_ADDRESS_HEADER: citizen_address(i)}
+    started = time.monotonic()
+    issued = timed(stats, "citizen GET /api/v1/public/challenge",
+                   lambda: http.get(f"{base}/api/v1/public/challenge", headers=headers, timeout=TIMEOUT_S))
+    if issued is None:
+        return
+    nonce, difficulty = issued.json()["nonce"], issued.json()["difficulty"]
+    counter, solve_s = solver.submit(solve_timed, nonce, difficulty).result()
+    stats.record("citizen proof of work (client side, hashlib)", started, solve_s)
+    fields = report_fields(i, plate, nonce, counter)
+    answer = timed(stats, "citizen POST /api/v1/public/reports",
+                   lambda: http.post(f"{base}/api/v1/public/reports", data=fields, headers=headers,
+                                     files={"photo": ("p.jpg", photo, "image/jpeg")}, timeout=TIMEOUT_S))
+    if answer is None:
+        return
+    stats.add("citizen reports filed", started)
+    code = answer.json()["tracking_code"]
+    timed(stats, "citizen GET /report/<code>",
+          lambda: http.get(f"{base}/report/{code}", headers=headers, timeout=TIMEOUT_S))
+
+
+def run_citizens(base: str, per_minute: float, plates: list[str], stats: Stats, stop: threading.Event) -> None:
+    """Start a citizen's report every ``60 / per_minute`` s until ``stop``, each on a thread of a pool (so a
+    slow answer does not slow the rate), the proofs of work in one separate process."""
+    photo, local, every = photo_jpeg(), threading.local(), 60 / per_minute
+
+    def one(i: int) -> None:
+        started = time.monotonic()
+        try:
+            file_report(base, i, plates[i % len(plates)], photo, solver, stats, local)
+        except (requests.RequestException, KeyError, ValueError, RuntimeError) as exc:
+            stats.record("citizen report", started, 0.0, f"{type(exc).__name__}: {exc}"[:300])
+
+    with (ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as solver,
+          ThreadPoolExecutor(CITIZEN_THREADS) as pool):
+        i, next_at = 0, time.monotonic()
+        while not stop.wait(max(0.0, next_at - time.monotonic())):
+            stats.add("citizen reports started", time.monotonic())
+            pool.submit(one, i)
+            i, next_at = i + 1, next_at + every
+        pool.shutdown(cancel_futures=True)
+
+
 # --- the run --------------------------------------------------------------------------------------
 
 
@@ -478,16 +559,21 @@ def free_port() -> int:
 
 
 def report(stats: Stats, args: argparse.Namespace, seconds: float, cpu: float, rss: float, sensors: int,
-           log: Path) -> None:
+           log: Path, uploads_mb: float, client_cpu: float) -> None:
     demo_rate = sensors / 60
-    print(f"\n== load: {args.screens} big screens, {args.phones} phones, ingest ×{args.ingest_factor:g} "
-          f"for {seconds:.0f} s ==")
+    print(f"\n== load: {args.screens} big screens, {args.phones} phones, ingest ×{args.ingest_factor:g}, "
+          f"{args.citizen_reports:g} citizen reports a minute for {seconds:.0f} s ==")
     for kind in sorted(stats.latencies):
         values = stats.latencies[kind]
         print(f"{kind:58s} {percentiles(values)}  ({len(values) / seconds:.1f}/s)")
     print(f"ingest: {stats.counts['readings accepted'] / seconds:.1f} readings/s accepted "
           f"(target {demo_rate * args.ingest_factor:.1f}/s = ×{args.ingest_factor:g} the demo's {demo_rate:.1f}/s), "
           f"{stats.counts['readings sent']} sent, {stats.counts['readings rejected']} rejected")
+    if args.citizen_reports:
+        print(f"citizen reports: {stats.counts['citizen reports filed'] / seconds * 60:.1f}/min filed "
+              f"(target {args.citizen_reports:g}/min; {stats.counts['citizen reports started']} started, "
+              f"{stats.counts['citizen reports filed']} filed in the window); photos stored: {uploads_mb:.0f} MB "
+              f"in all (removed)")
     total = sum(len(v) for v in stats.latencies.values()) + sum(stats.errors.values())
     print(f"requests: {total} in the window ({total / seconds:.1f}/s); errors: {sum(stats.errors.values())} "
           f"{dict(stats.errors) or ''}; warm-up errors: {sum(stats.warmup_errors.values())}")
@@ -496,6 +582,7 @@ def report(stats: Stats, args: argparse.Namespace, seconds: float, cpu: float, r
     print(f"server: {cpu / seconds * 100:.0f} % of one core on average ({os.cpu_count()} cores), "
           f"RSS {rss:.0f} MB at the end; log lines with Traceback: "
           f"{log.read_text(errors='replace').count('Traceback')} ({log})")
+    print(f"bench client: {client_cpu / seconds * 100:.0f} % of one core (its threads; the proofs of work apart)")
 
 
 def main() -> None:
@@ -507,14 +594,21 @@ def main() -> None:
     parser.add_argument("--probe-every", type=float, default=30.0, help="seconds between alert probes")
     parser.add_argument("--db", help="an existing scale-1.0 demo city (default: seed a new one)")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--citizen-reports", type=float, default=0.0,
+                        help="citizen reports a minute on the public side (default 0)")
     args = parser.parse_args()
 
     port = args.port or free_port()
-    env = {**os.environ, "CITYOPS_SECRET_KEY": "bench-load", "CITYOPS_DEMO": "1", "CITYOPS_LANG": "zh"}
+    env = {**os.environ, "CITYOPS_SECRET_KEY": "bench-load", "CITYOPS_DEMO": "1", "CITYOPS_LANG": "zh",
+           "CITYOPS_UPLOADS_DIR": tempfile.mkdtemp(prefix="bench-load-uploads-"),
+           "CITYOPS_PUBLIC_CLIENT_IP_HEADER": CITIZEN_ADDRESS_HEADER}
     env.pop("CITYOPS_MQTT_URL", None)
     print("preparing the city …", flush=True)
     url, phone_users = prepare_city(args.db, env, args.phones)
     sensors = sensor_kinds(url)
+    city = Database(url)
+    plates = doorplate_codes(city, CITIZEN_PLATES)
+    city.dispose()
     env["CITYOPS_DATABASE_URL"] = url
     server = Server(f"http://127.0.0.1:{port}", env, Path(tempfile.mkdtemp(prefix="bench-load-log-")) / "server.log")
     server.start(port)
@@ -542,12 +636,18 @@ def main() -> None:
         for _ in pages:
             opened.acquire(timeout=600)
         print(f"all pages open after {time.monotonic() - began:.0f} s", flush=True)
+        if args.citizen_reports > 0:
+            citizens = threading.Thread(target=run_citizens, daemon=True, args=(
+                server.url, args.citizen_reports, plates, stats, stop))
+            threads.append(citizens)
+            citizens.start()
         time.sleep(10)
-        cpu_before, start = server.cpu_seconds(), time.monotonic()
+        cpu_before, client_before, start = server.cpu_seconds(), time.process_time(), time.monotonic()
         stats.window = (start, start + args.duration)
         print(f"measuring for {args.duration:.0f} s …", flush=True)
         time.sleep(args.duration)
         elapsed, cpu = time.monotonic() - start, server.cpu_seconds() - cpu_before
+        client_cpu = time.process_time() - client_before
         rss = server.rss_mb()
         stop.set()
         for thread in threads:
@@ -555,7 +655,10 @@ def main() -> None:
     finally:
         stop.set()
         server.stop()
-    report(stats, args, elapsed, cpu, rss, len(sensors), server.log)
+        uploads = Path(env["CITYOPS_UPLOADS_DIR"])
+        uploads_mb = sum(f.stat().st_size for f in uploads.rglob("*") if f.is_file()) / 2**20
+        shutil.rmtree(uploads, ignore_errors=True)
+    report(stats, args, elapsed, cpu, rss, len(sensors), server.log, uploads_mb, client_cpu)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ answers through Flask's test client, one web worker: each report fetches a chall
 side, timed apart), and posts a description, a doorplate and one photo of the size the page sends (1600×1200
 JPEG) from its own address. Prints the median and 95th percentile of the server time of the POST and of the
 challenge, the reports a minute one worker sustains, and the client's proof-of-work time at the default
-difficulty (Python's hashlib; the page's script is slower, see README).
+difficulty (Python's hashlib; the page's script is slower, see README). Its helpers (the photo, the doorplates,
+a citizen's address, a report's fields) also serve bench_load.py's ``--citizen-reports``.
 
     .venv/bin/python bench/bench_public_reports.py [--reports 200] [--scale 0.05] [--bits 16]
 """
@@ -33,11 +34,29 @@ from dispatch import citizen
 from settings import get_settings
 
 
-def _photo() -> bytes:
+def photo_jpeg() -> bytes:
+    """A 1600×1200 JPEG of noise at quality 85 (~1 MB): the largest photo the page sends, hard to compress."""
     image = Image.effect_noise((1600, 1200), 40).convert("RGB")
     out = io.BytesIO()
     image.save(out, "JPEG", quality=85)
     return out.getvalue()
+
+
+def doorplate_codes(db: Database, n: int) -> list[str]:
+    """The codes of the city's first ``n`` doorplates (the places the reports name)."""
+    with db.uow() as session:
+        return list(session.scalars(select(Doorplate.code).order_by(Doorplate.id).limit(n)))
+
+
+def citizen_address(i: int) -> str:
+    """The ``i``-th citizen's own address (distinct for the first 15 million)."""
+    return f"10.{i // 62500 % 250}.{i // 250 % 250}.{i % 250 + 1}"
+
+
+def report_fields(i: int, doorplate: str, nonce: str, counter: str) -> dict[str, str]:
+    """The form fields of the ``i``-th report (the photo goes apart, as a ``photo`` file)."""
+    return {"category": "rubbish", "description": f"路边垃圾 {i}", "doorplate": doorplate,
+            "challenge": nonce, "counter": counter}
 
 
 def main() -> None:
@@ -53,25 +72,24 @@ def main() -> None:
     db = Database(os.environ["CITYOPS_DATABASE_URL"])
     db.migrate()
     seed_demo_city(db, scale=args.scale, seed=42)
-    with db.uow() as session:
-        plates = list(session.scalars(select(Doorplate.code).order_by(Doorplate.id).limit(args.reports)))
+    plates = doorplate_codes(db, args.reports)
     from app import create_app  # after the settings are in the environment
 
     server, _dash = create_app(db=db)
     client = server.test_client()
-    photo = _photo()
+    photo = photo_jpeg()
     challenge_s, solve_s, post_s = [], [], []
     started = time.perf_counter()
     for i in range(args.reports):
-        ip = {"REMOTE_ADDR": f"10.{i // 250}.{i % 250}.1"}
+        ip = {"REMOTE_ADDR": citizen_address(i)}
         t0 = time.perf_counter()
         issued = client.get("/api/v1/public/challenge", environ_base=ip).get_json()
         t1 = time.perf_counter()
         counter = citizen.solve(issued["nonce"], issued["difficulty"])
         t2 = time.perf_counter()
-        answer = client.post("/api/v1/public/reports", environ_base=ip, content_type="multipart/form-data", data={
-            "category": "rubbish", "description": f"路边垃圾 {i}", "doorplate": plates[i % len(plates)],
-            "challenge": issued["nonce"], "counter": counter, "photo": (io.BytesIO(photo), "p.jpg")})
+        fields = report_fields(i, plates[i % len(plates)], issued["nonce"], counter)
+        answer = client.post("/api/v1/public/reports", environ_base=ip, content_type="multipart/form-data",
+                             data={**fields, "photo": (io.BytesIO(photo), "p.jpg")})
         t3 = time.perf_counter()
         assert answer.status_code == 201, answer.get_data(as_text=True)
         challenge_s.append(t1 - t0)
