@@ -28,7 +28,8 @@ from dispatch.service import (
     rate_incident,
 )
 from dispatch.uploads import upload_photo
-from dispatch.video import DETECTION_CATEGORIES, report_detection
+from dispatch.video import DETECTION_CATEGORIES
+from dispatch.video_ai.detections import record_detection
 
 INCIDENT_ID = Param("incident_id", "incident id", "integer", "path")
 
@@ -156,10 +157,10 @@ def post_detection() -> tuple[Response, int]:
             raise ApiError(422, "invalid_field", "snapshot: not base64") from None
     with current_db().uow() as session:
         try:
-            incident = report_detection(
+            incident = record_detection(
                 session, camera_code=data.camera, kind=data.kind, detected_at=data.detected_at,
                 confidence=data.confidence, snapshot=snapshot, actor=current_actor(),
-            )
+            ).incident
         except photos.PhotoRejected as exc:
             raise _photo_error(exc) from None
         if incident is None:  # below its kind's minimum confidence: recorded, nothing filed (issue 19 §4)

@@ -5,8 +5,6 @@ plans, and the entry of video AI detections (算法模型; the kinds are data, `
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
 from typing import Literal, Protocol
 from urllib.parse import quote, urlsplit
 
@@ -14,9 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from data.audit import write_audit
-from data.models import Camera, Incident, PatrolPlan, utcnow
-from dispatch.service import Actor, InvalidInput
-from dispatch.video_ai.detections import record_detection
+from data.models import Camera, PatrolPlan, utcnow
+from dispatch.service import InvalidInput
 from dispatch.video_ai.kinds import load_kinds
 
 #: Schemes a media gateway turns into browser-playable streams.
@@ -159,20 +156,3 @@ def patrol_page(plan_codes: list[str], cells: int, step: int) -> list[str]:
 
 #: Detection kind → incident category (the kinds of ``dispatch/video_ai/kinds.yaml``).
 DETECTION_CATEGORIES: dict[str, str] = {code: spec.category for code, spec in load_kinds().items()}
-
-
-def report_detection(
-    session: Session,
-    *,
-    camera_code: str,
-    kind: str,
-    detected_at: datetime | None = None,
-    confidence: float | None = None,
-    snapshot: bytes | None = None,
-    actor: Actor | None = None,
-    folder: Path | None = None,
-) -> Incident | None:
-    """The incident a detection filed or joined (None when it lay below its kind's minimum confidence and
-    was only recorded): ``dispatch.video_ai.detections.record_detection``, for the callers of one answer."""
-    return record_detection(session, camera_code=camera_code, kind=kind, detected_at=detected_at,
-                            confidence=confidence, snapshot=snapshot, actor=actor, folder=folder).incident

@@ -26,7 +26,7 @@ from dispatch.service import (
     mask_phone,
     rate_incident,
 )
-from dispatch.video import report_detection
+from dispatch.video_ai.detections import record_detection
 from dispatch.working_hours import CalendarError, WorkingCalendar, load_calendar, save_week, set_day
 from settings import get_settings
 from tests.unit.test_dispatch_service import G1_POINT, G2_POINT, OUTSIDE, make_city
@@ -394,20 +394,20 @@ def test_a_detection_becomes_a_video_incident_at_the_camera_with_its_snapshot(se
 
     load_catalog(session)
     _camera(session, ["waterlogging", "river_litter"])
-    incident = report_detection(session, camera_code="CAM-1", kind="waterlogging", confidence=0.93,
-                                snapshot=jpeg(), actor=city.operator, folder=folder)
+    incident = record_detection(session, camera_code="CAM-1", kind="waterlogging", confidence=0.93,
+                                snapshot=jpeg(), actor=city.operator, folder=folder).incident
     assert (incident.source, incident.category_code, incident.state) == ("video", "V01", "reported")
     assert (incident.lon, incident.lat, incident.grid_id) == (G2_POINT[0], G2_POINT[1], city.g2.id)
     snapshot = session.scalar(select(Attachment).where(Attachment.incident_id == incident.id))
     assert snapshot.kind == "snapshot" and photos.photo_file(snapshot, folder=folder).is_file()
     with pytest.raises(InvalidInput) as refused:
-        report_detection(session, camera_code="CAM-1", kind="construction_safety", actor=city.operator)
+        record_detection(session, camera_code="CAM-1", kind="construction_safety", actor=city.operator)
     assert refused.value.code == "algorithm_not_enabled"
     for kwargs, code in (({"camera_code": "CAM-404", "kind": "waterlogging"}, "unknown_camera"),
                          ({"camera_code": "CAM-1", "kind": "fire"}, "unknown_detection"),
                          ({"camera_code": "CAM-1", "kind": "waterlogging", "snapshot": b"GIF89a"}, "photo_type")):
         with pytest.raises(InvalidInput) as refused:
-            report_detection(session, actor=city.operator, folder=folder, **kwargs)
+            record_detection(session, actor=city.operator, folder=folder, **kwargs)
         assert refused.value.code == code
     assert session.scalar(select(Incident.id).where(Incident.id != incident.id)) is None
 
