@@ -157,16 +157,20 @@ def post_detection() -> tuple[Response, int]:
             raise ApiError(422, "invalid_field", "snapshot: not base64") from None
     with current_db().uow() as session:
         try:
-            incident = record_detection(
+            outcome = record_detection(
                 session, camera_code=data.camera, kind=data.kind, detected_at=data.detected_at,
                 confidence=data.confidence, snapshot=snapshot, actor=current_actor(),
-            ).incident
+            )
         except photos.PhotoRejected as exc:
             raise _photo_error(exc) from None
-        if incident is None:  # below its kind's minimum confidence: recorded, nothing filed (issue 19 §4)
-            return created({"filed": False, "kind": data.kind, "confidence": data.confidence})
-        session.refresh(incident)
-        return created(incident_to_dict(incident))
+        session.flush()
+        # the detection's own id, so the camera platform can later mark it false (POST /detections/{id}/false)
+        detection = {"id": outcome.detection.id, "outcome": outcome.outcome}
+        if outcome.incident is None:  # below its kind's minimum confidence: recorded, nothing filed (issue 19 §4)
+            return created({"filed": False, "kind": data.kind, "confidence": data.confidence,
+                            "detection": detection})
+        session.refresh(outcome.incident)
+        return created({**incident_to_dict(outcome.incident), "detection": detection})
 
 
 # --- duplicates and rating ----------------------------------------------------------------------

@@ -157,8 +157,15 @@ def test_the_detection_api_keeps_its_contract_and_refuses_unknown_kinds_and_came
     again = call("POST", "/api/v1/detections", "op", {"camera": "CAM-1", "kind": "fire_smoke", "confidence": 0.9,
                                                      "snapshot": snapshot}).get_json()
     assert again["id"] == filed.get_json()["id"] and len(again["photos"]) == 2  # debounced, both snapshots
+    assert (filed.get_json()["detection"]["outcome"], again["detection"]["outcome"]) == ("filed", "attached")
     low = call("POST", "/api/v1/detections", "op", {"camera": "CAM-1", "kind": "fire_smoke", "confidence": 0.1})
     assert low.status_code == 201 and low.get_json()["filed"] is False
+    assert low.get_json()["detection"]["outcome"] == "below_threshold"
+    # the id each answer gives is the detection's own: the platform marks it false by that id
+    marked = call("POST", f"/api/v1/detections/{again['detection']['id']}/false", "op", {"reason": "steam"})
+    assert marked.status_code == 200 and marked.get_json()["outcome"] == "attached"
+    listed = call("GET", f"/api/v1/detections?incident={again['id']}", "op").get_json()
+    assert {d["id"] for d in listed} == {filed.get_json()["detection"]["id"], again["detection"]["id"]}
     _error(call("POST", "/api/v1/detections", "op", {"camera": "CAM-1", "kind": "unicorn"}), 422)
     _error(call("POST", "/api/v1/detections", "op", {"camera": "NOPE", "kind": "fire_smoke"}), 422, "unknown_camera")
     kinds = call("GET", "/api/v1/detection-kinds", "op").get_json()
