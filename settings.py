@@ -66,13 +66,16 @@ class Settings(BaseSettings):
     open311_public_reads: bool = True
     #: The public side (issue 20): the address citizens reach CityOps at (QR codes on doorplates point to
     #: ``<public_url>/report?doorplate=CODE``), the proof-of-work difficulty of a report (leading zero bits
-    #: of SHA-256), the reports one address and one phone may file per hour (token buckets: that many at
-    #: once, refilled over the hour), and the header the DMZ proxy puts the citizen's address in (empty:
-    #: the connection's own address).
+    #: of SHA-256), the reports one address and one phone may file per hour and the challenges and
+    #: tracking look-ups one address may ask for per hour (token buckets: that many at once, refilled over
+    #: the hour; raise the address limits where many phones share one carrier-grade NAT address), and the
+    #: header the DMZ proxy puts the citizen's address in (empty: the connection's own address).
     public_url: str = "http://127.0.0.1:8050"
     public_pow_bits: int = Field(default=16, ge=0, le=32)
     public_reports_per_hour_ip: int = Field(default=10, ge=1)
     public_reports_per_hour_phone: int = Field(default=5, ge=1)
+    public_challenges_per_hour_ip: int = Field(default=60, ge=1)
+    public_lookups_per_hour_ip: int = Field(default=600, ge=1)
     public_client_ip_header: str = ""
     #: The share (0..1) of closed hotline orders that get a follow-up call (回访) task: 1 = every order;
     #: below 1 a fixed sample chosen by the order's id (the same orders whichever process closes them).

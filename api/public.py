@@ -93,7 +93,7 @@ def categories() -> Response:
 @public_bp.get(f"{PREFIX}/challenge")
 def challenge() -> Response:
     """A single-use proof-of-work challenge for the next report."""
-    _charge(f"challenge:ip:{client_address()}", citizen.CHALLENGES_PER_HOUR_IP)
+    _charge(f"challenge:ip:{client_address()}", get_settings().public_challenges_per_hour_ip)
     with current_db().uow() as db_session:
         issued = citizen.issue_challenge(db_session, get_settings().public_pow_bits, utcnow())
     return jsonify(issued.to_dict())
@@ -171,7 +171,7 @@ def create_report() -> tuple[Response, int]:
 @public_bp.get(f"{PREFIX}/reports/<tracking_code>")
 def read_report(tracking_code: str) -> Response:
     """The public view of a report: status word, category, times and the public reply; 404 otherwise."""
-    _charge(f"lookup:ip:{client_address()}", citizen.LOOKUPS_PER_HOUR_IP)
+    _charge(f"lookup:ip:{client_address()}", get_settings().public_lookups_per_hour_ip)
     with current_db().uow() as db_session:
         return jsonify(citizen.public_report(db_session, tracking_code))
 
@@ -212,7 +212,7 @@ def report_page() -> tuple[str, int] | Response:
 def report_status_page(tracking_code: str) -> tuple[str, int]:
     """A report's public status and reply; an unknown code reads as not found, nothing more."""
     try:
-        _charge(f"lookup:ip:{client_address()}", citizen.LOOKUPS_PER_HOUR_IP)
+        _charge(f"lookup:ip:{client_address()}", get_settings().public_lookups_per_hour_ip)
         with current_db().uow() as db_session:
             shown = citizen.public_report(db_session, tracking_code)
     except NotFound:

@@ -63,9 +63,6 @@ TRACKING_CODE = re.compile(rf"^[{TRACKING_ALPHABET}]{{{TRACKING_LENGTH}}}$")
 #: A proof-of-work challenge is good for this long, once.
 CHALLENGE_TTL = timedelta(minutes=10)
 COUNTER = re.compile(r"^[0-9]{1,20}$")
-#: Token buckets other than the settings' report limits: challenges and look-ups per address and hour.
-CHALLENGES_PER_HOUR_IP = 60
-LOOKUPS_PER_HOUR_IP = 600
 HOUR = timedelta(hours=1)
 
 

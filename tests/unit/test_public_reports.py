@@ -161,6 +161,18 @@ def test_flooding_with_one_phone_gets_429_from_any_address(client):
     assert statuses == [201, 201, 429]
 
 
+def test_challenges_and_lookups_per_address_follow_their_settings(client, monkeypatch):
+    monkeypatch.setenv("CITYOPS_PUBLIC_CHALLENGES_PER_HOUR_IP", "2")
+    monkeypatch.setenv("CITYOPS_PUBLIC_LOOKUPS_PER_HOUR_IP", "3")
+    get_settings.cache_clear()
+    ip = {"REMOTE_ADDR": "198.51.100.44"}
+    challenges = [client.get("/api/v1/public/challenge", environ_base=ip).status_code for _ in range(3)]
+    lookups = [client.get("/api/v1/public/reports/0000000000", environ_base=ip).status_code for _ in range(4)]
+    assert (challenges, lookups) == ([200, 200, 429], [404, 404, 404, 429])
+    other = {"REMOTE_ADDR": "203.0.113.44"}  # another address has its own buckets
+    assert client.get("/api/v1/public/challenge", environ_base=other).status_code == 200
+
+
 def test_the_bucket_refills_over_the_hour(db):
     now = utcnow()
     with db.uow() as s:
