@@ -342,12 +342,18 @@ def issue_open311_key(session: Session, client: str, *, actor_id: int | None = N
     return key
 
 
+#: A token's last use is recorded at most this often: a gateway posting readings every second would otherwise
+#: make each of its requests a write of the same row, which its other requests queue behind (issue 21).
+TOKEN_USE_RESOLUTION = timedelta(minutes=1)
+
+
 def _live_token(session: Session, token: str, kind: TokenKind) -> ApiToken | None:
-    """The non-revoked token of ``kind`` whose hash ``token`` has, recording its use."""
+    """The non-revoked token of ``kind`` whose hash ``token`` has, recording its use (to the minute)."""
     row = session.scalar(select(ApiToken).where(
         ApiToken.token_hash == _digest(token), ApiToken.revoked_at.is_(None), ApiToken.kind == kind))
-    if row is not None:
-        row.last_used_at = utcnow()
+    now = utcnow()
+    if row is not None and (row.last_used_at is None or now - row.last_used_at >= TOKEN_USE_RESOLUTION):
+        row.last_used_at = now
     return row
 
 

@@ -64,6 +64,29 @@ def test_only_the_hash_is_stored_and_the_issue_is_audited(db, users):
         assert (audit.user_id, audit.target, audit.detail) == (users["root"], f"token:{row.id}", {"user": "op1"})
 
 
+def test_a_tokens_use_is_recorded_to_the_minute_not_written_on_every_request(db, users, monkeypatch):
+    from datetime import timedelta
+
+    import data.accounts as accounts
+
+    token = _issue(db, "op1")
+    clock = [accounts.utcnow()]
+    monkeypatch.setattr(accounts, "utcnow", lambda: clock[0])
+
+    def use() -> Any:
+        with db.uow() as s:
+            assert accounts.user_for_token(s, token).username == "op1"
+        with db.uow() as s:
+            return s.scalar(select(ApiToken.last_used_at))
+
+    first = use()
+    assert first == clock[0]
+    clock[0] += timedelta(seconds=59)
+    assert use() == first  # within the minute: no write of the token's row
+    clock[0] += timedelta(seconds=1)
+    assert use() == clock[0]
+
+
 def test_admins_see_and_revoke_every_token_others_only_their_own(db, users):
     mine, theirs = _issue(db, "op1"), _issue(db, "op2")
     op1, root = Viewer(users["op1"], "operator"), Viewer(users["root"], "admin")
