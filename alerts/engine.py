@@ -6,15 +6,20 @@ alerts and the sensors' last evaluated readings, writes Alert rows (and incident
 auto-create them) and the notifications of the alerts that fire (``dispatch.outbox``), keeps each
 sensor's ``last_received_at`` (what ``stale`` judges) and moves the cursor — all in the caller's
 transaction, so a run that fails leaves neither duplicate alerts nor skipped readings behind.
+
+The worker (``alerts.scheduler``) passes an ``EngineMemory``: the sensors, rule matching and every (rule, sensor)
+state of its previous run, used again when that run was the last one committed and nothing it relied on has
+changed (issue 21: at 100,000 sensors, rebuilding it every run cost more than judging the readings).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import (
@@ -40,6 +45,7 @@ from alerts.evaluator import (
     PENDING,
     RESOLVED,
     TRANSITION_KINDS,
+    Evaluator,
     KeyState,
     OpenAlert,
     Sample,
@@ -186,19 +192,75 @@ def _history(session: Session, sensor_ids: Iterable[str], cursor: int, depth: in
     return samples
 
 
-class EngineRun:
-    """One call of ``evaluate_pending``: the rules, sensors, open Alert rows and evaluator state."""
+def sensors_token(session: Session) -> tuple:
+    """A cheap fingerprint of what rules match sensors on — each sensor's id, kind and tags — that changes when
+    a sensor is added, removed, or gets another kind or tags (issue 21: the worker reloads its 100,000 sensors
+    only then). Ingestion moves the sensors' last values all the time, so no row version can serve. PostgreSQL:
+    count and a sum of hashes, in the server; SQLite (the embedded city): the rows themselves, hashed here."""
+    if _is_postgresql(session):
+        return tuple(session.execute(text(
+            "SELECT count(*), coalesce(sum(hashtext(id || chr(31) || kind || chr(31) || coalesce(tags::text, ''))),"
+            " 0) FROM sensors")).one())
+    rows = session.execute(select(Sensor.id, Sensor.kind, cast(Sensor.tags, Text)).order_by(Sensor.id)).all()
+    return len(rows), hash(tuple(map(tuple, rows)))
 
-    def __init__(self, session: Session, now: datetime, rules: Sequence[RuleSpec], *, exercise: bool = False) -> None:
+
+@dataclass(eq=False)
+class EngineMemory:
+    """What the worker's evaluator keeps from one run to the next (issue 21): the sensors, the evaluator with its
+    rule matching, every (rule, sensor) state and the sensors primed from history — so a run judges only its new
+    readings instead of reloading and re-priming every sensor it sees.
+
+    It is used only when the run that built it was the last committed evaluation: each run writes a fresh
+    ``token`` next to ``reading_id`` in the cursor row and keeps it here, and the next run compares. A run rolled
+    back, another process evaluating in between (``POST /api/v1/evaluate``, a second worker), other enabled rules
+    or other sensors (``sensors_token``), or open alerts that differ from the stored ones: the run rebuilds
+    everything from the database, as a run without memory does every time."""
+
+    token: str | None = None
+    rules: list[RuleSpec] = field(default_factory=list)
+    sensors_token: tuple = ()
+    sensors: dict[str, SensorInfo] = field(default_factory=dict)
+    evaluator: Evaluator | None = None
+    state: State = field(default_factory=dict)
+    primed: set[str] = field(default_factory=set)
+    #: Primed sensors that had a late reading since: primed again from history at their next run, as a run
+    #: without memory would (it primes every sensor it sees, and history holds the late readings too).
+    dirty: set[str] = field(default_factory=set)
+    #: Runs that could use what was kept, and runs that had to rebuild (tests and benchmarks read them).
+    reused: int = 0
+    rebuilt: int = 0
+
+
+def _open_alert(row: Alert) -> OpenAlert:
+    return OpenAlert(row.state, row.level, row.value, row.started_at, row.fired_at)
+
+
+class EngineRun:
+    """One call of ``evaluate_pending``: the rules, sensors, open Alert rows and evaluator state.
+
+    ``kept``: the sensors, evaluator, state and primed sensors of the previous run, already checked to be current
+    (``evaluate_pending``); None builds them from the database. ``clock_each_batch`` judges ``stale`` rules and
+    orphaned alerts after every batch (drills); ``evaluate_pending`` does it once per run (``judge_clock``).
+    """
+
+    def __init__(self, session: Session, now: datetime, rules: Sequence[RuleSpec], *, exercise: bool = False,
+                 kept: EngineMemory | None = None, clock_each_batch: bool = True) -> None:
         self.session = session
         self.now = now
         self.exercise = exercise
         self.rules = rules
+        self.clock_each_batch = clock_each_batch
         self.rules_by_id = {rule.id: rule for rule in rules}
         self.reading_rules = [rule for rule in rules if not isinstance(rule.condition, StaleCondition)]
-        self.sensors = _sensors(session)
+        self.sensors = kept.sensors if kept is not None else _sensors(session)
+        self.evaluator = kept.evaluator if kept is not None and kept.evaluator is not None else None
         self.counts: Counter[str] = Counter()
+        #: Sensors whose state was primed from history (in this run or, kept, in an earlier one), those of them
+        #: with a late reading since, and the sensors this run has seen so far.
         self.primed: set[str] = set()
+        self.dirty: set[str] = set()
+        self.seen: set[str] = set()
         #: Sensor id → the newest receipt of its readings judged in this run, not written yet.
         self.received: dict[str, datetime] = {}
         #: Stale alerts' sensor status moves (sensor id, from, to), in order, written at the end of the run.
@@ -217,10 +279,22 @@ class EngineRun:
             if key in self.rows:  # cannot happen through this engine; never let it open a second alert
                 log.error("alert %s duplicates open alert %s, resolving it", row.id, self.rows[key].id)
                 row.state, row.resolved_at = RESOLVED, now
+                kept = None
                 continue
             self.rows[key] = row
-            alert = OpenAlert(row.state, row.level, row.value, row.started_at, row.fired_at)
-            self.state[key] = KeyState(alert, row.last_ts)
+            self.state[key] = KeyState(_open_alert(row), row.last_ts)
+        #: Whether the state kept from the previous run is used (the open alerts stored are the ones it knows).
+        self.reused = kept is not None and self._knows_open_alerts(kept.state)
+        if self.reused:
+            self.state, self.primed, self.dirty = kept.state, kept.primed, kept.dirty
+        self.aqi_rules = {rule.id for rule in rules if isinstance(rule.condition, AqiCondition)}
+
+    def _knows_open_alerts(self, state: State) -> bool:
+        """Whether ``state`` holds exactly the open alerts stored (no one else opened, changed or closed one)."""
+        open_keys = [key for key, ks in state.items() if ks.alert is not None]
+        return len(open_keys) == len(self.rows) and all(
+            (ks := state.get(key)) is not None and ks.alert == _open_alert(row) for key, row in self.rows.items()
+        )
 
     def _watched(self, sensor_id: str) -> bool:
         info = self.sensors.get(sensor_id)
@@ -229,19 +303,74 @@ class EngineRun:
         )
 
     def judge(self, batch: Sequence[Sample], cursor: int) -> None:
-        """Evaluate one batch (after restoring what earlier runs knew of its sensors) and persist it."""
-        fresh = {sample.sensor_id for sample in batch} - self.primed
+        """Evaluate one batch (after restoring what earlier runs knew of its sensors) and persist it.
+
+        A sensor is primed from history when this run first sees it: every time without a kept state; with one,
+        only if it was never primed, or had a late reading since (``dirty``), or is judged by an ``aqi`` rule and
+        has a late reading here (its hours' means come from every stored reading) — so that the state is the
+        one a run without memory would have rebuilt."""
+        appear = {sample.sensor_id for sample in batch} - self.seen
+        self.seen |= appear
+        fresh = {sensor_id for sensor_id in appear if sensor_id not in self.primed or sensor_id in self.dirty}
+        if self.aqi_rules and self.reused:
+            fresh |= self._late_for_aqi(batch, appear - fresh)
+        again = fresh & self.primed
         self.primed |= fresh
+        self.dirty -= fresh
         fresh = {sensor_id for sensor_id in fresh if self._watched(sensor_id)}
         if fresh:
+            self._forget(again & fresh)
             history = _history(self.session, fresh, cursor, history_depth(self.rules))
             self.state = prime_state(self.rules, history, self.state, sensors=self.sensors)
             self._prime_aqi(fresh, cursor)
-        self.state, transitions = evaluate(self.rules, batch, self.state, self.now, sensors=self.sensors)
+        if self.clock_each_batch:
+            self.state, transitions = evaluate(self.rules, batch, self.state, self.now, sensors=self.sensors)
+        else:
+            transitions = []
+            self._evaluator().judge(self.state, batch, transitions, self.dirty)
         for transition in transitions:
             self._apply(transition)
         self._note_received(batch)
         self.counts["readings"] += len(batch)
+
+    def _late_for_aqi(self, batch: Sequence[Sample], sensor_ids: set[str]) -> set[str]:
+        """Those of ``sensor_ids`` with a reading in ``batch`` no newer than what an ``aqi`` rule last judged."""
+        late = set()
+        for sample in batch:
+            if sample.sensor_id in sensor_ids and sample.sensor_id not in late:
+                for rule_id in self.aqi_rules:
+                    ks = self.state.get((rule_id, sample.sensor_id))
+                    if ks is not None and ks.last_ts is not None and sample.ts <= ks.last_ts:
+                        late.add(sample.sensor_id)
+        return late
+
+    def _forget(self, sensor_ids: set[str]) -> None:
+        """Put the reading rules' state of ``sensor_ids`` back to what a run starts from — the open alert as
+        stored, no memory — before they are primed again."""
+        for sensor_id in sensor_ids:
+            for rule in self._evaluator().rules_for(sensor_id):
+                key = (rule.id, sensor_id)
+                ks, row = self.state.get(key), self.rows.get(key)
+                if ks is None:
+                    continue
+                if ks.alert is None:
+                    del self.state[key]
+                else:
+                    self.state[key] = KeyState(ks.alert, ks.last_ts if row is None else row.last_ts)
+
+    def _evaluator(self) -> Evaluator:
+        if self.evaluator is None:
+            self.evaluator = Evaluator(self.rules, self.sensors)
+        return self.evaluator
+
+    def judge_clock(self) -> None:
+        """Once after the run's batches: the ``stale`` rules at ``now``, the run's receipts included, and the
+        open alerts of rules gone or disabled or no longer watching their sensor (issue 21: once per run, not
+        once per batch — each pass goes over every sensor)."""
+        transitions: list[Transition] = []
+        self._evaluator().clock(self.state, self.now, transitions, self.received)
+        for transition in transitions:
+            self._apply(transition)
 
     def _prime_aqi(self, sensor_ids: set[str], cursor: int) -> None:
         """Rebuild what ``aqi`` rules remember of earlier runs — the clock hour being filled, from the readings
@@ -271,24 +400,26 @@ class EngineRun:
             self.state[key] = replace(self.state[key], memory=memory)
 
     def _note_received(self, batch: Sequence[Sample]) -> None:
-        """Move each sensor's ``last_received_at`` on to the newest receipt in ``batch`` (never back): in
-        memory now, in the database once per run (``_store_received``)."""
-        newest: dict[str, datetime] = {}
+        """Note the newest receipt of each sensor's readings in the run (drills receive nothing); the sensors
+        move on to it, in memory and in the database, once at the end of the run (``_store_received``)."""
+        newest = self.received
         for sample in batch:
-            received, known = sample.received_at, newest.get(sample.sensor_id)
-            if received is not None and (known is None or received > known):  # drills receive nothing
-                newest[sample.sensor_id] = received
-        for sensor_id, received in newest.items():
-            info = self.sensors.get(sensor_id)
-            if info is None or (info.last_received is not None and info.last_received >= received):
-                continue
-            self.sensors[sensor_id] = replace(info, last_received=received)
-            self.received[sensor_id] = received
+            received = sample.received_at
+            if received is not None:
+                known = newest.get(sample.sensor_id)
+                if known is None or received > known:
+                    newest[sample.sensor_id] = received
 
     def _store_received(self) -> None:
         """Write the run's ``last_received_at`` moves: one statement at the end of the run, so the sensors'
         rows stay locked against ingestion (which moves their last values) only until the commit that
         follows, not for the whole run (issue 21). The WHERE keeps a newer value written meanwhile."""
+        for sensor_id, received in list(self.received.items()):  # only moves on, never back
+            info = self.sensors.get(sensor_id)
+            if info is None or (info.last_received is not None and info.last_received >= received):
+                del self.received[sensor_id]
+            else:
+                self.sensors[sensor_id] = replace(info, last_received=received)
         if not self.received:
             return
         if _is_postgresql(self.session):
@@ -391,14 +522,21 @@ class EngineRun:
         ))
 
     def finish(self) -> None:
-        """After the transitions: re-mute the open alerts (silences, maintenance, inhibition), file incidents."""
-        self._write_sensors()
+        """After the transitions: re-mute the open alerts (silences, maintenance, inhibition), file incidents,
+        and the sensors' writes (under the ingest lock on PostgreSQL). Those go first when a stale alert moves a
+        sensor's status, which the mutes read (inhibition by an offline sensor); otherwise last, so that ingestion
+        waits only for the commit, not for the incidents and notifications (issue 21: HTTP ingest held a web
+        worker through them)."""
+        if self.statuses:
+            self._write_sensors()
         self.session.flush()
         touched = {id(row): row for row in self.rows.values()} | {key: row for key, (row, _) in self.fired.items()}
         refresh_mutes(self.session, self.now, list(touched.values()), rules=self.rules)
         self.file_incidents()
         self.session.flush()
         desk().alerts_fired(self.session, [(row, self._category(row.rule_id)) for row, _ in self.fired.values()])
+        self._write_sensors()
+        self.session.flush()
 
     def _category(self, rule_id: str) -> str | None:
         """The incident category of a rule (whose department hears its alerts), if it files incidents."""
@@ -427,8 +565,26 @@ class EngineRun:
         self.statuses.clear()
 
 
+def _kept(session: Session, memory: EngineMemory | None, cursor_value: dict, rules: list[RuleSpec],
+          token: tuple | None) -> EngineMemory | None:
+    """``memory`` if what it holds is still true of the database (see ``EngineMemory``), else None."""
+    if memory is None or memory.token is None or cursor_value.get("token") != memory.token:
+        return None
+    if memory.rules != rules or memory.sensors_token != token:
+        return None
+    # Ingestion moves ``last_ts``, which ``stale`` reads for sensors whose receipt is not known yet.
+    if any(info.last_received is None for info in memory.sensors.values()):
+        for sensor_id, last_ts in session.execute(select(Sensor.id, Sensor.last_ts)
+                                                  .where(Sensor.last_received_at.is_(None))):
+            info = memory.sensors.get(sensor_id)
+            if info is not None and info.last_received is None and info.last_ts != last_ts:
+                memory.sensors[sensor_id] = replace(info, last_ts=last_ts)
+    return memory
+
+
 def evaluate_pending(
-    session: Session, *, now: datetime | None = None, batch_size: int = BATCH_SIZE
+    session: Session, *, now: datetime | None = None, batch_size: int = BATCH_SIZE,
+    memory: EngineMemory | None = None,
 ) -> dict[str, int]:
     """Evaluate every reading not yet evaluated against the enabled rules; returns counts.
 
@@ -436,12 +592,19 @@ def evaluate_pending(
     (``pending``, ``fired``, ``updated``, ``level_changed``, ``resolved``, ``dropped``), ``incidents``
     created, ``incident_errors`` and the new ``cursor``. ``stale`` rules are judged against ``now``
     (wall clock, default the current time). Runs in the caller's transaction and never commits.
+
+    ``memory`` (the worker's, kept between its runs): the state of the previous run, used when it is still
+    current (``EngineMemory``) and left for the next run — the same alerts and transitions as rebuilding it.
     """
     now = now or utcnow()
     cursor_row = claim_cursor(session)
     cursor = int(cursor_row.value.get("reading_id", 0))
     rules, skipped = enabled_rules(session)
-    run = EngineRun(session, now, rules)
+    token = sensors_token(session) if memory is not None else None
+    kept = _kept(session, memory, cursor_row.value, rules, token)
+    if memory is not None:
+        memory.token = None  # nothing kept is trusted again unless this run ends (and then commits)
+    run = EngineRun(session, now, rules, kept=kept, clock_each_batch=False)
     # The readings stored when the run starts, no more: under a steady stream a run still ends and commits
     # its alerts, and the next run takes what came meanwhile (issue 21: chasing the stream, one run held
     # every alert back until ingestion paused).
@@ -457,10 +620,20 @@ def evaluate_pending(
             break
         run.judge([Sample(sensor_id, ts, value, received) for _, sensor_id, ts, value, received in batch], cursor)
         cursor = batch[-1].id
-    if not run.counts["readings"]:
-        run.judge([], cursor)  # stale rules are judged against the clock even when nothing arrived
-    cursor_row.value = {"reading_id": cursor}
+    # Stale rules are judged against the clock once, after the readings (and even when nothing arrived).
+    run.judge_clock()
     run.finish()
+    if memory is None:
+        cursor_row.value = {"reading_id": cursor}
+    else:
+        memory.token = uuid.uuid4().hex
+        cursor_row.value = {"reading_id": cursor, "token": memory.token}
+        memory.rules, memory.sensors_token, memory.sensors = rules, token, run.sensors
+        memory.evaluator, memory.state, memory.primed, memory.dirty = run.evaluator, run.state, run.primed, run.dirty
+        if run.reused:
+            memory.reused += 1
+        else:
+            memory.rebuilt += 1
     counts = {
         kind: run.counts[kind] for kind in ("readings", *TRANSITION_KINDS, "incidents", "incident_errors")
     }

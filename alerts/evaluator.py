@@ -365,9 +365,11 @@ def _check_rules(rules: Sequence[RuleSpec]) -> None:
 
 
 def _judge_samples(
-    state: State, matcher: _Matcher, samples: Iterable[Sample], out: list[Transition] | None
+    state: State, matcher: _Matcher, samples: Iterable[Sample], out: list[Transition] | None,
+    late: set[str] | None = None,
 ) -> None:
-    """Feed samples in ts order; with ``out`` None only memories and late-reading marks move (priming)."""
+    """Feed samples in ts order; with ``out`` None only memories and late-reading marks move (priming). The
+    sensors with a late reading are added to ``late``."""
     for sample in sorted(samples, key=lambda s: (s.ts, s.sensor_id)):
         info = matcher.sensors.get(sample.sensor_id)
         if info is None:
@@ -378,6 +380,8 @@ def _judge_samples(
             if ks is None:
                 ks = KeyState()
             elif out is not None and ks.last_ts is not None and sample.ts <= ks.last_ts:
+                if late is not None:
+                    late.add(sample.sensor_id)
                 continue  # late reading
             verdict, memory = JUDGES[rule.condition.type](rule.condition, ks.memory, sample, info.kind)
             if verdict is not None and rule.active_hours is not None and not rule.active_hours.contains(sample.ts):
@@ -642,8 +646,9 @@ def _judge_groups(
     plans: Mapping[str, _Plan],
     groups: Mapping[str, list[Sample]],
     out: list[Transition],
+    late: set[str] | None = None,
 ) -> None:
-    """What ``_judge_samples`` does to ``state`` and ``out``, one sensor and one rule at a time."""
+    """What ``_judge_samples`` does to ``state``, ``out`` and ``late``, one sensor and one rule at a time."""
     found: list[Transition] = []
     new_keys: list[tuple[tuple[datetime, str, int], Key, KeyState]] = []
     # Sensors in id order and rules in rule order: a stable sort by ts then gives the reference order.
@@ -659,6 +664,8 @@ def _judge_groups(
         tss, values = list(map(_TS, group)), list(map(_VALUE, group))
         if any(map(operator.eq, tss, itertools.islice(tss, 1, None))):
             # A reading with the ts of the one before is late once that one is judged: keep the first.
+            if late is not None:
+                late.add(sensor_id)
             kept = [0, *(i for i in range(1, len(tss)) if tss[i] != tss[i - 1])]
             tss, values = [tss[i] for i in kept], [values[i] for i in kept]
         for rule in rules:
@@ -668,6 +675,8 @@ def _judge_groups(
             first = 0
             if ks is not None and ks.last_ts is not None:
                 first = bisect_right(tss, ks.last_ts)  # readings no newer than the last one judged are late
+                if first and late is not None:
+                    late.add(sensor_id)
                 if first == len(tss):
                     continue
             judged_ts, judged_values = (tss, values) if first == 0 else (tss[first:], values[first:])
@@ -698,19 +707,64 @@ def _received(sample: Sample) -> datetime:
     return sample.ts if sample.received_at is None else sample.received_at
 
 
-def _last_seen(sensors: Mapping[str, SensorInfo], groups: Mapping[str, list[Sample]]) -> dict[str, datetime]:
-    """When each sensor's newest reading was received, the readings given included (DESIGN §5: not their ts)."""
+def _newest_receipts(groups: Mapping[str, list[Sample]]) -> dict[str, datetime]:
+    """When each sensor's newest reading among ``groups`` was received (its ts when not known)."""
+    return {sensor_id: max(map(_received, group)) for sensor_id, group in groups.items()}
+
+
+def _last_seen(sensors: Mapping[str, SensorInfo], newest: Mapping[str, datetime]) -> dict[str, datetime]:
+    """When each sensor's newest reading was received, the receipts ``newest`` included (DESIGN §5: not their
+    ts)."""
     last_seen = {}
     for sensor_id, info in sensors.items():
         seen = info.last_received or info.last_ts
         if seen is not None:
             last_seen[sensor_id] = seen
-    for sensor_id, group in groups.items():
-        newest = max(map(_received, group))
+    for sensor_id, received in newest.items():
         seen = last_seen.get(sensor_id)
-        if seen is None or newest > seen:
-            last_seen[sensor_id] = newest
+        if seen is None or received > seen:
+            last_seen[sensor_id] = received
     return last_seen
+
+
+class Evaluator:
+    """``evaluate`` in two parts, changing a state in place, for a caller that keeps the state between calls
+    (the engine's worker, issue 21): ``judge`` the readings of a batch, then, once after the last batch,
+    ``clock`` — the ``stale`` rules against the wall clock and the alerts of rules or sensors gone. The rules
+    matched to each sensor are worked out once for the object's life, so the sensors' kinds and tags must not
+    change (their last receipts may: ``sensors`` is read at each ``clock``)."""
+
+    def __init__(self, rules: Sequence[RuleSpec], sensors: Mapping[str, SensorInfo]) -> None:
+        _check_rules(rules)
+        self.rules = rules
+        self.sensors = sensors
+        self.matcher = _Matcher(rules, sensors)
+        #: None when two reading rules share an id: then the reference evaluator judges.
+        self.plans = _plans(self.matcher.reading_rules)
+
+    def judge(self, state: State, readings: Iterable[Sample], out: list[Transition],
+              late: set[str] | None = None) -> dict[str, list[Sample]]:
+        """Judge ``readings`` by the reading rules (transitions appended to ``out``, the sensors with a late
+        reading — ignored — added to ``late``); returns the readings per sensor."""
+        readings = list(readings)
+        groups = _group_by_sensor(readings)
+        if self.plans is None:
+            _judge_samples(state, self.matcher, readings, out, late)
+        else:
+            _judge_groups(state, self.matcher, self.plans, groups, out, late)
+        return groups
+
+    def rules_for(self, sensor_id: str) -> list[RuleSpec]:
+        """The reading rules that watch the sensor (none for an unknown one)."""
+        return self.matcher.rules_for(sensor_id)
+
+    def clock(self, state: State, now: datetime, out: list[Transition],
+              newest: Mapping[str, datetime] | None = None) -> None:
+        """Judge the ``stale`` rules at ``now`` — ``newest``: receipts not in ``sensors`` yet — and close the
+        open alerts of rules that are gone or no longer watch their sensor."""
+        if self.matcher.stale_rules:
+            _judge_stale(state, self.matcher, _last_seen(self.sensors, newest or {}), now, out)
+        _retire_orphans(state, self.rules, self.sensors, now, out)
 
 
 def evaluate(
@@ -727,18 +781,13 @@ def evaluate(
     readings of sensors not in it are ignored. ``state`` is not modified. Raises
     ``UnsupportedCondition`` for a rule whose condition type cannot be judged.
     """
-    _check_rules(rules)
-    matcher = _Matcher(rules, sensors)
-    plans = _plans(matcher.reading_rules)
-    if plans is None:
+    evaluator = Evaluator(rules, sensors)
+    if evaluator.plans is None:
         return evaluate_reference(rules, readings, state, now, sensors=sensors)
     new_state: State = dict(state)
     out: list[Transition] = []
-    groups = _group_by_sensor(readings)
-    _judge_groups(new_state, matcher, plans, groups, out)
-    if matcher.stale_rules:
-        _judge_stale(new_state, matcher, _last_seen(sensors, groups), now, out)
-    _retire_orphans(new_state, rules, sensors, now, out)
+    groups = evaluator.judge(new_state, readings, out)
+    evaluator.clock(new_state, now, out, _newest_receipts(groups))
     return new_state, out
 
 
@@ -759,7 +808,8 @@ def evaluate_reference(
     readings = list(readings)
     _judge_samples(new_state, matcher, readings, out)
     if matcher.stale_rules:
-        _judge_stale(new_state, matcher, _last_seen(sensors, _group_by_sensor(readings)), now, out)
+        _judge_stale(new_state, matcher, _last_seen(sensors, _newest_receipts(_group_by_sensor(readings))),
+                     now, out)
     _retire_orphans(new_state, rules, sensors, now, out)
     return new_state, out
 

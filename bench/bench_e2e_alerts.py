@@ -17,7 +17,10 @@ judged it (every alert a reading causes is stored in that commit), and the lag o
 from the ``ts`` of its reading to that commit — p50/p95/max. The lags are read by the evaluator process after
 each commit (one aggregate over the readings just judged), outside the timed evaluation.
 
-"before" is ``git show HEAD:alerts/engine.py`` imported from a temporary folder, "after" the working tree's.
+"before" is today's committed engine and evaluator (``git show HEAD:alerts/engine.py`` and
+``HEAD:alerts/evaluator.py``, imported from a temporary folder; the evaluator put in place of
+``alerts.evaluator`` before anything imports it) rebuilding its state every run, as committed; "after" the
+working tree's, with the worker's ``EngineMemory`` kept from run to run as ``python app.py worker`` keeps it.
 
     .venv/bin/python bench/bench_e2e_alerts.py [--variants before,after] [--rate 20000] [--sensors 100000]
         [--seconds 120] [--every 1] [--preload 3] [--profile]
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import importlib.util
 import math
 import multiprocessing as mp
 import os
@@ -36,13 +40,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_scale import fresh_database, percentile, vacuum_analyze
+from bench_scale import percentile, vacuum_analyze
 from sqlalchemy import func, select, text
 
 from alerts.engine import CURSOR_KEY
@@ -52,6 +59,8 @@ from data.catalog import load_catalog
 from data.db import Database
 from data.models import Alert, JobState, Reading, Sensor
 from data.partitions import days_between, ensure_partitions, is_partitioned
+from tests.stack import PG_URL
+from tests.stack import fresh_database as pg_database
 
 ROOT = Path(__file__).resolve().parents[1]
 INGESTERS = 2
@@ -157,21 +166,36 @@ def _ingest(url: str, sensors: list[tuple[int, str, str]], clock: object, second
     db.dispose()
 
 
-def _evaluate(url: str, engine_file: str | None, clock: object, seconds: float, every: float, out: object,
+def _head_module(name: str, path: str) -> ModuleType:
+    """The committed module ``name`` from the file ``path``, registered under that name."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _evaluate(url: str, head: tuple[str, str] | None, clock: object, seconds: float, every: float, out: object,
               profile: bool, ready: object) -> None:
     """The evaluator process: ``evaluate_pending`` again and again until every reading before ``stop_at``
-    is judged; sends (per run: seconds, readings, fired) and the lag histograms back on ``out``."""
+    is judged; sends (per run: seconds, readings, fired) and the lag histograms back on ``out``. ``head``: the
+    committed engine and evaluator files ("before"); None: the working tree's, with the worker's memory."""
+    if head:  # before anything imports the working tree's evaluator
+        _head_module("alerts.evaluator", head[1])
     from app import wire
 
     wire()
-    if engine_file:
-        import importlib.util
-
-        spec = importlib.util.spec_from_file_location("engine_head", engine_file)
-        engine = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(engine)
+    memory = None
+    if head:
+        engine = _head_module("engine_head", head[0])
+        run = engine.evaluate_pending
     else:
         from alerts import engine
+
+        memory = engine.EngineMemory()
+
+        def run(session: object) -> dict:
+            return engine.evaluate_pending(session, memory=memory)
     db = Database(url)
     start, stop_at = _started(db, ready, clock, seconds)
     cpu_start = time.process_time()
@@ -187,7 +211,7 @@ def _evaluate(url: str, engine_file: str | None, clock: object, seconds: float, 
         if profiler:
             profiler.enable()
         with db.uow() as s:
-            counts = engine.evaluate_pending(s)
+            counts = run(s)
         if profiler:
             profiler.disable()
         committed = time.time()
@@ -217,7 +241,8 @@ def _evaluate(url: str, engine_file: str | None, clock: object, seconds: float, 
     if profiler:
         stats = pstats.Stats(profiler)
         stats.sort_stats("cumulative").print_stats(40)
-    out.put((runs, reading_lags, alert_lags, time.process_time() - cpu_start))
+    kept = (memory.reused, memory.rebuilt) if memory is not None else None
+    out.put((runs, reading_lags, alert_lags, time.process_time() - cpu_start, kept))
     db.dispose()
 
 
@@ -235,8 +260,20 @@ def weighted_percentile(pairs: list[tuple[float, int]], q: float) -> float:
     return ordered[-1][0]
 
 
-def run_variant(label: str, engine_file: str | None, args: argparse.Namespace, folder: Path) -> dict:
-    with fresh_database("postgresql", f"e2e_{label}", folder) as db:
+@contextmanager
+def fresh_database(label: str) -> Iterator[Database]:
+    """A fresh migrated PostgreSQL database ``bench_e2e_<label>_<random>``, dropped afterwards."""
+    with pg_database(PG_URL, prefix=f"bench_e2e_{label}") as url:
+        db = Database(url)
+        try:
+            db.migrate()
+            yield db
+        finally:
+            db.dispose()
+
+
+def run_variant(label: str, head: tuple[str, str] | None, args: argparse.Namespace) -> dict:
+    with fresh_database(label) as db:
         sensors = add_sensors(db, args.sensors)
         interval_s = args.sensors / args.rate
         start = time.time() + 3.0
@@ -250,8 +287,8 @@ def run_variant(label: str, engine_file: str | None, args: argparse.Namespace, f
         ingesters = [ctx.Process(target=_ingest, args=(url, share, clock, args.seconds, interval_s, counter,
                                                               ingest_cpu, ready))
                      for share in shares]
-        evaluator = ctx.Process(target=_evaluate, args=(url, engine_file, clock, args.seconds, args.every, out,
-                                                             args.profile and engine_file is None, ready))
+        evaluator = ctx.Process(target=_evaluate, args=(url, head, clock, args.seconds, args.every, out,
+                                                             args.profile and head is None, ready))
         for process in (*ingesters, evaluator):
             process.start()
         for _ in (*ingesters, evaluator):
@@ -260,7 +297,7 @@ def run_variant(label: str, engine_file: str | None, args: argparse.Namespace, f
         for process in ingesters:
             process.join()
         ingest_took = time.time() - start
-        runs, reading_lags, alert_lags, evaluator_cpu = out.get()
+        runs, reading_lags, alert_lags, evaluator_cpu, kept = out.get()
         evaluator.join()
         with db.uow() as s:
             alerts = s.scalar(select(func.count()).select_from(Alert))
@@ -284,7 +321,9 @@ def run_variant(label: str, engine_file: str | None, args: argparse.Namespace, f
           f"max {figure['lag max']:.1f} s; {len(alert_lags)} alerts fired ({alerts} rows, {watched:,} sensors), "
           f"alert lag p95 {figure['alert lag p95']:.1f} s, max {figure['alert lag max']:.1f} s; client CPU per "
           f"reading: ingest {ingest_cpu.value / max(ingested, 1) * 1e6:.0f} µs (2 processes), "
-          f"evaluator {evaluator_cpu / max(judged, 1) * 1e6:.0f} µs", flush=True)
+          f"evaluator {evaluator_cpu / max(judged, 1) * 1e6:.0f} µs"
+          + (f"; state kept in {kept[0]} runs, rebuilt in {kept[1]}" if kept else "")
+          + f"; load average {os.getloadavg()[0]:.2f}", flush=True)
     return figure
 
 
@@ -304,12 +343,15 @@ def main() -> None:
           f"for {args.seconds:.0f} s", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        engine_head = folder / "engine_head.py"
-        engine_head.write_text(subprocess.run(["git", "show", "HEAD:alerts/engine.py"], cwd=ROOT, check=True,
-                                              capture_output=True, text=True).stdout)
+        head = []
+        for name in ("engine", "evaluator"):
+            path = folder / f"{name}_head.py"
+            path.write_text(subprocess.run(["git", "show", f"HEAD:alerts/{name}.py"], cwd=ROOT, check=True,
+                                           capture_output=True, text=True).stdout)
+            head.append(str(path))
         for label in args.variants.split(","):
             print(f"[{label}] load average {os.getloadavg()[0]:.2f}", flush=True)
-            run_variant(label, str(engine_head) if label == "before" else None, args, folder)
+            run_variant(label, (head[0], head[1]) if label == "before" else None, args)
 
 
 if __name__ == "__main__":

@@ -291,3 +291,210 @@ def test_a_run_judges_the_readings_stored_when_it_started_and_leaves_later_ones_
     monkeypatch.setattr(engine.EngineRun, "judge", judge)
     assert evaluate(city)["readings"] == 1
     assert evaluate(city)["readings"] == 0
+
+
+# --- the evaluator's state kept between runs (issue 21) -----------------------------------------------------
+
+KEPT_RULES = [
+    {"id": "gas-rise", "name": {"zh": "骤升", "en": "fast rise"}, "applies_to": {"kinds": ["gas_pressure"]},
+     "condition": {"type": "rate", "per": "1m", "op": ">", "levels": {"yellow": 0.05, "red": 0.2}}},
+    {"id": "gas-thrice", "name": {"zh": "连续", "en": "three in a row"}, "applies_to": {"ids": [GAS, "GAS-P-0003"]},
+     "condition": {"type": "repeat", "count": 3, "op": ">", "levels": {"yellow": 0.35, "orange": 0.4}},
+     "clear": {"op": "<", "value": 0.33}},
+    {"id": "pm25-hour", "name": {"zh": "空气", "en": "air"}, "applies_to": {"kinds": ["air_pm25"]},
+     "condition": {"type": "aqi", "averaging": "1h", "levels": {"yellow": 3, "red": 5}}},
+]
+SENSORS = [GAS, "GAS-P-0002", "GAS-P-0003", "GAS-C-0001", "AIR-PM25-01"]
+GAS_VALUES = [0.15, 0.30, 0.30, 0.36, 0.39, 0.41, 0.43, 0.46, 0.37]
+
+
+def _stream(seed, steps=48):
+    """A reproducible stream of steps: readings (some late, some sensors silent for a while), a rule switched
+    off and on, a run rolled back, a run by another process; with the wall clock and the batch size of each run."""
+    import random
+
+    rnd = random.Random(seed)
+    t, last, silent_until, out = T0, {}, {}, []
+    for _ in range(steps):
+        t += timedelta(seconds=rnd.choice([20, 40, 60, 90, 300]))
+        rows = []
+        for sensor in SENSORS:
+            if silent_until.get(sensor, T0) > t or rnd.random() < 0.2:
+                continue
+            if rnd.random() < 0.04:
+                silent_until[sensor] = t + timedelta(minutes=rnd.choice([10, 20, 40]))
+            late = sensor in last and rnd.random() < 0.15
+            ts = (last[sensor] - timedelta(seconds=rnd.randint(1, 30)) if late
+                  else t - timedelta(seconds=rnd.randint(0, 9)))
+            if not late:
+                last[sensor] = ts
+            if sensor.startswith("AIR"):
+                value = rnd.choice([20.0, 60.0, 90.0, 160.0, 260.0])
+            elif sensor.startswith("GAS-C"):
+                value = rnd.choice([1.0, 5.0, 22.0, 30.0, 55.0, 8.0])
+            else:
+                value = rnd.choice(GAS_VALUES)
+            rows.append({"sensor_id": sensor, "ts": ts.isoformat(), "value": value})
+        event = rnd.choices(["run", "rule_off", "rule_on", "rollback", "other"], [20, 1, 1, 1, 1])[0]
+        out.append((t, rows, event, rnd.randint(1, 6)))
+    return out
+
+
+def _city_for_kept_state(db):
+    with db.uow() as s:
+        load_catalog(s)
+        for sensor in SENSORS:
+            kind = ("air_pm25" if sensor.startswith("AIR") else
+                    "gas_concentration" if sensor.startswith("GAS-C") else "gas_pressure")
+            add_sensor(s, sensor, kind=kind)
+        sync_rule_files(s, RULES_FOLDER)
+    for doc in KEPT_RULES:
+        put_rule(db, doc)
+
+
+def _replay(db, stream, memory, monkeypatch):
+    """Feed ``stream`` to ``db``, evaluating after each step (with ``memory``, or rebuilding every run); returns
+    every run's counts and transitions and the alerts, incidents and sensors left."""
+    from alerts import engine
+
+    recorded = []
+    apply = engine.EngineRun._apply
+
+    def record(run, transition):
+        recorded.append(transition)
+        return apply(run, transition)
+
+    monkeypatch.setattr(engine.EngineRun, "_apply", record)
+    runs = []
+    current = False  # whether ``memory`` holds the state of the last committed run, for the rules enabled now
+
+    def evaluate_with_memory(s, t, batch):
+        rebuilt = memory.rebuilt
+        counts = evaluate_pending(s, now=t, batch_size=batch, memory=memory)
+        assert memory.rebuilt - rebuilt == (not current), "kept only when current, rebuilt only when not"
+        return counts
+
+    for t, rows, event, batch in stream:
+        seen = set()  # a (sensor, ts) once per step; the store refuses repeats anyway
+        rows = [row for row in rows
+                if (row["sensor_id"], row["ts"]) not in seen and not seen.add((row["sensor_id"], row["ts"]))]
+        if rows:
+            with db.uow() as s:
+                ingest_readings(s, rows, now=t)
+        if event in ("rule_off", "rule_on"):
+            with db.uow() as s:
+                rule = s.get(Rule, "gas-pressure-high")
+                current = current and rule.enabled == (event == "rule_on")
+                rule.enabled = event == "rule_on"
+        if event == "rollback" and memory is not None:
+            with pytest.raises(RuntimeError), db.uow() as s:
+                evaluate_with_memory(s, t, batch)
+                raise RuntimeError("crash before commit")
+            recorded.clear()
+            current = False
+        with db.uow() as s:
+            if memory is None or event == "other":  # another process (or every run) rebuilds
+                counts = evaluate_pending(s, now=t, batch_size=batch)
+                current = False
+            else:
+                counts = evaluate_with_memory(s, t, batch)
+                current = True
+        runs.append((counts, list(recorded)))
+        recorded.clear()
+    monkeypatch.setattr(engine.EngineRun, "_apply", apply)
+    with db.uow() as s:
+        kept = [(a.rule_id, a.sensor_id, a.state, a.level, a.value, a.started_at, a.fired_at, a.resolved_at,
+                 a.last_ts, a.peak_level, a.muted, a.incident_id is not None)
+                for a in s.scalars(select(Alert).order_by(Alert.rule_id, Alert.sensor_id, Alert.started_at))]
+        incidents = s.scalar(select(func.count()).select_from(Incident))
+        sensors = [(x.id, x.status, x.last_received_at) for x in s.scalars(select(Sensor).order_by(Sensor.id))]
+    return runs, kept, incidents, sensors
+
+
+def _second_sqlite(tmp_path, migrated_sqlite):
+    import shutil
+
+    from data.db import Database
+
+    shutil.copy(migrated_sqlite, tmp_path / "rebuilt.db")
+    return Database(f"sqlite:///{tmp_path / 'rebuilt.db'}")
+
+
+def check_kept_state_equals_rebuilt(kept_db, rebuilt_db, seed, monkeypatch):
+    """The same stream, evaluated in many short runs, gives the same transitions (run by run, in order), alerts,
+    incidents and sensors whether the worker keeps its state between runs or rebuilds it every run."""
+    from alerts.engine import EngineMemory
+
+    stream = _stream(seed)
+    for db in (kept_db, rebuilt_db):
+        _city_for_kept_state(db)
+    memory = EngineMemory()
+    kept = _replay(kept_db, stream, memory, monkeypatch)
+    rebuilt = _replay(rebuilt_db, stream, None, monkeypatch)
+    for number, (with_memory, without) in enumerate(zip(kept[0], rebuilt[0], strict=True)):
+        assert with_memory == without, f"run {number} (seed {seed})"
+    assert kept[1:] == rebuilt[1:]
+    assert sum(counts["readings"] for counts, _ in kept[0]) > 80
+    assert sum(counts["fired"] + counts["resolved"] for counts, _ in kept[0]) > 5  # not a quiet stream
+    assert memory.reused > 2 * memory.rebuilt  # the state really was kept (and rebuilt when it had to be)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_state_kept_between_runs_gives_the_same_alerts_and_transitions_as_rebuilding_it(
+        seed, db, tmp_path, migrated_sqlite, monkeypatch):
+    rebuilt_db = _second_sqlite(tmp_path, migrated_sqlite)
+    try:
+        check_kept_state_equals_rebuilt(db, rebuilt_db, seed, monkeypatch)
+    finally:
+        rebuilt_db.dispose()
+
+
+def test_kept_state_follows_a_sensor_given_another_kind_and_a_rule_changed_through_the_store(city):
+    """What the worker keeps is rebuilt when sensors or rules change: the next run judges by the new ones."""
+    from alerts import rules_store
+    from alerts.engine import EngineMemory
+
+    memory = EngineMemory()
+
+    def run(now=LATER):
+        with city.uow() as s:
+            return evaluate_pending(s, now=now, memory=memory)
+
+    feed(city, [0.30, 0.30])
+    run()
+    feed(city, [0.30], start=T0 + timedelta(seconds=20))
+    run()
+    assert (memory.rebuilt, memory.reused) == (1, 1)
+    with city.uow() as s:  # GAS-P-0002 becomes a gas-concentration sensor: ≥ 20 %LEL is a breach for it
+        s.get(Sensor, "GAS-P-0002").kind = "gas_concentration"
+    feed(city, [30.0, 31.0, 32.0, 33.0], sensor="GAS-P-0002")
+    counts = run()
+    assert memory.rebuilt == 2 and counts["fired"] == 1
+    assert [(a.rule_id, a.sensor_id) for a in alerts(city)] == [("gas-concentration-high", "GAS-P-0002")]
+    with city.uow() as s:  # the API adds a rule: 0.30 MPa now breaches at once
+        rules_store.create_rule(s, {"id": "gas-watch", "name": {"zh": "关注", "en": "watch"},
+                                    "applies_to": {"kinds": ["gas_pressure"]},
+                                    "condition": {"type": "threshold", "op": ">", "levels": {"red": 0.25}}})
+    feed(city, [0.30], start=T0 + timedelta(seconds=30))
+    counts = run()
+    assert memory.rebuilt == 3 and counts["fired"] == 1
+    assert ("gas-watch", GAS, "firing", "red") in [(a.rule_id, a.sensor_id, a.state, a.level)
+                                                          for a in alerts(city)]
+    feed(city, [0.31], start=T0 + timedelta(seconds=40))
+    assert run()["updated"] == 1 and memory.reused == 2
+
+
+def test_kept_state_is_dropped_when_an_open_alert_changed_elsewhere(city):
+    from alerts.engine import EngineMemory
+
+    memory = EngineMemory()
+    feed(city, [0.46, 0.46, 0.46, 0.46])
+    with city.uow() as s:
+        evaluate_pending(s, now=LATER, memory=memory)
+    with city.uow() as s:  # closed by hand (or by a process this worker does not know)
+        (alert,) = s.scalars(select(Alert)).all()
+        alert.state, alert.resolved_at = "resolved", LATER
+    feed(city, [0.47], start=T0 + timedelta(minutes=1))
+    with city.uow() as s:
+        counts = evaluate_pending(s, now=LATER, memory=memory)
+    assert memory.rebuilt == 2 and counts["pending"] == 1  # a new episode, not an update of the closed one
