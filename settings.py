@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     #: The MQTT client id of the feed: one per deployment (the broker keeps its persistent session), so two
     #: CityOps on one broker — or a test stack beside a running one — need different ids.
     mqtt_client_id: str = Field(default="cityops-ingest", min_length=1)
+    #: Feed processes sharing the subscription (issue 21, README "MQTT feed"): 1 = one feed in the worker on
+    #: ``mqtt_client_id``; K > 1 = K processes ``<mqtt_client_id>-1`` … ``-K`` on an MQTT 5 shared subscription
+    #: (at most ``alerts.mqtt.MAX_FEEDS``).
+    mqtt_feeds: int = Field(default=1, ge=1, le=8)
     lang: str = Field(default="zh", pattern="^(zh|en)$")
     tz: str = "Asia/Shanghai"
     demo: bool = False

@@ -30,9 +30,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from alerts.camera_probe import probe_job_for
-from alerts.engine import evaluate_pending
+from alerts.engine import EngineMemory, evaluate_pending
 from alerts.ingest import dialect_insert
-from alerts.mqtt import MqttFeed
+from alerts.mqtt import FeedGroup, MqttFeed, start_feeds
 from alerts.retention import apply_retention, roll_up_new_readings
 from alerts.rules_loader import RULES_FOLDER, sync_rule_files
 from alerts.simulator import Simulator, simulate_tick
@@ -127,14 +127,17 @@ class SchedulerHandle:
         self.retention = timedelta(days=settings.retention_days)
         self.mqtt_url = mqtt_url
         self.mqtt_client_id = settings.mqtt_client_id
-        self.feed: MqttFeed | None = None
+        self.mqtt_feeds = settings.mqtt_feeds
+        self.feed: MqttFeed | FeedGroup | None = None
         self._rule_files: tuple = ()
+        #: The evaluator's state, kept from one evaluate job to the next (checked against the cursor each run).
+        self.engine_memory = EngineMemory()
         self.intervals: dict[str, float] = {
             "evaluate": settings.evaluate_interval_s, "rules": RULES_S, "retention": RETENTION_S,
             "rollups": ROLLUPS_S,
         }
         self.jobs: dict[str, Job] = {
-            "evaluate": lambda session, now: evaluate_pending(session, now=now),
+            "evaluate": lambda session, now: evaluate_pending(session, now=now, memory=self.engine_memory),
             "rules": self.reload_rules,
             "retention": lambda session, now: apply_retention(session, now, keep=self.retention),
             # PostgreSQL only (a no-op on SQLite): fold new readings into hourly rollups.
@@ -188,10 +191,12 @@ class SchedulerHandle:
         return held
 
     def _follow_lease(self, held: bool) -> None:
-        """The MQTT feed runs exactly while this process holds the lease."""
+        """The MQTT feed (its processes, with CITYOPS_MQTT_FEEDS > 1) runs exactly while this process holds
+        the lease."""
         if held and self.feed is None and self.mqtt_url:
             try:
-                self.feed = MqttFeed(self.db, self.mqtt_url, client_id=self.mqtt_client_id).start()
+                self.feed = start_feeds(self.db, self.mqtt_url, client_id=self.mqtt_client_id,
+                                        feeds=self.mqtt_feeds)
             except ValueError:
                 log.exception("scheduler %s: no MQTT feed", self.holder)
                 self.mqtt_url = None
