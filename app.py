@@ -86,8 +86,9 @@ def wire() -> None:
 def scheduled_jobs(settings: Settings | None = None) -> dict[str, tuple[float, Job]]:
     """The periodic scheduler jobs of dispatch and data (name → (seconds, job)) that ``alerts.scheduler`` runs
     beside its own: the overdue-card sweep, the notification outbox, the readings' partitions (PostgreSQL), the
-    live evaluation of real emergency events' plans (issue 18)."""
+    live evaluation of real emergency events' plans (issue 18), the daily KPI rollups (issue 21)."""
     from dispatch.emergency_live import evaluate_events
+    from dispatch.kpi_rollup import ROLL_S, roll_job
     from dispatch.outbox import outbox_job
     from dispatch.service import sweep_cards
 
@@ -98,6 +99,7 @@ def scheduled_jobs(settings: Settings | None = None) -> dict[str, tuple[float, J
         "outbox": (OUTBOX_S, outbox_job),
         "partitions": (PARTITIONS_S, lambda session, now: maintain_partitions(session, now, keep=keep)),
         "emergency_live": (settings.emergency_live_interval_s, evaluate_events),
+        "kpi_rollup": (ROLL_S, roll_job),  # the daily KPI rollups a year's snapshot sums (issue 21)
     }
 
 

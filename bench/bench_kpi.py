@@ -10,8 +10,14 @@ grouped-by-department and by-grid queries, the snapshot with the previous period
 ``--compare-indexes`` also times the same queries once the (scope, reported_at) indexes of migration
 0006 are dropped, to show what they are for.
 
+``--year`` (issue 21) times instead the city snapshot of a whole year — the last 12 full months and this
+year to date — before (the committed ``dispatch/kpi.py``, ``git show HEAD:...``, imported from a temporary
+folder) and after (the daily rollups of ``dispatch.kpi_rollup``, once the days are rolled), p50/p95 over
+``--runs`` runs each, with the time to roll the days and a check that every figure is the same as the raw
+query's (and as the committed code's).
+
     .venv/bin/python bench/bench_kpi.py [--rows 100000,1000000] [--backends sqlite,postgresql]
-        [--runs 7] [--compare-indexes]
+        [--runs 7] [--compare-indexes] [--year]
 
 PostgreSQL: ``CITYOPS_TEST_PG`` (default postgresql://postgres@127.0.0.1:5432/test); the data go into a
 schema ``bench_kpi`` that is dropped afterwards. SQLite: a file in a temporary folder.
@@ -29,7 +35,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -40,7 +48,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from data.db import Database
 from data.demo import seed_demo_city
 from data.models import Area, AreaLevel, Category, Department, Grid, Incident, UTCDateTime
-from dispatch.kpi import kpi_by, kpi_compare, kpi_snapshot
+from dispatch import kpi
+from dispatch.kpi import day_start, kpi_by, kpi_compare, kpi_snapshot
+from dispatch.kpi_rollup import roll_days
 from dispatch.workflow import SOURCES
 from settings import get_settings
 
@@ -227,6 +237,68 @@ def measure(db: Database, now: datetime, runs: int) -> dict[str, tuple[float, in
     return results
 
 
+# --- a whole year (issue 21) ---------------------------------------------------------------------
+
+
+def _percentiles(db: Database, call: Callable[[Any], Any], runs: int) -> tuple[float, float, Any]:
+    """p50 and p95 wall time of ``call(session)`` in ms over ``runs`` runs (after a warm-up), and its answer."""
+    with db.uow() as s:
+        answer = call(s)
+    times = []
+    for _ in range(runs):
+        with db.uow() as s:
+            began = time.perf_counter()
+            answer = call(s)
+            times.append((time.perf_counter() - began) * 1000)
+    p50, p95 = np.percentile(times, [50, 95])
+    return float(p50), float(p95), answer
+
+
+def _load() -> str:
+    return Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
+
+
+def measure_year(db: Database, now: datetime, runs: int, head: ModuleType) -> None:
+    """Roll the last two years' days, then time the year snapshots before (``head``) and after (rolled)."""
+    zone = get_settings().zone
+    today = now.astimezone(zone).date()
+    month = today.replace(day=1)
+    periods = {
+        "last 12 full months": (day_start(month.replace(year=month.year - 1)), day_start(month)),
+        "this year to date": (day_start(today.replace(month=1, day=1)), day_start(today + timedelta(days=1))),
+    }
+    began = time.perf_counter()
+    with db.uow() as s:
+        ready = roll_days(s, today - timedelta(days=365), today - timedelta(days=1), now)
+    year_s = time.perf_counter() - began
+    began = time.perf_counter()
+    with db.uow() as s:
+        ready += roll_days(s, today - timedelta(days=DAYS), today - timedelta(days=366), now)
+    print(f"    rolled 365 days in {year_s:.2f} s, the {DAYS - 365} before in {time.perf_counter() - began:.2f} s "
+          f"({ready} ready; load {_load()})", flush=True)
+    for label, (start, end) in periods.items():
+        before = _percentiles(db, partial(head.kpi_snapshot, start=start, end=end, now=now), runs)
+        raw = _percentiles(db, partial(kpi_snapshot, start=start, end=end, now=now, rollups=False), runs)
+        after = _percentiles(db, partial(kpi_snapshot, start=start, end=end, now=now), runs)
+        with db.uow() as s:
+            gaps = sum((b - a for a, b in kpi_rollup_gaps(s, start, end, now)), timedelta())
+        same = after[2] == raw[2]
+        as_head = after[2] == before[2]
+        print(f"    {label} ({after[2]['reported']:,} incidents; {gaps} of it raw): before p50 {before[0]:.1f} ms "
+              f"p95 {before[1]:.1f} ms | raw now p50 {raw[0]:.1f} ms | after p50 {after[0]:.1f} ms "
+              f"p95 {after[1]:.1f} ms | same figures as raw: {same}, as before: {as_head} (load {_load()})",
+              flush=True)
+        if not as_head:
+            diff = {k: (before[2][k], after[2][k]) for k in after[2] if before[2].get(k) != after[2][k]}
+            print(f"      differs from before in {diff}", flush=True)
+
+
+def kpi_rollup_gaps(session: Any, start: datetime, end: datetime, now: datetime) -> list[tuple[datetime, datetime]]:
+    """The parts of [start, end) the rolled snapshot still aggregates raw."""
+    rolled = kpi._rolled(session, start, end, now)
+    return [(start, end)] if rolled is None else list(rolled.gaps)
+
+
 # --- databases ----------------------------------------------------------------------------------
 
 
@@ -264,15 +336,25 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--compare-indexes", action="store_true",
                         help="also time the queries without the (scope, reported_at) indexes")
+    parser.add_argument("--year", action="store_true",
+                        help="time only the whole-year snapshots, before vs after the daily rollups")
     args = parser.parse_args()
     now = datetime.now(UTC)
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     with tempfile.TemporaryDirectory() as tmp:
+        head = None
+        if args.year:
+            from bench_ingest import head_module  # (bench_ingest imports this module through bench_scale)
+
+            head = head_module("dispatch/kpi.py", "kpi_head", Path(tmp))
         for backend in args.backends.split(","):
             for n in (int(r) for r in args.rows.split(",")):
                 with database(backend, Path(tmp), n) as db:
                     seconds = load(db, n, now)
-                    print(f"{backend}, {n:,} incidents (loaded in {seconds:.0f} s):", flush=True)
+                    print(f"{backend}, {n:,} incidents (loaded in {seconds:.0f} s; load {_load()}):", flush=True)
+                    if head is not None:
+                        measure_year(db, now, args.runs, head)
+                        continue
                     measure(db, now, args.runs)
                     if args.compare_indexes:
                         with db.engine.begin() as conn:

@@ -827,3 +827,22 @@ from data import admin_models as _admin_models  # noqa: E402,F401  (issue 16: se
 from data import emergency_models as _emergency_models  # noqa: E402,F401  (issue 18: emergency response joins the metadata)
 from data import joint_models as _joint_models  # noqa: E402,F401  (issue 17 §2: joint tasks join the metadata)
 from data import video_models as _video_models  # noqa: E402,F401  (issue 19 §4: video detections and event snapshots)
+
+
+class KpiDaily(Base):
+    """A local day's KPI sums (0029, issue 21; ``dispatch.kpi`` "daily rollups", ``dispatch.kpi_rollup``): the
+    sums of every aggregate column of a snapshot over the day's counted incidents, as of ``rolled_at``.
+    Triggers on ``incidents`` delete the rows a write to an incident could change."""
+
+    __tablename__ = "kpi_daily"
+
+    day_start: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    day_end: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    rolled_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: The latest time of the day's incidents the figures compare with their "as of" moment (None: no such time).
+    max_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: ``dispatch.kpi.calendar_key`` of the working calendar the hotline's working days were counted by.
+    calendar_key: Mapped[str] = mapped_column(String(64))
+    #: aggregate column name → sum (integers).
+    sums: Mapped[dict] = mapped_column(JSON)
+

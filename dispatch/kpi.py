@@ -29,18 +29,23 @@ incident's, shared by every department on it. Every other scope and group counts
 
 from __future__ import annotations
 
+import hashlib
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from fractions import Fraction
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Interval,
     Select,
     and_,
     case,
+    cast,
     exists,
     extract,
     func,
@@ -52,7 +57,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 
 from data.joint_models import JointTask
-from data.models import Alert, Area, AreaLevel, Category, Department, Grid, Incident, Sensor, utcnow
+from data.models import Alert, Area, AreaLevel, Category, Department, Grid, Incident, KpiDaily, Sensor, utcnow
 from dispatch.out_of_hours import out_of_hours_figures
 from dispatch.service import to_iso
 from dispatch.sla import CARD_RED, CARD_YELLOW
@@ -65,6 +70,7 @@ from settings import get_settings
 ALERT_LEVELS = ALERT_LEVELS_DESC
 RATE_DIGITS = 4
 HOURS_DIGITS = 2
+US_PER_HOUR = 3_600_000_000
 
 #: The scopes a snapshot can be narrowed by, with what each one takes.
 SCOPE_HELP: dict[str, str] = {
@@ -267,11 +273,13 @@ def _cohort(start: datetime, end: datetime, scope: _Scope) -> list[ColumnElement
     return [Incident.reported_at >= start, Incident.reported_at < end, *counted_incidents(), *scope.conditions]
 
 
-def _hours_between(session: Session, later: Any, earlier: Any) -> Any:
-    """SQL for (later − earlier) in hours, on SQLite or PostgreSQL."""
+def _microseconds_between(session: Session, later: Any, earlier: Any) -> Any:
+    """SQL for (later − earlier) in whole microseconds, an integer (so that its sums are exact whatever their
+    order): exact on PostgreSQL, to the millisecond SQLite's date functions keep."""
     if session.get_bind().dialect.name == "sqlite":
-        return (func.julianday(later) - func.julianday(earlier)) * 24.0
-    return extract("epoch", later - earlier) / 3600.0
+        ms = func.round((func.julianday(later) - func.julianday(earlier)) * 86_400_000.0)
+        return cast(ms, BigInteger) * 1000
+    return cast(func.round(extract("epoch", later - earlier) * 1_000_000), BigInteger)
 
 
 def _happened(moment: Any, end: datetime, now: datetime) -> ColumnElement[bool]:
@@ -285,15 +293,35 @@ def _not_yet(moment: Any, end: datetime, now: datetime) -> ColumnElement[bool]:
     return or_(moment.is_(None), moment > now if now < end else moment >= end)
 
 
-def _measures(session: Session, end: datetime, now: datetime, *, own_tasks: bool = False) -> list[Any]:
+class _AsOf:
+    """``_happened`` and ``_not_yet`` as of min(end, now), noting every time they compare (``moments``): a
+    daily rollup is exact for a snapshot when every such time of its day happened for both (``kpi_rollup``)."""
+
+    def __init__(self, end: datetime, now: datetime, moments: list[Any] | None = None) -> None:
+        self.end, self.now = end, now
+        self.moments = moments if moments is not None else []
+
+    def _note(self, moment: Any) -> Any:
+        if not any(moment is seen for seen in self.moments):
+            self.moments.append(moment)
+        return moment
+
+    def happened(self, moment: Any) -> ColumnElement[bool]:
+        return _happened(self._note(moment), self.end, self.now)
+
+    def not_yet(self, moment: Any) -> ColumnElement[bool]:
+        return _not_yet(self._note(moment), self.end, self.now)
+
+
+def _measures(session: Session, end: datetime, now: datetime, *, own_tasks: bool = False,
+              moments: list[Any] | None = None) -> list[Any]:
     """The aggregate columns of every figure, as of min(end, now); with ``own_tasks`` the handling figures
-    are each row's department task's (``_handling``), for a query built by ``_from``."""
-
-    def happened(moment: Any) -> ColumnElement[bool]:
-        return _happened(moment, end, now)
-
-    def not_yet(moment: Any) -> ColumnElement[bool]:
-        return _not_yet(moment, end, now)
+    are each row's department task's (``_handling``), for a query built by ``_from``. Every column is a sum
+    (a count, or the exact total of the handling times, ``_figures`` divides), so that sums of the columns
+    over days equal the columns over the days' union. ``moments`` collects the times compared with the
+    moment the figures are as of."""
+    as_of = _AsOf(end, now, moments)
+    happened, not_yet = as_of.happened, as_of.not_yet
 
     work = _handling(own_tasks)
     filed = happened(Incident.filed_at)
@@ -319,8 +347,8 @@ def _measures(session: Session, end: datetime, now: datetime, *, own_tasks: bool
     }
     columns = [func.count().label("reported")]
     columns += [func.count().filter(condition).label(key) for key, condition in conditions.items()]
-    handle_hours = _hours_between(session, work.resolved_at, work.assigned_at)
-    columns.append(func.avg(handle_hours).filter(handled).label("mean_handle_hours"))
+    handle_us = _microseconds_between(session, work.resolved_at, work.assigned_at)
+    columns.append(func.sum(handle_us).filter(handled).label("handle_us"))
     return columns
 
 
@@ -341,6 +369,10 @@ def _days_before(session: Session, moment: Any, days: int) -> Any:
     return moment - literal_column(f"interval '{days} days'")
 
 
+#: The earlier calls' aliases, built once (a new alias per query costs more than the rest of its SQL).
+_EARLIER = {column: aliased(Incident, name=f"earlier_{column}") for column in ("caller_phone", "address")}
+
+
 def _repeat_call(session: Session) -> ColumnElement[bool]:
     """The hotline order follows another (not a drill) from the same phone or about the same address
     within REPEAT_WINDOW_DAYS before it: two correlated EXISTS, each a range seek on its own
@@ -348,7 +380,7 @@ def _repeat_call(session: Session) -> ColumnElement[bool]:
     window_start = _days_before(session, Incident.reported_at, REPEAT_WINDOW_DAYS)
 
     def earlier_call(column: str) -> ColumnElement[bool]:
-        earlier = aliased(Incident, name=f"earlier_{column}")
+        earlier = _EARLIER[column]
         return and_(getattr(Incident, column).is_not(None), exists().where(
             getattr(earlier, column) == getattr(Incident, column),
             earlier.reported_at >= window_start,
@@ -363,23 +395,25 @@ def _repeat_call(session: Session) -> ColumnElement[bool]:
     return or_(earlier_call("caller_phone"), earlier_call("address"))
 
 
-def _hotline_measures(session: Session, end: datetime, now: datetime) -> list[Any]:
+def _hotline_measures(session: Session, end: datetime, now: datetime, *,
+                      moments: list[Any] | None = None) -> list[Any]:
     """The aggregate columns of the hotline figures (DESIGN §7 ``hotline``), for the same single query.
 
     A reply is due once it is given or once the order's closing deadline (the reply deadline: the caller
     hears back by the time the order should be done) has passed without it; satisfaction counts the
     follow-up calls that reached the caller (``Incident.satisfaction``, written by ``settle_followup``).
     """
-    replied = _happened(Incident.replied_at, end, now)
-    reached = and_(_happened(Incident.rated_at, end, now), Incident.satisfaction.is_not(None))
+    as_of = _AsOf(end, now, moments)
+    replied = as_of.happened(Incident.replied_at)
+    reached = and_(as_of.happened(Incident.rated_at), Incident.satisfaction.is_not(None))
     conditions: dict[str, ColumnElement[bool]] = {
         "hl_orders": _HOTLINE,
         "hl_direct": and_(_HOTLINE, Incident.hotline_mode == "direct"),
         "hl_transferred": and_(_HOTLINE, Incident.hotline_mode == "transfer"),
         "hl_reached": and_(_HOTLINE, reached),
         "hl_satisfied": and_(_HOTLINE, reached, Incident.satisfaction.in_(_SATISFIED)),
-        "hl_reply_due": and_(_HOTLINE, or_(replied, and_(_not_yet(Incident.replied_at, end, now),
-                                                         _happened(Incident.close_deadline, end, now)))),
+        "hl_reply_due": and_(_HOTLINE, or_(replied, and_(as_of.not_yet(Incident.replied_at),
+                                                         as_of.happened(Incident.close_deadline)))),
         "hl_replied_on_time": and_(_HOTLINE, replied, or_(Incident.close_deadline.is_(None),
                                                           Incident.replied_at <= Incident.close_deadline)),
         "hl_repeat": and_(_HOTLINE, _repeat_call(session)),
@@ -387,13 +421,15 @@ def _hotline_measures(session: Session, end: datetime, now: datetime) -> list[An
     return [func.count().filter(condition).label(key) for key, condition in conditions.items()]
 
 
-def workdays_between(calendar: WorkingCalendar, start: datetime, end: datetime) -> float:
-    """Working days from ``start`` to ``end`` by ``calendar``: each working day counts the share of its
-    working minutes that lie between the two (a whole working day is 1, a holiday or weekend 0)."""
+def workday_parts(calendar: WorkingCalendar, start: datetime, end: datetime) -> Counter[int]:
+    """The working time from ``start`` to ``end`` by ``calendar``, exactly: working minutes of a day → the
+    microseconds of that day's working periods lying between the two (a whole working day of 450 minutes
+    is ``{450: 27_000_000_000}``; a holiday or weekend adds nothing). Integers, so that sums of parts over
+    many orders are exact in any order (``workdays``)."""
+    parts: Counter[int] = Counter()
     if end <= start:
-        return 0.0
+        return parts
     local_start, local_end = start.astimezone(calendar.zone), end.astimezone(calendar.zone)
-    total = 0.0
     day = local_start.date()
     while day <= local_end.date():
         periods = calendar.periods_on(day)
@@ -404,25 +440,64 @@ def workdays_between(calendar: WorkingCalendar, start: datetime, end: datetime) 
             begin = max(midnight + timedelta(minutes=first), local_start)
             finish = min(midnight + timedelta(minutes=last), local_end)
             inside += max(finish - begin, timedelta())
-        if length:
-            total += inside / timedelta(minutes=length)
+        if length and inside:
+            parts[length] += inside // timedelta(microseconds=1)
         day += timedelta(days=1)
-    return total
+    return parts
+
+
+def workdays(parts: Mapping[int, int]) -> Fraction:
+    """Working days of ``workday_parts`` (or of their sum): each day's share of its working minutes."""
+    return sum((Fraction(us, minutes * 60_000_000) for minutes, us in parts.items()), Fraction(0))
+
+
+def workdays_between(calendar: WorkingCalendar, start: datetime, end: datetime) -> float:
+    """Working days from ``start`` to ``end`` by ``calendar``: each working day counts the share of its
+    working minutes that lie between the two (a whole working day is 1, a holiday or weekend 0)."""
+    return float(workdays(workday_parts(calendar, start, end)))
+
+
+#: The key of the hotline's closed orders counted in the mean working days, and the prefix of the keys of
+#: their working time by day length (``workday_parts``), in the sums ``_workday_sums`` gives.
+WORKDAY_ORDERS = "hl_wd_orders"
+WORKDAY_PREFIX = "hl_wd_us_"
+
+
+def _closed_hotline_orders(session: Session, cohort: Iterable[ColumnElement[bool]], end: datetime,
+                           now: datetime) -> list[Any]:
+    """(reported_at, closed_at) of the closed hotline orders among ``cohort`` (through the (source,
+    reported_at) index): the working calendar lives in Python, so their working days are counted there."""
+    as_of = _AsOf(end, now)
+    closed = and_(as_of.happened(Incident.filed_at), as_of.happened(Incident.closed_at))
+    return session.execute(select(Incident.reported_at, Incident.closed_at)
+                           .where(*cohort, _HOTLINE, closed)).all()
+
+
+def _workday_sums(calendar: WorkingCalendar, orders: Iterable[tuple[datetime, datetime]]) -> Counter[str]:
+    """The sums the mean working days is made of (``WORKDAY_ORDERS`` and the ``WORKDAY_PREFIX`` parts),
+    over ``orders`` (call, closing)."""
+    sums: Counter[str] = Counter()
+    for called, closed_at in orders:
+        sums[WORKDAY_ORDERS] += 1
+        for minutes, us in workday_parts(calendar, called, closed_at).items():
+            sums[f"{WORKDAY_PREFIX}{minutes}"] += us
+    return sums
+
+
+def _mean_workdays(sums: Mapping[str, int]) -> float | None:
+    """The mean working days of ``_workday_sums`` (exact until the final rounding), None without orders."""
+    orders = int(sums.get(WORKDAY_ORDERS) or 0)
+    if not orders:
+        return None
+    parts = {int(key[len(WORKDAY_PREFIX):]): int(us) for key, us in sums.items() if key.startswith(WORKDAY_PREFIX)}
+    return round(float(workdays(parts) / orders), WORKDAYS_DIGITS)
 
 
 def _mean_handle_workdays(session: Session, start: datetime, end: datetime, now: datetime,
                           scope: _Scope) -> float | None:
-    """Mean working days from the call to the closing of the cohort's closed hotline orders. The working
-    calendar (weeks, holidays, make-up days) lives in Python, so this reads the two times of those orders
-    (through the (source, reported_at) index) rather than aggregating in SQL."""
-    closed = and_(_happened(Incident.filed_at, end, now), _happened(Incident.closed_at, end, now))
-    rows = session.execute(select(Incident.reported_at, Incident.closed_at)
-                           .where(*_cohort(start, end, scope), _HOTLINE, closed)).all()
-    if not rows:
-        return None
-    calendar = load_calendar(session)
-    mean = sum(workdays_between(calendar, called, closed_at) for called, closed_at in rows) / len(rows)
-    return round(mean, WORKDAYS_DIGITS)
+    """Mean working days from the call to the closing of the cohort's closed hotline orders."""
+    rows = _closed_hotline_orders(session, _cohort(start, end, scope), end, now)
+    return _mean_workdays(_workday_sums(load_calendar(session), rows)) if rows else None
 
 
 def _hotline_figures(row: Mapping[str, Any], mean_workdays: float | None) -> dict[str, Any]:
@@ -448,7 +523,8 @@ def _figures(row: Mapping[str, Any]) -> dict[str, Any]:
     """The §7 figures (without ``alerts_firing``) from one row of the aggregate; a missing row is zero."""
     n = {key: int(row.get(key) or 0) for key in ("reported", *_COUNTS)}
     due = n["closed"] + n["overdue_open"]
-    mean_hours = row.get("mean_handle_hours")
+    handle_us = row.get("handle_us")
+    mean_hours = None if not n["handled"] or handle_us is None else int(handle_us) / n["handled"] / US_PER_HOUR
     return {
         "reported": n["reported"],
         "filed": n["filed"],
@@ -621,12 +697,161 @@ def _day_runs(first: date, last: date) -> list[tuple[date, date, int | None]]:
     return runs
 
 
+# --- daily rollups (issue 21) -------------------------------------------------------------------
+# ``kpi_daily`` holds, per local day, the sums of every aggregate column of ``_measures`` and
+# ``_hotline_measures`` (and ``_workday_sums``) over the day's counted incidents, as of the moment it was
+# rolled (``dispatch.kpi_rollup``), with ``max_time``, the latest time of any of the day's incidents that
+# the measures compare with the moment they are as of (``_AsOf.moments``). A row is used only when it was
+# ready — ``max_time`` had passed when it was rolled — and ``max_time`` has happened as of the snapshot
+# too (``usable``, ``usable_row``): every compared time then happened for both, and every other input of
+# the measures (states, cards, sources, the hotline fields, earlier calls) is the row's as it is now,
+# since triggers on ``incidents`` (migration 0029) delete the rows of a day — and of the 32 days after
+# it, for the repeat calls — whenever one of its incidents is written. The working calendar the
+# working days are counted by is part of the row (``calendar_key``).
+
+
+def usable(max_time: datetime | None, end: datetime, now: datetime) -> bool:
+    """Whether every time a daily row compared (all ≤ ``max_time``) has happened as of min(end, now)."""
+    return max_time is None or bool(_happened(max_time, end, now))
+
+
+def ready_row() -> ColumnElement[bool]:
+    """A ``kpi_daily`` row that was ready when rolled: its ``max_time`` had passed."""
+    return or_(KpiDaily.max_time.is_(None), KpiDaily.max_time < KpiDaily.rolled_at)
+
+
+def usable_row(end: datetime, now: datetime) -> ColumnElement[bool]:
+    """A ``ready_row`` that gives its day's figures as of min(end, now) (``usable``, in SQL); it must also be of
+    the working calendar in force (``calendar_key``) and hold every aggregate column of today's formula
+    (``measure_labels``)."""
+    return and_(ready_row(), or_(KpiDaily.max_time.is_(None), _happened(KpiDaily.max_time, end, now)))
+
+
+def calendar_key(calendar: WorkingCalendar) -> str:
+    """A fingerprint of the working calendar (zone, week, holidays and make-up days) the working days of
+    a daily row were counted by."""
+    text = repr((calendar.zone.key, sorted(calendar.week.items()), sorted(calendar.exceptions.items())))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+_LABELS: dict[str, frozenset[str]] = {}
+
+
+def measure_labels(session: Session) -> frozenset[str]:
+    """The names of the aggregate columns a daily row must hold (all of them, or the row is of an older
+    formula and not used)."""
+    dialect = session.get_bind().dialect.name
+    if dialect not in _LABELS:
+        moment = utcnow()
+        columns = [*_measures(session, moment, moment), *_hotline_measures(session, moment, moment)]
+        _LABELS[dialect] = frozenset(column.name for column in columns)
+    return _LABELS[dialect]
+
+
+def whole_days(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """The local days lying wholly inside [start, end), as (start, end) instants."""
+    day = local_day(start)
+    if day_start(day) < start:
+        day += ONE_DAY
+    days = []
+    while (following := day_start(day + ONE_DAY)) <= end:
+        days.append((day_start(day), following))
+        day += ONE_DAY
+    return days
+
+
+class DaySums(NamedTuple):
+    """A local day's sums as of a moment (``daily_sums``): what a ``kpi_daily`` row holds."""
+
+    start: datetime
+    end: datetime
+    sums: dict[str, int]
+    max_time: datetime | None
+
+
+def daily_sums(session: Session, first: date, last: date, as_of: datetime) -> list[DaySums]:
+    """The sums of every aggregate column of a snapshot for each local day ``first``..``last``, as of
+    ``as_of``: the snapshot's own aggregate query grouped by day (one per run of days with one UTC offset),
+    with the latest compared time of each day (``max_time``), and the working-day sums of its closed hotline
+    orders."""
+    calendar = load_calendar(session)
+    result = []
+    for run_first, run_last, offset in _day_runs(first, last):
+        start, end = day_start(run_first), day_start(run_last + ONE_DAY)
+        moments: list[Any] = []
+        columns = [*_measures(session, as_of, as_of, moments=moments),
+                   *_hotline_measures(session, as_of, as_of, moments=moments)]
+        latest = [func.max(moment).label(f"latest_{i}") for i, moment in enumerate(moments)]
+        cohort = [Incident.reported_at >= start, Incident.reported_at < end, *counted_incidents()]
+        query = select(*columns, *latest).where(*cohort)
+        if offset is not None:
+            bucket = local_bucket(session, Incident.reported_at, offset, hourly=False)
+            query = query.add_columns(bucket.label("day")).group_by(bucket)
+        found = {}
+        for row in session.execute(query):
+            mapping = row._mapping
+            times = [mapping[f"latest_{i}"] for i in range(len(moments)) if mapping[f"latest_{i}"] is not None]
+            sums = Counter({column.name: int(mapping[column.name] or 0) for column in columns})
+            found[mapping["day"] if offset is not None else run_first.isoformat()] = (sums, max(times, default=None))
+        for called, closed_at in _closed_hotline_orders(session, cohort, as_of, as_of):
+            found[local_day(called).isoformat()][0].update(_workday_sums(calendar, [(called, closed_at)]))
+        day = run_first
+        while day <= run_last:
+            sums, max_time = found.get(day.isoformat(), (Counter(dict.fromkeys(measure_labels(session), 0)), None))
+            result.append(DaySums(day_start(day), day_start(day + ONE_DAY), dict(sums), max_time))
+            day += ONE_DAY
+    return result
+
+
+@dataclass(frozen=True)
+class _Rolled:
+    """The sums of the usable daily rows of a period, and the ranges of it they leave to the raw query."""
+
+    sums: Counter[str]
+    gaps: tuple[tuple[datetime, datetime], ...]
+
+
+def _rolled(session: Session, start: datetime, end: datetime, now: datetime) -> _Rolled | None:
+    """The usable ``kpi_daily`` rows of the whole local days of [start, end), summed (None when there is
+    none): one lookup, and the calendar (two small queries) when there are rows."""
+    days = whole_days(start, end)
+    if not days:
+        return None
+    found = session.execute(select(KpiDaily.day_start, KpiDaily.day_end, KpiDaily.calendar_key, KpiDaily.sums)
+                            .where(KpiDaily.day_start >= start, KpiDaily.day_end <= end, usable_row(end, now))).all()
+    if not found:
+        return None
+    key, labels = calendar_key(load_calendar(session)), measure_labels(session)
+    # keyed by UTC instants: hashing the local days' zone-aware times costs a zone lookup each
+    rows = {(row.day_start.astimezone(UTC), row.day_end.astimezone(UTC)): row.sums for row in found
+            if row.calendar_key == key and labels <= row.sums.keys()}
+    used = [bounds for bounds in days if (bounds[0].astimezone(UTC), bounds[1].astimezone(UTC)) in rows]
+    if not used:
+        return None
+    sums: Counter[str] = Counter()
+    gaps = []
+    cursor = start
+    for bounds in used:
+        sums.update(rows[bounds[0].astimezone(UTC), bounds[1].astimezone(UTC)])
+        if cursor < bounds[0]:
+            gaps.append((cursor, bounds[0]))
+        cursor = bounds[1]
+    if cursor < end:
+        gaps.append((cursor, end))
+    return _Rolled(sums, tuple(gaps))
+
+
+def _reported_within(ranges: Iterable[tuple[datetime, datetime]]) -> ColumnElement[bool]:
+    """The incidents reported in one of ``ranges`` ([start, end) each)."""
+    return or_(*(and_(Incident.reported_at >= a, Incident.reported_at < b) for a, b in ranges))
+
+
 # --- public -------------------------------------------------------------------------------------
 
 
 def kpi_snapshot(
     session: Session, start: datetime, end: datetime, *, now: datetime | None = None, out_of_hours: bool = False,
-    **scope: str | None
+    rollups: bool = True, **scope: str | None
 ) -> dict[str, Any]:
     """The KPIs of the incidents reported in [start, end), as of min(end, now) (DESIGN §7).
 
@@ -640,16 +865,27 @@ def kpi_snapshot(
     small queries more, the calendar and one grouped count). Three queries
     whatever the volume, and one more reading the call and closing times of the closed hotline orders (their
     mean in working days).
+
+    Unscoped, the whole local days of the period take their sums from the daily rollups (``kpi_daily``,
+    ``_rolled``) where a row is usable, and only the rest of the cohort is aggregated: the same figures,
+    exactly (issue 21). ``rollups=False`` aggregates the whole cohort (the reference the tests compare with).
     """
     now = _check_period(start, end, now)
     resolved = _resolve(session, scope)
     own_tasks = resolved.department_id is not None  # a department is counted on its own tasks
-    row = session.execute(_from(select(*_measures(session, end, now, own_tasks=own_tasks),
-                                       *_hotline_measures(session, end, now)), resolved)
-                          .where(*_cohort(start, end, resolved))).one()
-    figures = _figures(row._mapping)
+    rolled = _rolled(session, start, end, now) if rollups and not any(scope.values()) else None
+    sums: Counter[str] = rolled.sums if rolled else Counter()
+    gaps = rolled.gaps if rolled else ((start, end),)
+    if gaps:  # what no usable daily row holds: the whole cohort, or the days around and between the rows
+        cohort = [*_cohort(start, end, resolved), *([_reported_within(gaps)] if rolled else [])]
+        row = session.execute(_from(select(*_measures(session, end, now, own_tasks=own_tasks),
+                                           *_hotline_measures(session, end, now)), resolved).where(*cohort)).one()
+        sums.update({key: int(value) for key, value in row._mapping.items() if value is not None})
+        if orders := _closed_hotline_orders(session, cohort, end, now):
+            sums.update(_workday_sums(load_calendar(session), orders))
+    figures = _figures(sums)
     by_source = figures.pop("by_source")
-    hotline = _hotline_figures(row._mapping, _mean_handle_workdays(session, start, end, now, resolved))
+    hotline = _hotline_figures(sums, _mean_workdays(sums))
     return {
         "from": to_iso(start),
         "to": to_iso(end),

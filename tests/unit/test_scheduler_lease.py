@@ -79,7 +79,7 @@ def test_start_registers_the_jobs_runs_them_one_at_a_time_and_shutdown_gives_the
         assert handle.is_leader and status(db, datetime.now(UTC)) == "running"
         jobs = {job.id: job for job in handle.scheduler.get_jobs()}
         assert set(jobs) == {"lease", "evaluate", "simulate", "sweep", "rules", "retention", "rollups", "partitions",
-                             "outbox", "camera_probe", "emergency_live"}
+                             "outbox", "camera_probe", "emergency_live", "kpi_rollup"}
         assert all(job.max_instances == 1 and job.coalesce for job in jobs.values())
         assert jobs["lease"].executor == "lease" and jobs["evaluate"].executor == "default"
         assert jobs["camera_probe"].executor == "probe"  # network-bound rounds do not hold up the others
