@@ -4,6 +4,8 @@ levels, grid metrics), the area hierarchy for drill-down, and GeoJSON features f
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,12 +13,13 @@ from typing import Any, TypeVar
 
 import numpy as np
 import shapely
-from sqlalchemy import ColumnElement, Row, case, func, select
+from sqlalchemy import ColumnElement, Row, bindparam, case, column, func, select, table
 from sqlalchemy.orm import Session, load_only
 
 from data import spatial
 from data.db import database_key
 from data.models import (
+    MAP_OPEN_STATES,
     Alert,
     Area,
     AreaLevel,
@@ -25,21 +28,20 @@ from data.models import (
     Doorplate,
     Grid,
     Incident,
-    IncidentState,
     KeyPlace,
     Sensor,
     User,
     VideoPlatform,
     utcnow,
 )
-from domain.states import ALERT_LEVELS_DESC, UNFINISHED_STATES
+from domain.states import ALERT_LEVELS_DESC
 from geo.layers import features_to_geojson, polygons_to_geojson
 
-#: On the map: every incident not yet finished (``domain.states.UNFINISHED_STATES``) — the open states
-#: (filed, not closed: ``OPEN_STATES``) plus ``reported``, because a citizen report waiting for intake is a
-#: problem in the street too; ``reported`` first, then the open states in a fixed order. The KPIs' ``open``
-#: (在办数) counts filed incidents only.
-MAP_OPEN_STATES: tuple[str, ...] = (IncidentState.REPORTED, *sorted(UNFINISHED_STATES - {IncidentState.REPORTED}))
+# MAP_OPEN_STATES (from ``data.models``, beside the partial indexes of migration 0030 that hold them).
+# On the map: every incident not yet finished (``domain.states.UNFINISHED_STATES``) — the open states
+# (filed, not closed: ``OPEN_STATES``) plus ``reported``, because a citizen report waiting for intake is a
+# problem in the street too; ``reported`` first, then the open states in a fixed order. The KPIs' ``open``
+# (在办数) counts filed incidents only.
 #: Alert levels from the most to the least severe (DESIGN §5).
 LEVELS = ALERT_LEVELS_DESC
 #: The colour metrics of the grid layer: open incidents, carded (red or yellow) open incidents, and
@@ -143,6 +145,45 @@ def per_minute(session: Session, key: tuple[Any, ...], now: datetime, compute: C
     if full_key not in _this_minute:
         _this_minute[full_key] = compute()
     return _this_minute[full_key]
+
+
+#: The change counters of migration 0030: bumped by triggers, in the writing transaction, on every write to
+#: the incidents (and joint tasks), the working calendar, the areas and grids — by any process.
+_counters = table("screen_counters", column("name"), column("value"))
+#: How many entries ``until_changed`` keeps (per process): one per screen scope and period in use.
+HELD_CHANGED = 64
+_changed: OrderedDict[tuple[Any, ...], tuple[tuple[Any, ...], datetime, datetime | None, Any]] = OrderedDict()
+_changed_lock = threading.Lock()  # the web server answers screens from several threads
+
+
+def change_counters(session: Session) -> tuple[tuple[str, int], ...]:
+    """The database's change counters (migration 0030), one tiny read: equal values mean no incident, joint
+    task, calendar day or period, area or grid was written in between (by any process)."""
+    return tuple((str(n), int(v)) for n, v in session.execute(select(_counters.c.name, _counters.c.value)
+                                                              .order_by(_counters.c.name)))
+
+
+def until_changed(session: Session, key: tuple[Any, ...], now: datetime,
+                  compute: Callable[[], tuple[T, datetime | None]]) -> T:
+    """``compute()``'s value, kept under ``key`` (per database) until the change counters move or the time
+    reaches the moment ``compute`` returned beside it (None: time alone never changes the value), and
+    never served to an earlier ``now`` than it was computed at. Exact for figures that depend only on the
+    counted tables and on comparisons of their times with ``now``, when that moment is the earliest such
+    time later than ``now``. The counters are read before ``compute`` reads anything: a write committed in
+    between shows in the value or, at the latest, moves the counters seen at the next call."""
+    counters = change_counters(session)
+    full_key = (database_key(session), *key)
+    with _changed_lock:
+        held = _changed.get(full_key)
+    if held is not None and held[0] == counters and held[1] <= now and (held[2] is None or now < held[2]):
+        return held[3]
+    value, until = compute()
+    with _changed_lock:
+        _changed[full_key] = (counters, now, until, value)
+        _changed.move_to_end(full_key)
+        while len(_changed) > HELD_CHANGED:
+            _changed.popitem(last=False)
+    return value
 
 
 def static_layers(session: Session) -> StaticLayers:
@@ -263,28 +304,37 @@ def live_alerts(session: Session, limit: int | None = None, grid_ids: Iterable[i
     ]
 
 
+def unfinished() -> ColumnElement[bool]:
+    """``state IN MAP_OPEN_STATES`` with the states written into the SQL, not bound: the partial indexes of
+    the open incidents (migration 0030) serve only a query that repeats their condition literally."""
+    return Incident.state.in_(bindparam("map_open_states", list(MAP_OPEN_STATES), expanding=True,
+                                        literal_execute=True))
+
+
 def on_map(visible: ColumnElement[bool] | None) -> list[ColumnElement[bool]]:
     """The incidents the map shows: open on the map, placed, not merged — and ``visible`` to the reader
     (``dispatch.service.visible_to``) when given."""
-    clauses = [Incident.state.in_(MAP_OPEN_STATES), Incident.lon.is_not(None), Incident.merged_into_id.is_(None)]
+    clauses = [unfinished(), Incident.lon.is_not(None), Incident.merged_into_id.is_(None)]
     return clauses if visible is None else [*clauses, visible]
 
 
 def live_incidents(session: Session, limit: int | None = None, grid_ids: Iterable[int] | None = None,
                    visible: ColumnElement[bool] | None = None) -> list[Incident]:
     """Open incidents that have a place (newest first, every one unless ``limit``); only inside ``grid_ids``
-    and ``visible`` when given. Only what the lists show is loaded (a screen reads them every few seconds)."""
+    and ``visible`` when given. Only what the lists show is loaded (a screen reads them every few seconds):
+    the newest ids are picked from the open incidents' covering index (migration 0030) and only their rows
+    are read, not those of every open incident."""
+    newest = select(Incident.id).where(*on_map(visible)).order_by(Incident.reported_at.desc(), Incident.id.desc())
+    if grid_ids is not None:
+        newest = newest.where(Incident.grid_id.in_(list(grid_ids)))
     query = (
         select(Incident)
         .options(load_only(Incident.id, Incident.code, Incident.title, Incident.state, Incident.card,
                            Incident.reported_at, Incident.lon, Incident.lat, Incident.grid_id,
                            Incident.category_code))
-        .where(*on_map(visible))
+        .where(Incident.id.in_(newest.limit(limit)))
         .order_by(Incident.reported_at.desc(), Incident.id.desc())
-        .limit(limit)
     )
-    if grid_ids is not None:
-        query = query.where(Incident.grid_id.in_(list(grid_ids)))
     return list(session.scalars(query))
 
 
@@ -309,13 +359,15 @@ def sensor_levels(session: Session) -> dict[str, str]:
 
 
 def grid_metrics(session: Session, now: datetime | None = None) -> dict[str, dict[int, int]]:
-    """Per grid id: open incidents, carded open incidents, and the workload of the last 30 days."""
+    """Per grid id: open incidents, carded open incidents, and the workload of the last 30 days. The open
+    and carded counts (one covering index of the open incidents, migration 0030) are read again only when
+    an incident was written (``until_changed``: they do not depend on the time)."""
     now = now or utcnow()
-    open_rows = session.execute(
+    open_rows = until_changed(session, ("grid-open",), now, lambda: (session.connection().execute(
         select(Incident.grid_id, func.count(), func.sum(case((Incident.card.in_(("red", "yellow")), 1), else_=0)))
-        .where(Incident.state.in_(MAP_OPEN_STATES), Incident.grid_id.is_not(None), Incident.merged_into_id.is_(None))
+        .where(unfinished(), Incident.grid_id.is_not(None), Incident.merged_into_id.is_(None))
         .group_by(Incident.grid_id)
-    ).all()
+    ).all(), None))
     workload = per_minute(session, ("workload",), now, lambda: session.execute(
         select(Incident.grid_id, func.count())
         # Bounded on both sides so that SQLite walks the reported_at index (≈ 30 days of rows) rather than

@@ -846,3 +846,29 @@ class KpiDaily(Base):
     #: aggregate column name → sum (integers).
     sums: Mapped[dict] = mapped_column(JSON)
 
+
+# --- the big screen at province scale (0030, issue 21; ``data.layers``) -------------------------------
+from sqlalchemy import text as _text  # noqa: E402
+
+from domain.states import UNFINISHED_STATES  # noqa: E402
+
+#: The incidents the live map shows (``data.layers.MAP_OPEN_STATES``): ``reported``, then the open states.
+MAP_OPEN_STATES: tuple[str, ...] = (IncidentState.REPORTED, *sorted(UNFINISHED_STATES - {IncidentState.REPORTED}))
+_OPEN_SQL = "state IN ({}) AND merged_into_id IS NULL".format(", ".join(f"'{s}'" for s in MAP_OPEN_STATES))
+_ON_MAP_SQL = f"{_OPEN_SQL} AND lon IS NOT NULL"
+# Partial covering indexes of the unfinished, unmerged incidents (the conditions written as the migration's).
+Index("ix_incidents_open_grid", Incident.state, Incident.grid_id, Incident.card,
+      sqlite_where=_text(_OPEN_SQL), postgresql_where=_text(_OPEN_SQL))
+Index("ix_incidents_open_reported", Incident.state, Incident.reported_at, Incident.id, Incident.grid_id, Incident.lon,
+      sqlite_where=_text(_ON_MAP_SQL), postgresql_where=_text(_ON_MAP_SQL))
+
+
+class ScreenCounter(Base):
+    """A change counter (0030): ``writes``, bumped by triggers in every transaction that writes incidents, joint
+    tasks, the working calendar, areas or grids, so that a screen knows, by one tiny read, whether what it keeps
+    may have changed (``data.layers.until_changed``); ``epoch``, a random number per database."""
+
+    __tablename__ = "screen_counters"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)

@@ -10,11 +10,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from data.layers import per_minute
-from dispatch import screen
+from data.layers import per_minute, until_changed
+from data.models import Incident, UTCDateTime
+from dispatch import kpi, screen
 from dispatch.kpi import kpi_snapshot
+from dispatch.service import to_iso
 
 #: Rate tiles where up is good; count tiles where up is bad (the others are neutral).
 GOOD_WHEN_UP = frozenset({"closure_rate", "on_time_closure_rate", "filing_rate", "handling_rate", "std_closure_rate",
@@ -99,15 +102,49 @@ def build_tile(key: str, current: Mapping[str, Any], previous: Mapping[str, Any]
     return Tile(key, value, delta, trend, tile_tone(key, trend), tile_state(key, value, targets), parts)
 
 
+#: Every time column of an incident: the KPI snapshot compares some of them with the moment it is as of.
+_TIMES = tuple(c for c in Incident.__table__.columns if isinstance(c.type, UTCDateTime))
+
+
+def next_moment(session: Session, start: datetime, end: datetime, now: datetime) -> datetime | None:
+    """The earliest time later than ``now`` in any time column of the incidents reported in [start, end)
+    (None: there is none): until then, the snapshot of that cohort as of the moment cannot change unless
+    the incidents do — each of its comparisons "time ≤ now" keeps its answer."""
+    row = session.execute(select(*(func.min(case((c > now, c))) for c in _TIMES))
+                          .where(Incident.reported_at >= start, Incident.reported_at < end)).one()
+    return min((moment for moment in row if moment is not None), default=None)
+
+
+def current_snapshot(session: Session, now: datetime, periods: TilePeriods,
+                     scope: Mapping[str, str]) -> dict[str, Any]:
+    """The KPI snapshot of the tiles' cohort as of ``now``: the same figures as ``kpi_snapshot``, read from
+    the database only when an incident (or the calendar, an area or a grid) was written since the last
+    read (``data.layers.until_changed``: migration 0030's counters) or ``now`` has reached a time of one of
+    the cohort's incidents (a deadline passing, ``next_moment``) — otherwise from the last read, with the
+    alerts firing read anew (a cheap count, and alerts change far more often than incidents)."""
+
+    def read() -> tuple[dict[str, Any], datetime | None]:
+        # both as of ``now``; a write committed between the two moves the counters (read before either)
+        until = next_moment(session, periods.start, periods.end, now)
+        return kpi_snapshot(session, periods.start, periods.end, now=now, **scope), until
+
+    key = ("tile-snapshot", periods.start, periods.end, tuple(sorted(scope.items())))
+    snapshot = dict(until_changed(session, key, now, read))
+    snapshot["as_of"] = to_iso(min(periods.end, now))
+    snapshot["alerts_firing"] = kpi._alerts_firing(session, kpi._resolve(session, scope))
+    return snapshot
+
+
 def tile_figures(session: Session, now: datetime, periods: TilePeriods, *, area: Mapping[str, str] | None = None,
                  grid_ids: list[int] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The figures of the tiles now and in the previous period: the KPI cohort against the earlier period (KPI
     snapshots; cards rebuilt for then), today's intake by source against yesterday to the same time, and the
     alerts firing now against this time yesterday. ``area`` is the KPI snapshot's scope (``{"street": code}``,
     …; None = the city) and ``grid_ids`` are its unit grids. The earlier figures move slowly: they are read
-    once a minute (``data.layers.per_minute``)."""
+    once a minute (``data.layers.per_minute``); the current snapshot when something changed
+    (``current_snapshot``)."""
     scope = dict(area or {})
-    current = kpi_snapshot(session, periods.start, periods.end, now=now, **scope)
+    current = current_snapshot(session, now, periods, scope)
     current["by_source"] = screen.intake_by_source(session, periods.today, now, grid_ids=grid_ids)
 
     def baseline() -> dict[str, Any]:
