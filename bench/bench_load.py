@@ -1,7 +1,17 @@
-"""Load bench (issue 7): the real app under big screens, phones and sensor ingest at once.
+"""Load bench (issues 7 and 21): the real app under big screens, phones and sensor ingest at once.
 
-Starts ``python app.py serve`` (web + scheduler + simulator, as the embedded default runs) on a seeded
-scale-1.0 SQLite city and, for ``--duration`` seconds (default 600), drives at the same time:
+Starts the app in each ``--profile`` given, one after the other, each on a fresh copy of a seeded scale-1.0
+city (``load_servers``):
+
+- ``embedded`` (default): ``python app.py serve`` (web + scheduler + simulator, as the embedded default
+  runs) on SQLite (``--db``, copied; default: a new one seeded);
+- ``production``: the processes of ``scripts/prod`` with TLS off — gunicorn with ``--web-workers`` (3)
+  sync workers through ``wsgi.py`` and one ``python app.py worker`` (scheduler; no simulator, no MQTT) — on
+  PostgreSQL (``--pg-city``, a database copied with ``CREATE DATABASE … TEMPLATE``; default: a new one
+  seeded; the copy is dropped at the end); ``production:T`` runs gunicorn's gthread workers with T threads
+  each instead (not what scripts/prod runs: a variant to compare);
+
+and, for ``--duration`` seconds (default 600), drives at the same time:
 
 - ``--screens`` big screens (default 20), each signed in as the operator on ``/``;
 - ``--phones`` grid workers' phones (default 200), each signed in as its own worker on ``/worker``;
@@ -29,11 +39,19 @@ interval), with the inputs and states the page holds (the layout's values, updat
 Simplifications: a page's periodic callbacks go one after the other (a browser may send them in
 parallel), and callbacks that an answer would trigger in turn are not followed.
 
-Prints p50/p95/p99 latency per callback and client kind, the ingest rate achieved, the alert lag and every
-error (any non-2xx answer or exception), plus the server's CPU and memory.
+The client is one process: a thread per page, each with its own keep-alive session (a phone's task
+list polls once a minute, so 1,000 phones are ~17 requests a second, and a screen ~0.6 a second), and a
+GIL switch interval of 1 ms so that an answer waits little for the interpreter. Sign-ins happen before the
+window, against passwords the bench hashes at argon2's cheapest cost (``prepare_city``).
+
+Prints p50/p95/p99 latency per callback and client kind (and per Interval, every callback it fires), the
+ingest rate achieved, the alert lag and every error (any non-2xx answer or exception), the server's CPU by
+part (web, scheduler worker, PostgreSQL backends) and memory, the client's own CPU, how busy the whole
+machine was and the load average; with both profiles, a table of the two side by side.
 
     .venv/bin/python bench/bench_load.py [--duration 600] [--screens 20] [--phones 200] [--db URL]
-                                         [--citizen-reports 0]
+                                         [--citizen-reports 0] [--profile embedded,production]
+                                         [--pg-city URL] [--web-workers 3] [--opening 4] [--open-timeout 900]
 """
 
 from __future__ import annotations
@@ -44,6 +62,7 @@ import multiprocessing
 import os
 import random
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -59,15 +78,16 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from argon2 import PasswordHasher, Type
 from sqlalchemy import func, select, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench_public_reports import citizen_address, doorplate_codes, photo_jpeg, report_fields
+from load_servers import Server, Usage, loadavg, machine_busy, pg_copy, pg_drop
 
 from alerts.simulator import PROFILES
-from data.accounts import hash_password
 from data.db import Database
 from data.models import Grid, Incident, Sensor, User
 from dispatch import citizen
@@ -90,6 +110,9 @@ CITIZEN_ADDRESS_HEADER = "X-Real-IP"
 #: Reports in flight at most (each a thread); beyond, a report waits for a free one (and starts late).
 CITIZEN_THREADS = 32
 CITIZEN_PLATES = 2000
+#: argon2id at its cheapest (8 KiB, one pass) for the bench's own sign-ins: see ``prepare_city``
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, hash_len=16, salt_len=16, type=Type.ID)
+PROFILES_RUN = ("embedded", "production")
 
 
 # --- measurements -------------------------------------------------------------------------------
@@ -115,7 +138,8 @@ class Stats:
             if not self.inside(started):
                 if error:
                     self.warmup_errors[kind] += 1
-                    self.samples.append(f"(warm-up) {kind}: {error}")
+                    when = "warm-up" if started < self.window[0] else "after the window"
+                    self.samples.append(f"({when}) {kind}: {error}")
                 return
             if error:
                 self.errors[kind] += 1
@@ -155,66 +179,33 @@ def timed(stats: Stats, kind: str, send: Callable[[], requests.Response]) -> req
     return response
 
 
-# --- the app under test ---------------------------------------------------------------------------
+# --- the city under test -------------------------------------------------------------------------
 
 
-@dataclass
-class Server:
-    """``python app.py serve`` in a subprocess on the bench's database."""
-
-    url: str
-    env: dict[str, str]
-    log: Path
-    proc: subprocess.Popen | None = None
-
-    def cli(self, *args: str) -> str:
-        done = subprocess.run([sys.executable, "app.py", *args], cwd=ROOT, env=self.env, capture_output=True,
-                              text=True, timeout=600, check=True)
-        return done.stdout
-
-    def start(self, port: int) -> None:
-        with self.log.open("w") as out:
-            self.proc = subprocess.Popen([sys.executable, "app.py", "serve", "--port", str(port)], cwd=ROOT,
-                                         env=self.env, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if requests.get(f"{self.url}/healthz", timeout=2).ok:
-                    return
-            except requests.RequestException:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(self.log.read_text()[-3000:])
-            time.sleep(0.5)
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time of the server process so far."""
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+def seed_city(url: str, env: dict[str, str]) -> None:
+    """Migrate and seed the scale-1.0 demo city (with its year of history) at ``url``."""
+    env = {**env, "CITYOPS_DATABASE_URL": url, "CITYOPS_DEMO": "1"}
+    for args in (("db", "upgrade"), ("seed", "--scale", "1.0")):
+        subprocess.run([sys.executable, "app.py", *args], cwd=ROOT, env=env, check=True, capture_output=True,
+                       timeout=900)
 
 
-def prepare_city(url: str | None, server_env: dict[str, str], phones: int) -> tuple[str, list[str]]:
-    """The database URL (a new scale-1.0 city unless ``url``) and the usernames of ``phones`` workers, given
-    a password: the workers of the grids with the most open incidents first."""
-    if url is None:
-        url = f"sqlite:///{Path(tempfile.mkdtemp(prefix='bench-load-')) / 'city.db'}"
-        env = {**server_env, "CITYOPS_DATABASE_URL": url}
-        subprocess.run([sys.executable, "app.py", "seed", "--scale", "1.0"], cwd=ROOT, env=env, check=True,
-                       capture_output=True, timeout=600)
+def copy_city(source: str, name: str, pg_server: str) -> str:
+    """A fresh copy of the seeded city at ``source`` (a SQLite file through the backup API, a PostgreSQL
+    database through ``CREATE DATABASE … TEMPLATE``), so that every run starts from the same city."""
+    if source.startswith("sqlite"):
+        target = Path(tempfile.mkdtemp(prefix="bench-load-")) / "city.db"
+        with sqlite3.connect(source.split("///", 1)[1]) as src, sqlite3.connect(target) as dst:
+            src.backup(dst)
+        return f"sqlite:///{target}"
+    return pg_copy(pg_server, source.rsplit("/", 1)[1], name)
+
+
+def prepare_city(url: str, phones: int) -> list[str]:
+    """The usernames of ``phones`` workers, given a password: the workers of the grids with the most open
+    incidents first; the operator (the screens' sign-in) gets its password too. Both are hashed with
+    argon2id at its cheapest cost: each check is then microseconds instead of the product's ~0.2–1 s, so that
+    1,050 sign-ins (all before the measured window) do not take the server a quarter of an hour."""
     db = Database(url)
     with db.uow() as s:
         open_work = (select(Grid.worker_id, func.count(Incident.id).label("n"))
@@ -224,9 +215,11 @@ def prepare_city(url: str | None, server_env: dict[str, str], phones: int) -> tu
             select(User.username).outerjoin(open_work, open_work.c.worker_id == User.id)
             .where(User.role == "worker", User.username != "worker")
             .order_by(func.coalesce(open_work.c.n, 0).desc(), User.id).limit(phones)))
-        s.execute(update(User).where(User.username.in_(names)).values(password_hash=hash_password(PHONE_PASSWORD)))
+        s.execute(update(User).where(User.username.in_(names)).values(password_hash=CHEAP_HASHER.hash(PHONE_PASSWORD)))
+        s.execute(update(User).where(User.username == SCREEN_LOGIN[0])
+                  .values(password_hash=CHEAP_HASHER.hash(SCREEN_LOGIN[1])))
     db.dispose()
-    return url, names
+    return names
 
 
 def sensor_kinds(url: str) -> list[tuple[str, str]]:
@@ -384,6 +377,8 @@ def run_page(base: str, credentials: tuple[str, str], path: str, label: str, sta
     http = requests.Session()
     try:
         with opening:
+            if stop.is_set():  # the run is over before this page's turn came: no sign-in into a stopping server
+                return
             login(http, base, *credentials)
             page = DashPage(http, base, path, stats, label)
             page.open()
@@ -558,66 +553,154 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def report(stats: Stats, args: argparse.Namespace, seconds: float, cpu: float, rss: float, sensors: int,
-           log: Path, uploads_mb: float, client_cpu: float) -> None:
-    demo_rate = sensors / 60
-    print(f"\n== load: {args.screens} big screens, {args.phones} phones, ingest ×{args.ingest_factor:g}, "
-          f"{args.citizen_reports:g} citizen reports a minute for {seconds:.0f} s ==")
+@dataclass
+class Run:
+    """One profile's measured window and what it cost."""
+
+    profile: str
+    stats: Stats
+    seconds: float
+    usage: Usage
+    client_cpu: float
+    machine: float
+    load: tuple[str, str]
+    opened_s: float
+    pages_open: int
+    log: str
+    logdir: Path
+    uploads_mb: float
+    target_rate: float
+
+    def periodic(self, label: str) -> dict[str, list[float]]:
+        """The latencies of a client kind's periodic callbacks, by Interval (every callback it fires)."""
+        groups: dict[str, list[float]] = defaultdict(list)
+        for kind, values in self.stats.latencies.items():
+            if kind.startswith(f"{label} ") and " → " in kind:
+                groups[kind[len(label) + 1:].split(" → ")[0]].extend(values)
+        return groups
+
+    def share(self, seconds: float) -> str:
+        return f"{seconds / self.seconds * 100:.0f} %"
+
+
+def quantile(values: list[float], q: int) -> float:
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+def p50_95(values: list[float]) -> str:
+    return f"{quantile(values, 50) * 1000:,.0f} / {quantile(values, 95) * 1000:,.0f} ms" if values else "—"
+
+
+def report(run: Run, args: argparse.Namespace) -> None:
+    stats, seconds = run.stats, run.seconds
+    print(f"\n== load ({run.profile}): {args.screens} big screens, {args.phones} phones, "
+          f"ingest ×{args.ingest_factor:g}, {args.citizen_reports:g} citizen reports a minute for {seconds:.0f} s ==")
     for kind in sorted(stats.latencies):
         values = stats.latencies[kind]
         print(f"{kind:58s} {percentiles(values)}  ({len(values) / seconds:.1f}/s)")
+    for label in ("screen", "phone"):
+        for interval, values in sorted(run.periodic(label).items()):
+            print(f"{f'{label} {interval}, every callback':58s} {percentiles(values)}  ({len(values) / seconds:.1f}/s)")
     print(f"ingest: {stats.counts['readings accepted'] / seconds:.1f} readings/s accepted "
-          f"(target {demo_rate * args.ingest_factor:.1f}/s = ×{args.ingest_factor:g} the demo's {demo_rate:.1f}/s), "
+          f"(target {run.target_rate:.1f}/s = ×{args.ingest_factor:g} the demo's rate), "
           f"{stats.counts['readings sent']} sent, {stats.counts['readings rejected']} rejected")
     if args.citizen_reports:
         print(f"citizen reports: {stats.counts['citizen reports filed'] / seconds * 60:.1f}/min filed "
               f"(target {args.citizen_reports:g}/min; {stats.counts['citizen reports started']} started, "
-              f"{stats.counts['citizen reports filed']} filed in the window); photos stored: {uploads_mb:.0f} MB "
+              f"{stats.counts['citizen reports filed']} filed in the window); photos stored: {run.uploads_mb:.0f} MB "
               f"in all (removed)")
     total = sum(len(v) for v in stats.latencies.values()) + sum(stats.errors.values())
-    print(f"requests: {total} in the window ({total / seconds:.1f}/s); errors: {sum(stats.errors.values())} "
-          f"{dict(stats.errors) or ''}; warm-up errors: {sum(stats.warmup_errors.values())}")
+    print(f"{run.pages_open} of {args.screens + args.phones} pages open after {run.opened_s:.0f} s "
+          f"(the window began 10 s later); requests: {total} in the window ({total / seconds:.1f}/s); "
+          f"errors: {sum(stats.errors.values())} {dict(stats.errors) or ''}; "
+          f"errors outside the window (warm-up, shutdown): {sum(stats.warmup_errors.values())}")
     for sample in stats.samples[:10]:
         print(f"  {sample}")
-    print(f"server: {cpu / seconds * 100:.0f} % of one core on average ({os.cpu_count()} cores), "
-          f"RSS {rss:.0f} MB at the end; log lines with Traceback: "
-          f"{log.read_text(errors='replace').count('Traceback')} ({log})")
-    print(f"bench client: {client_cpu / seconds * 100:.0f} % of one core (its threads; the proofs of work apart)")
+    parts = ", ".join(f"{part} {run.share(cpu)}" for part, cpu in run.usage.cpu.items())
+    print(f"server: {run.share(sum(run.usage.cpu.values()))} of one core on average ({parts}; {os.cpu_count()} cores), "
+          f"RSS {run.usage.rss_mb:.0f} MB at the end (summed over its processes); log lines with Traceback: "
+          f"{run.log.count('Traceback')} ({run.logdir})")
+    print(f"bench client: {run.share(run.client_cpu)} of one core (its threads; the proofs of work apart); "
+          f"the whole machine {run.machine * 100:.0f} % busy; load average {run.load[0]} at the start, "
+          f"{run.load[1]} at the end")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=600.0, help="measured seconds (default 600)")
-    parser.add_argument("--screens", type=int, default=20)
-    parser.add_argument("--phones", type=int, default=200)
-    parser.add_argument("--ingest-factor", type=float, default=10.0, help="× the demo's reading rate")
-    parser.add_argument("--probe-every", type=float, default=30.0, help="seconds between alert probes")
-    parser.add_argument("--db", help="an existing scale-1.0 demo city (default: seed a new one)")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--citizen-reports", type=float, default=0.0,
-                        help="citizen reports a minute on the public side (default 0)")
-    args = parser.parse_args()
+def compare(runs: list[Run]) -> None:
+    """The profiles side by side: the figures of issue 21's load row."""
+    head = "| p50 / p95 | " + " | ".join(r.profile for r in runs) + " |"
+    print("\n" + head + "\n|" + "---|" * (len(runs) + 1))
+    rows: list[tuple[str, list[str]]] = []
+    for label in ("screen", "phone"):
+        intervals = sorted({i for r in runs for i in r.periodic(label)})
+        rows += [(f"{label} {i}", [p50_95(r.periodic(label).get(i, [])) for r in runs]) for i in intervals]
+    rows += [
+        ("ingest POST", [p50_95(r.stats.latencies["ingest POST /api/v1/readings"]) for r in runs]),
+        ("alert lag", [p50_95(r.stats.latencies["alert lag"]) for r in runs]),
+        ("readings accepted", [f"{r.stats.counts['readings accepted'] / r.seconds:.1f}/s of {r.target_rate:.1f}"
+                               for r in runs]),
+        ("requests; errors", [f"{sum(len(v) for v in r.stats.latencies.values())}; {sum(r.stats.errors.values())}"
+                              for r in runs]),
+        ("pages open; seconds to open", [f"{r.pages_open}; {r.opened_s:.0f} s" for r in runs]),
+        ("server CPU (of one core)", [", ".join(f"{p} {r.share(c)}" for p, c in r.usage.cpu.items()) for r in runs]),
+        ("server RSS", [f"{r.usage.rss_mb:.0f} MB" for r in runs]),
+        ("bench client CPU", [r.share(r.client_cpu) for r in runs]),
+        ("machine busy; load average", [f"{r.machine * 100:.0f} %; {r.load[0]} → {r.load[1]}" for r in runs]),
+    ]
+    for name, cells in rows:
+        print(f"| {name} | " + " | ".join(cells) + " |")
 
-    port = args.port or free_port()
-    env = {**os.environ, "CITYOPS_SECRET_KEY": "bench-load", "CITYOPS_DEMO": "1", "CITYOPS_LANG": "zh",
-           "CITYOPS_UPLOADS_DIR": tempfile.mkdtemp(prefix="bench-load-uploads-"),
-           "CITYOPS_PUBLIC_CLIENT_IP_HEADER": CITIZEN_ADDRESS_HEADER}
-    env.pop("CITYOPS_MQTT_URL", None)
-    print("preparing the city …", flush=True)
-    url, phone_users = prepare_city(args.db, env, args.phones)
-    sensors = sensor_kinds(url)
-    city = Database(url)
-    plates = doorplate_codes(city, CITIZEN_PLATES)
-    city.dispose()
-    env["CITYOPS_DATABASE_URL"] = url
-    server = Server(f"http://127.0.0.1:{port}", env, Path(tempfile.mkdtemp(prefix="bench-load-log-")) / "server.log")
-    server.start(port)
+
+def run_profile(profile: str, args: argparse.Namespace, city: str, port: int, web_threads: int = 1) -> Run:
+    """Start ``profile`` on a fresh copy of ``city``, open the pages, drive everything and measure (production:
+    gunicorn with ``web_threads`` threads per worker; 1 = sync workers, as scripts/prod)."""
+    logdir = Path(tempfile.mkdtemp(prefix=f"bench-load-{profile}-"))
+    env = {**os.environ, "CITYOPS_SECRET_KEY": "bench-load", "CITYOPS_LANG": "zh",
+           "CITYOPS_UPLOADS_DIR": str(logdir / "uploads"), "CITYOPS_PUBLIC_CLIENT_IP_HEADER": CITIZEN_ADDRESS_HEADER,
+           "CITYOPS_DEMO": "1" if profile == "embedded" else "0"}
+    env.pop("CITYOPS_MQTT_URL", None)  # readings come over HTTP only (the shared broker carries other work)
+    if profile == "production":  # as scripts/prod sets them, TLS off
+        env.update({"CITYOPS_TLS": "off", "CITYOPS_HTTPS": "0", "CITYOPS_WEB_WORKERS": str(args.web_workers)})
+    (logdir / "uploads").mkdir()
+    database = f"bench_load_{profile}_{os.getpid()}"
+    print(f"[{profile}] copying the city …", flush=True)
+    url = copy_city(city, database, args.pg_server)
+    server = Server(profile, f"http://127.0.0.1:{port}", {**env, "CITYOPS_DATABASE_URL": url}, logdir,
+                    args.web_workers, web_threads)
+    try:
+        phone_users = prepare_city(url, args.phones)
+        sensors = sensor_kinds(url)
+        db = Database(url)
+        plates = doorplate_codes(db, CITIZEN_PLATES)
+        db.dispose()
+        print(f"[{profile}] starting the server …", flush=True)
+        server.start()
+        stats, seconds, usage, client_cpu, machine, load, (opened_s, pages_open) = drive(
+            server, args, phone_users, sensors, plates)
+    finally:
+        server.stop()
+        if url.startswith("postgresql"):
+            pg_drop(args.pg_server, database)
+        else:
+            shutil.rmtree(Path(url.split("///", 1)[1]).parent, ignore_errors=True)
+    uploads = Path(env["CITYOPS_UPLOADS_DIR"])
+    uploads_mb = sum(f.stat().st_size for f in uploads.rglob("*") if f.is_file()) / 2**20
+    shutil.rmtree(uploads, ignore_errors=True)
+    label = profile if profile == "embedded" else f"production ({args.web_workers}×{web_threads})"
+    return Run(label, stats, seconds, usage, client_cpu, machine, load, opened_s, pages_open, server.log_text(),
+               logdir, uploads_mb, len(sensors) / 60 * args.ingest_factor)
+
+
+def drive(server: Server, args: argparse.Namespace, phone_users: list[str], sensors: list[tuple[str, str]],
+          plates: list[str]) -> tuple[Stats, float, Usage, float, float, tuple[str, str], tuple[float, int]]:
+    """Open the pages, run every client until the window ends; what the window measured."""
     stats, stop = Stats(), threading.Event()
     threads: list[threading.Thread] = []
     try:
         token = server.cli("users", "token", "admin").strip().splitlines()[-1]
         setup_probe(server.url, token)
-        opening, opened = threading.Semaphore(4), threading.Semaphore(0)
+        opening, opened = threading.Semaphore(args.opening), threading.Semaphore(0)
         pages = [(SCREEN_LOGIN, "/", "screen") for _ in range(args.screens)]
         pages += [((name, PHONE_PASSWORD), "/worker", "phone") for name in phone_users]
         for credentials, path, label in pages:
@@ -629,36 +712,94 @@ def main() -> None:
                 server.url, token, sensors[g::GATEWAYS], every_s, stats, stop)))
         threads.append(threading.Thread(target=run_probe, daemon=True,
                                         args=(server.url, token, args.probe_every, stats, stop)))
-        print(f"opening {len(pages)} pages; {len(sensors)} sensors over {GATEWAYS} gateways …", flush=True)
+        print(f"[{server.profile}] opening {len(pages)} pages; {len(sensors)} sensors over {GATEWAYS} gateways …",
+              flush=True)
         began = time.monotonic()
         for thread in threads:
             thread.start()
-        for _ in pages:
-            opened.acquire(timeout=600)
-        print(f"all pages open after {time.monotonic() - began:.0f} s", flush=True)
+        n_open, give_up = 0, began + args.open_timeout
+        while n_open < len(pages) and opened.acquire(timeout=max(0.0, give_up - time.monotonic())):
+            n_open += 1
+        opened_s = time.monotonic() - began
+        print(f"[{server.profile}] {n_open} of {len(pages)} pages open after {opened_s:.0f} s", flush=True)
         if args.citizen_reports > 0:
             citizens = threading.Thread(target=run_citizens, daemon=True, args=(
                 server.url, args.citizen_reports, plates, stats, stop))
             threads.append(citizens)
             citizens.start()
         time.sleep(10)
-        cpu_before, client_before, start = server.cpu_seconds(), time.process_time(), time.monotonic()
+        cpu_before, client_before, busy_before = server.snapshot(), time.process_time(), machine_busy()
+        load_before, start = loadavg(), time.monotonic()
         stats.window = (start, start + args.duration)
-        print(f"measuring for {args.duration:.0f} s …", flush=True)
+        print(f"[{server.profile}] measuring for {args.duration:.0f} s (load average {load_before}) …", flush=True)
         time.sleep(args.duration)
-        elapsed, cpu = time.monotonic() - start, server.cpu_seconds() - cpu_before
-        client_cpu = time.process_time() - client_before
-        rss = server.rss_mb()
-        stop.set()
-        for thread in threads:
-            thread.join(TIMEOUT_S)
+        elapsed, client_cpu, busy = time.monotonic() - start, time.process_time() - client_before, machine_busy()
+        usage, load = server.usage(cpu_before), (load_before, loadavg())
+        machine = (busy[0] - busy_before[0]) / max(1, busy[1] - busy_before[1])
     finally:
         stop.set()
-        server.stop()
-        uploads = Path(env["CITYOPS_UPLOADS_DIR"])
-        uploads_mb = sum(f.stat().st_size for f in uploads.rglob("*") if f.is_file()) / 2**20
-        shutil.rmtree(uploads, ignore_errors=True)
-    report(stats, args, elapsed, cpu, rss, len(sensors), server.log, uploads_mb, client_cpu)
+        deadline = time.monotonic() + TIMEOUT_S
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    return stats, elapsed, usage, client_cpu, machine, load, (opened_s, n_open)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=600.0, help="measured seconds (default 600)")
+    parser.add_argument("--screens", type=int, default=20)
+    parser.add_argument("--phones", type=int, default=200)
+    parser.add_argument("--ingest-factor", type=float, default=10.0, help="× the demo's reading rate")
+    parser.add_argument("--probe-every", type=float, default=30.0, help="seconds between alert probes")
+    parser.add_argument("--profile", default="embedded",
+                        help="embedded, production, or several in turn: embedded,production (default embedded); "
+                             "production:T runs gunicorn's gthread workers with T threads each (--threads T) "
+                             "instead of scripts/prod's sync workers")
+    parser.add_argument("--db", help="a seeded scale-1.0 city for the embedded default, copied for each run "
+                                     "(default: seed a new SQLite one)")
+    parser.add_argument("--pg-city", help="a seeded scale-1.0 PostgreSQL city for the production profile, copied "
+                                          "for each run (default: seed a new one, dropped at the end)")
+    parser.add_argument("--pg-server", default="postgresql://postgres@127.0.0.1:5432",
+                        help="the PostgreSQL server of the production profile (trust auth; default %(default)s)")
+    parser.add_argument("--web-workers", type=int, default=3, help="gunicorn web workers (production; default 3)")
+    parser.add_argument("--opening", type=int, default=4, help="pages opened at a time (default 4)")
+    parser.add_argument("--open-timeout", type=float, default=900.0,
+                        help="seconds to wait for the pages to open; the window then begins with those open "
+                             "(the rest keep opening; default 900)")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--citizen-reports", type=float, default=0.0,
+                        help="citizen reports a minute on the public side (default 0)")
+    args = parser.parse_args()
+    profiles = args.profile.split(",")
+    if not {p.split(":")[0] for p in profiles} <= set(PROFILES_RUN) or not all(
+            p.split(":")[1].isdigit() for p in profiles if ":" in p):
+        parser.error(f"--profile: one or more of {', '.join(PROFILES_RUN)} (production:T for T threads)")
+    # a response that arrives waits less for the GIL among ~1,000 client threads (default 5 ms)
+    sys.setswitchinterval(0.001)
+    seeded: list[str] = []
+    cities = {"embedded": args.db, "production": args.pg_city}
+    runs = []
+    try:
+        for spec in profiles:
+            profile, _, threads = spec.partition(":")
+            if cities[profile] is None:
+                print(f"[{profile}] seeding a scale-1.0 city …", flush=True)
+                if profile == "embedded":
+                    cities[profile] = f"sqlite:///{Path(tempfile.mkdtemp(prefix='bench-load-seed-')) / 'city.db'}"
+                else:
+                    name = f"bench_load_seed_{os.getpid()}"
+                    pg_drop(args.pg_server, name)
+                    pg_copy(args.pg_server, "template0", name)
+                    cities[profile] = f"{args.pg_server}/{name}"
+                    seeded.append(name)
+                seed_city(cities[profile], dict(os.environ))
+            runs.append(run_profile(profile, args, cities[profile], args.port or free_port(), int(threads or 1)))
+            report(runs[-1], args)
+    finally:
+        for name in seeded:
+            pg_drop(args.pg_server, name)
+    if len(runs) > 1:
+        compare(runs)
 
 
 if __name__ == "__main__":
