@@ -5,13 +5,17 @@ Prints:
    (what the browser downloads when the app compresses responses: Flask-Compress, ``compress=True``);
 2. the live refresh on the wire: unchanged (no figure patch) and after 200 new incidents and 60 alerts;
 3. point → grid assignment: vectorised ``GridIndex.locate`` against a per-point STRtree loop;
-4. with ``--browser``: time from navigation to every layer drawn in headless Chromium (median of 3);
+4. with ``--browser`` (``--browser-only``: this part alone): time from navigation to every layer drawn in
+   headless Chromium, today's committed code (``git archive HEAD`` in a temporary folder, served against a copy
+   of the database) and the working tree taking turns in the same run: median and p95 of ``--browser-runs``
+   navigations each, and the median time of each phase (scripts, Plotly, figure, map style);
 5. the live layers (every open incident and firing alert, ``callbacks/maplive.py``) at 500 and 5,000 open
    incidents: the one-time Store, the 5-s refresh's server time (the live layers' callback and the big
    screen's ``refresh`` beside it, median of ``--runs``) and its bytes after 200 new incidents.
    ``--live`` runs only this part.
 
-    .venv/bin/python bench/bench_map.py [--browser] [--live] [--runs 15] [--db sqlite:////tmp/city.db]
+    .venv/bin/python bench/bench_map.py [--browser | --browser-only [--browser-runs 7] [--no-before]] [--live]
+        [--runs 15] [--scale 1.0 | --db sqlite:////tmp/city.db]
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import math
 import os
 import shutil
 import socket
@@ -27,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,12 +52,12 @@ from layouts.mapstyle import LAYERS
 
 ROOT = Path(__file__).resolve().parents[1]
 
-def _city(url: str | None) -> Database:
+def _city(url: str | None, scale: float = 1.0) -> Database:
     if url:
         return Database(url)
     db = Database(f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}")
     db.migrate()
-    seed_demo_city(db, scale=1.0, seed=42, demo_passwords=True)
+    seed_demo_city(db, scale=scale, seed=42, demo_passwords=True)
     return db
 
 
@@ -301,12 +307,9 @@ def _free_port() -> int:
 
 SERVE = """
 import sys
-from flask_compress import Compress
 from waitress import serve
 import app
-server, _ = app.create_app()
-if "compress" not in server.extensions:
-    Compress(server)
+server, _ = app.create_app()  # gzip'd responses: dash.Dash(compress=True) in app.py
 serve(server, host="127.0.0.1", port=int(sys.argv[1]), threads=8)
 """
 
@@ -319,40 +322,125 @@ DRAWN = """() => { const gd = document.querySelector('#bigscreen-map .js-plotly-
   const dense = [1, 2].every(i => gd.data[i].meta && gd._fullData[i].lon && gd._fullData[i].lon.length > 0);
   return dense && gd._fullData.every(t => names.includes(t.uid)) && map.loaded() && map.areTilesLoaded(); }"""
 
+#: Where the time goes, from the page itself (ms since navigation start, one mark per phase, each the first
+#: animation frame it is true in): the page's scripts run (DOMContentLoaded), Plotly compiled, the figure in
+#: the graph (Plotly.react has run), MapLibre's style holding the traces' layers, then ``DRAWN``.
+PHASES = """(() => { window.__mapPhases = {};
+  const mark = k => { if (!(k in window.__mapPhases)) window.__mapPhases[k] = performance.now(); };
+  document.addEventListener('DOMContentLoaded', () => mark('scripts run'));
+  const poll = () => {
+    if (window.Plotly && window.Plotly.react) mark('Plotly compiled');
+    const gd = document.querySelector('#bigscreen-map .js-plotly-plot');
+    if (gd && gd._fullData && gd._fullData.length === 8) mark('figure in the graph');
+    const map = gd && gd._fullLayout && gd._fullLayout.map && gd._fullLayout.map._subplot
+      && gd._fullLayout.map._subplot.map;
+    try { if (map && map.getStyle().layers.length > 20) mark('traces in the map style'); } catch (e) { /* loading */ }
+    if (!('traces in the map style' in window.__mapPhases) || !window.__mapPhasesDone) requestAnimationFrame(poll);
+  };
+  requestAnimationFrame(poll); })();"""
+PHASE_NAMES = ("response", "scripts run", "Plotly compiled", "figure in the graph", "traces in the map style")
 
-def bench_browser(db_url: str, runs: int = 3) -> None:
+
+def _committed_tree() -> Path:
+    """Today's committed code (``git archive HEAD``) unpacked in a temporary folder: the "before" server."""
+    folder = Path(tempfile.mkdtemp(prefix="bench_map_before_"))
+    archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def _serve(tree: Path, db_url: str) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    env = {**os.environ, "CITYOPS_DATABASE_URL": db_url, "CITYOPS_SECRET_KEY": "bench", "CITYOPS_DEMO": "1"}
+    server = subprocess.Popen([sys.executable, "-c", SERVE, str(port)], cwd=tree, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return server, f"http://127.0.0.1:{port}"
+
+
+def _wait_ready(url: str, timeout: float = 90) -> None:
+    """Until the server at ``url`` answers (a busy machine takes a while to import the app)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/healthz", timeout=5).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def _copy_db(db_url: str) -> str:
+    """A copy of the SQLite city for the "before" server (both read the same data; neither writes it)."""
+    source = Path(db_url.removeprefix("sqlite:///"))
+    target = Path(tempfile.mkdtemp(prefix="bench_map_db_")) / source.name
+    shutil.copy(source, target)
+    return f"sqlite:///{target}"
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+def bench_browser(db_url: str, runs: int = 7, compare: bool = True) -> None:
+    """Navigation to ``/`` → every layer drawn (``DRAWN``) in headless Chromium, ``runs`` times: today's
+    committed code ("before", a ``git archive HEAD`` served against a copy of the database) and the working
+    tree ("after"), taking turns in the same run; medians and p95 of the whole and of its phases."""
     from playwright.sync_api import sync_playwright
 
     from tests.e2e.conftest import CHROMIUM_ARGS
 
-    port = _free_port()
-    env = {**os.environ, "CITYOPS_DATABASE_URL": db_url, "CITYOPS_SECRET_KEY": "bench", "CITYOPS_DEMO": "1"}
-    server = subprocess.Popen([sys.executable, "-c", SERVE, str(port)], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    variants = {"after": (ROOT, db_url)}
+    if compare:
+        if not db_url.startswith("sqlite:///"):
+            raise SystemExit("--browser compares on a SQLite city (give --db sqlite:///… or none)")
+        variants = {"before": (_committed_tree(), _copy_db(db_url)), **variants}
+    servers = {name: _serve(tree, url) for name, (tree, url) in variants.items()}
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    phases: dict[str, dict[str, list[float]]] = {name: {p: [] for p in PHASE_NAMES} for name in variants}
     try:
-        time.sleep(6)
+        for _, url in servers.values():
+            _wait_ready(url)
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1920, "height": 1080})
-            page.goto(f"{url}/login")
-            page.fill("[data-testid=login-username]", "operator")
-            page.fill("[data-testid=login-password]", "operator123")
-            page.click("[data-testid=login-submit]")
-            page.wait_for_function(DRAWN, timeout=60_000)  # warm the server's static-layer cache
-            times = []
-            for _ in range(runs):
-                start = time.perf_counter()
-                page.goto(url + "/")
-                page.wait_for_function(DRAWN, timeout=60_000, polling=50)
-                times.append(time.perf_counter() - start)
+            pages = {}
+            for name, (_, url) in servers.items():
+                page = browser.new_context(viewport={"width": 1920, "height": 1080}).new_page()
+                page.add_init_script(PHASES)
+                page.goto(f"{url}/login")
+                page.fill("[data-testid=login-username]", "operator")
+                page.fill("[data-testid=login-password]", "operator123")
+                page.click("[data-testid=login-submit]")
+                page.wait_for_function(DRAWN, timeout=120_000)  # warm the server's static-layer cache
+                pages[name] = page
+            for page in pages.values():
+                page.goto("about:blank")  # no big screen left running beside the one being timed
+            for run in range(runs):
+                for name in (list(pages) if run % 2 == 0 else list(pages)[::-1]):  # each goes first in turn
+                    page = pages[name]
+                    time.sleep(1.0)  # the last page's leftovers settle before the clock starts
+                    start = time.perf_counter()
+                    page.goto(servers[name][1] + "/")
+                    page.wait_for_function(DRAWN, timeout=120_000, polling=50)
+                    times[name].append(time.perf_counter() - start)
+                    marks = page.evaluate("() => { window.__mapPhasesDone = true; return {...window.__mapPhases,"
+                                          " response: performance.getEntriesByType('navigation')[0].responseEnd}; }")
+                    page.goto("about:blank")
+                    for phase in PHASE_NAMES:
+                        phases[name][phase].append(marks.get(phase, float("nan")) / 1000)
             browser.close()
-        print("navigation → every layer drawn (headless Chromium, SwiftShader): "
-              f"median {statistics.median(times):.2f} s "
-              f"(runs: {', '.join(f'{t:.2f}' for t in times)})")
+        load = Path("/proc/loadavg").read_text().split()[:3]
+        for name in variants:
+            print(f"navigation → every layer drawn, {name} (headless Chromium, SwiftShader): "
+                  f"median {statistics.median(times[name]):.2f} s, p95 {_p95(times[name]):.2f} s "
+                  f"(runs: {', '.join(f'{t:.2f}' for t in times[name])}); load average {' '.join(load)}")
+            print("  phases, median s after navigation: " + ", ".join(
+                f"{phase} {statistics.median(phases[name][phase]):.2f}" for phase in PHASE_NAMES))
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        for server, _ in servers.values():
+            server.terminate()
+            server.wait(timeout=10)
 
 
 def main() -> None:
@@ -362,14 +450,20 @@ def main() -> None:
     parser.add_argument("--browser", action="store_true", help="also time the map in headless Chromium")
     parser.add_argument("--live", action="store_true", help="only the live layers at 500 and 5,000 open incidents")
     parser.add_argument("--runs", type=int, default=15, help="timed runs per live figure (median)")
+    parser.add_argument("--browser-runs", type=int, default=7, help="navigations per variant (--browser)")
+    parser.add_argument("--browser-only", action="store_true", help="only the browser comparison")
+    parser.add_argument("--no-before", action="store_true", help="--browser without today's committed code")
+    parser.add_argument("--scale", type=float, default=1.0, help="the demo city's scale when seeding one")
     args = parser.parse_args()
-    db = _city(args.db)
+    db = _city(args.db, args.scale)
     if args.live:
         bench_live(db, args.runs)
         return
+    if args.browser or args.browser_only:
+        bench_browser(db.url, args.browser_runs, compare=not args.no_before)
+        if args.browser_only:
+            return
     bench_assignment(db)
-    if args.browser:
-        bench_browser(db.url)
     bench_payloads(db)
     bench_live(db, args.runs)
 
