@@ -21,6 +21,7 @@ each commit (one aggregate over the readings just judged), outside the timed eva
 ``HEAD:alerts/evaluator.py``, imported from a temporary folder; the evaluator put in place of
 ``alerts.evaluator`` before anything imports it) rebuilding its state every run, as committed; "after" the
 working tree's, with the worker's ``EngineMemory`` kept from run to run as ``python app.py worker`` keeps it.
+``--before REF`` takes "before" from another commit than HEAD (e.g. the one before a change was committed).
 
     .venv/bin/python bench/bench_e2e_alerts.py [--variants before,after] [--rate 20000] [--sensors 100000]
         [--seconds 120] [--every 1] [--preload 3] [--profile]
@@ -335,6 +336,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--every", type=float, default=1.0, help="seconds between evaluation starts, at least")
     parser.add_argument("--preload", type=int, default=3, help="readings per sensor stored before")
+    parser.add_argument("--before", default="HEAD", help="the commit whose engine is 'before' (default HEAD)")
     parser.add_argument("--profile", action="store_true", help="cProfile the evaluator (after variant)")
     args = parser.parse_args()
     os.environ.setdefault("CITYOPS_SECRET_KEY", "bench")
@@ -346,7 +348,7 @@ def main() -> None:
         head = []
         for name in ("engine", "evaluator"):
             path = folder / f"{name}_head.py"
-            path.write_text(subprocess.run(["git", "show", f"HEAD:alerts/{name}.py"], cwd=ROOT, check=True,
+            path.write_text(subprocess.run(["git", "show", f"{args.before}:alerts/{name}.py"], cwd=ROOT, check=True,
                                            capture_output=True, text=True).stdout)
             head.append(str(path))
         for label in args.variants.split(","):
