@@ -22,6 +22,7 @@ from data.models import AuditLog, Department, Grid, User
 from dispatch.briefing import build_briefing, period_of
 from dispatch.categories import CategoryChange
 from dispatch.city_import import TABLE_KINDS, activate_user
+from dispatch.kpi import local_midnight
 from dispatch.service import apply_action, create_incident
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
 from tests.unit.test_dispatch_service import make_city
@@ -234,8 +235,10 @@ def test_the_calendar_checks_holiday_dates_and_is_audited(session, city):
 def test_the_briefing_grades_with_the_settings_in_force(session, city):
     """Two gas incidents, one closed on time: closure rate 0.5, on-time closure rate 1. The default weights
     score (0.4·0.5 + 0.4·1) / 0.8 = 0.75: B; weighing the closure rate alone scores 0.5: C under the default
-    thresholds, A once they are 0.4/0.3 — one formula, with the settings in force."""
-    start = datetime.now(UTC) - timedelta(hours=3)
+    thresholds, A once they are 0.4/0.3 — one formula, with the settings in force. The incidents are reported
+    today (local), at most 3 h ago: the day's briefing is then as of now and counts their closing."""
+    now = datetime.now(UTC)
+    start = max(now - timedelta(hours=3), local_midnight(now))
     for closes in (True, False):
         incident = create_incident(session, category_code="L01", source="patrol", title="漏气", lon=117.005,
                                    lat=36.605, reported_at=start)
