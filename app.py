@@ -259,6 +259,11 @@ def cli(ctx: click.Context) -> None:
 #: every grid worker's phone holds a keep-alive connection, and a command centre has hundreds of them —
 #: past the limit waitress stops accepting, and the next phone waits forever (bench/bench_load.py).
 CONNECTION_LIMIT = 2000
+#: How the embedded server serves: its connection limit, and poll() instead of select(), which cannot watch a
+#: socket numbered 1024 or more — with select() the 1,000th phone's connection crashed the whole process
+#: ("filedescriptor out of range in select()", found by bench_load at 50 screens + 1,000 phones, issue 21).
+WAITRESS_OPTIONS: dict[str, Any] = {"threads": 8, "ident": "cityops", "connection_limit": CONNECTION_LIMIT,
+                                    "asyncore_use_poll": True}
 
 
 @cli.command()
@@ -299,8 +304,7 @@ def serve(host: str, port: int, no_scheduler: bool, no_simulator: bool, no_demo:
     from waitress import serve as waitress_serve
 
     try:
-        waitress_serve(server, host=host, port=port, threads=8, ident="cityops",
-                       connection_limit=CONNECTION_LIMIT)
+        waitress_serve(server, host=host, port=port, **WAITRESS_OPTIONS)
     finally:
         if handle is not None:
             handle.shutdown()
