@@ -174,8 +174,8 @@ def load(db: Database, n: int, now: datetime) -> float:
 # --- timing -------------------------------------------------------------------------------------
 
 
-def _median_ms(db: Database, call: Callable[[Any], Any], runs: int) -> tuple[float, Any]:
-    """The median wall time of ``call(session)`` in ms (after one warm-up run), and its last answer."""
+def _timed_ms(db: Database, call: Callable[[Any], Any], runs: int) -> tuple[list[float], Any]:
+    """The wall times of ``call(session)`` in ms over ``runs`` runs (after one warm-up run), and its last answer."""
     with db.uow() as s:
         answer = call(s)
     times = []
@@ -184,6 +184,12 @@ def _median_ms(db: Database, call: Callable[[Any], Any], runs: int) -> tuple[flo
             began = time.perf_counter()
             answer = call(s)
             times.append((time.perf_counter() - began) * 1000)
+    return times, answer
+
+
+def _median_ms(db: Database, call: Callable[[Any], Any], runs: int) -> tuple[float, Any]:
+    """The median wall time of ``call(session)`` in ms (after one warm-up run), and its last answer."""
+    times, answer = _timed_ms(db, call, runs)
     return statistics.median(times), answer
 
 
@@ -242,14 +248,7 @@ def measure(db: Database, now: datetime, runs: int) -> dict[str, tuple[float, in
 
 def _percentiles(db: Database, call: Callable[[Any], Any], runs: int) -> tuple[float, float, Any]:
     """p50 and p95 wall time of ``call(session)`` in ms over ``runs`` runs (after a warm-up), and its answer."""
-    with db.uow() as s:
-        answer = call(s)
-    times = []
-    for _ in range(runs):
-        with db.uow() as s:
-            began = time.perf_counter()
-            answer = call(s)
-            times.append((time.perf_counter() - began) * 1000)
+    times, answer = _timed_ms(db, call, runs)
     p50, p95 = np.percentile(times, [50, 95])
     return float(p50), float(p95), answer
 
